@@ -1,0 +1,111 @@
+"""Application factory."""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+
+from flask import Flask, g, render_template, request
+
+from .extensions import appbuilder, csrf, db, mail, migrate
+
+
+def create_app(config: object | None = None, **overrides) -> Flask:
+    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "instance"))
+    app.config.from_object(config or "config.Config")
+    app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+
+    from . import models  # noqa: F401  (register the tables)
+    from .security import AppSecurityManager, fab_roles
+
+    app.config["FAB_ROLES"] = fab_roles()
+    app.config["FAB_SECURITY_MANAGER_CLASS"] = "app.security.AppSecurityManager"
+    if app.config.get("TESTING") is not True:
+        app.config["CAPTCHA_FIXED"] = None
+
+    with app.app_context():
+        db.init_app(app)
+        csrf.init_app(app)
+        mail.init_app(app)
+        migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
+                         render_as_batch=True)
+        appbuilder.init_app(app, db.session)
+        assert isinstance(appbuilder.sm, AppSecurityManager)
+        from .views import register_views
+
+        register_views(appbuilder)
+
+    _register_request_hooks(app)
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    @app.before_request
+    def _nonce_and_password_gate():
+        g.csp_nonce = secrets.token_urlsafe(16)
+        from .views.auth import forced_password_change_redirect
+
+        return forced_password_change_redirect()
+
+    app.jinja_env.globals["csp_nonce"] = lambda: getattr(g, "csp_nonce", "")
+
+    @app.after_request
+    def _security_headers(response):
+        nonce = getattr(g, "csp_nonce", "")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            f"script-src 'self' 'nonce-{nonce}'; object-src 'none'; base-uri 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint and not request.endpoint.endswith("static"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def _error(code: int, message: str):
+        return render_template("error.html", code=code, message=message, appbuilder=appbuilder), code
+
+    from flask_babel import gettext
+
+    @app.errorhandler(CSRFError)
+    def _csrf(_):
+        return _error(400, gettext("The form has expired or is invalid. Please go back, refresh and try again."))
+
+    @app.errorhandler(400)
+    def _bad(_):
+        return _error(400, gettext("The request could not be understood."))
+
+    @app.errorhandler(403)
+    def _forbidden(_):
+        return _error(403, gettext("You do not have permission to view this page."))
+
+    @app.errorhandler(404)
+    def _missing(_):
+        return _error(404, gettext("The page you asked for does not exist."))
+
+    @app.errorhandler(405)
+    def _method(_):
+        return _error(405, gettext("This action is not allowed."))
+
+    @app.errorhandler(413)
+    def _too_big(_):
+        return _error(413, gettext("The upload is too large."))
+
+    @app.errorhandler(429)
+    def _too_many(_):
+        return _error(429, gettext("Too many requests. Please wait a moment and try again."))
+
+    @app.errorhandler(500)
+    def _server(_):
+        db.session.rollback()
+        return _error(500, gettext("Something went wrong on our side. Please try again later."))

@@ -1,0 +1,219 @@
+"""Demo data: a city with 3 districts, HR bureaus, departments, units with sub-units, a training base,
+one account per role and a few hundred professionals in every registration state.
+
+Every demo account's password is DEMO_PASSWORD; the README lists them.
+"""
+from __future__ import annotations
+
+import datetime
+import random
+
+from sqlalchemy import select
+
+from .extensions import db
+from .models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Region, Registration,
+                     RegistrationState, RoleName)
+from .validators import _gb11643_check_char, _uscc_check_char
+from .workflows.accounts import hash_password
+from .workflows.orgs import create_org
+
+DEMO_PASSWORD = "Demo@2026"
+
+
+def make_id_number(region: str, birth: datetime.date, seq: int) -> str:
+    """A valid GB 11643 number (deterministic, for demo and test data)."""
+    body = f"{region}{birth:%Y%m%d}{seq % 1000:03d}"
+    return body + _gb11643_check_char(body)
+
+
+def make_credit_code(region: str, seq: int) -> str:
+    """A valid GB 32100 code: 1 + 2 (legal person, enterprise) + region + 9-char org code + check char."""
+    body = f"91{region}{seq:08d}X"[:17]
+    body = body[:16] + "0123456789ABCDEFGHJKLMNPQRTUWXY"[seq % 31]
+    return body + _uscc_check_char(body)
+
+
+# The demo accounts listed in the README: (证件号, name, role, org key)
+DEMO_ACCOUNTS = [
+    ("370102198001010015", "王专技", RoleName.PROFESSIONAL, "u-hospital1"),
+    ("370102197502020022", "李单位", RoleName.UNIT_ADMIN, "u-hospital1"),
+    ("370102197003030015", "张主管", RoleName.DEPT_ADMIN, "d-health"),
+    ("370102196804040024", "赵人社", RoleName.HR_ADMIN, "hr-city"),
+    ("370102197205050014", "钱区人社", RoleName.HR_ADMIN, "hr-lixia"),
+    ("370102198506060026", "孙基地", RoleName.BASE_ADMIN, "b-base1"),
+    ("370102199007070013", "周客服", RoleName.SUPPORT, None),
+    ("370102198308080026", "吴系统", RoleName.SYSADMIN, None),
+    ("370102198109090010", "郑审计", RoleName.AUDITOR, None),
+]
+# An account holding two roles, to show the role choice after login.
+MULTI_ROLE = ("370102198210100017", "陈双岗", [(RoleName.PROFESSIONAL, "u-school1"), (RoleName.UNIT_ADMIN, "u-school1"),
+                                               (RoleName.UNIT_ADMIN, "u-school2")])
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕鹏辉宇浩凯健俊帆帅旭宁婷雪琳晨阳"
+
+
+def _account(id_number: str, name: str, email: str, password_hash: str) -> Account:
+    account = Account(username=id_number, first_name=name, last_name="", email=email, active=True,
+                      password=password_hash, id_type="resident_id", mobile="139" + id_number[-8:].replace("X", "0"))
+    db.session.add(account)
+    db.session.flush()
+    return account
+
+
+def seed(persons: int = 240, rng_seed: int = 7) -> bool:
+    """Load the demo data once; returns False if it is already there."""
+    if db.session.scalar(select(Org.id).limit(1)) is not None:
+        return False
+    rng = random.Random(rng_seed)
+    pw = hash_password(DEMO_PASSWORD)
+
+    city = Region(code="370100", name="济南市")
+    db.session.add(city)
+    db.session.flush()
+    districts = {}
+    for code, name in (("370102", "历下区"), ("370103", "市中区"), ("370104", "槐荫区")):
+        districts[code] = Region(code=code, name=name, parent_id=city.id)
+        db.session.add(districts[code])
+    db.session.flush()
+
+    seq = iter(range(1, 10_000))
+    orgs: dict[str, Org] = {}
+
+    def org(key, kind, name, parent, region, state=OrgState.ACTIVE, **fields):
+        orgs[key] = create_org(kind=kind, name=name, parent=parent, state=state, region_id=region.id,
+                               credit_code=make_credit_code(region.code, next(seq)), **fields)
+        return orgs[key]
+
+    hr_city = org("hr-city", OrgKind.HR_CITY, "济南市人力资源和社会保障局", None, city, nature="机关")
+    hr_lixia = org("hr-lixia", OrgKind.HR_DISTRICT, "历下区人力资源和社会保障局", hr_city, districts["370102"],
+                   nature="机关")
+    hr_shizhong = org("hr-shizhong", OrgKind.HR_DISTRICT, "市中区人力资源和社会保障局", hr_city,
+                      districts["370103"], nature="机关")
+    org("hr-huaiyin", OrgKind.HR_DISTRICT, "槐荫区人力资源和社会保障局", hr_city, districts["370104"], nature="机关")
+    d_health = org("d-health", OrgKind.DEPARTMENT, "济南市卫生健康委员会", hr_city, city, nature="机关",
+                   industry="卫生健康")
+    d_edu = org("d-edu", OrgKind.DEPARTMENT, "济南市教育局", hr_city, city, nature="机关", industry="教育")
+    d_lixia_edu = org("d-lixia-edu", OrgKind.DEPARTMENT, "历下区教育和体育局", hr_lixia, districts["370102"],
+                      nature="机关", industry="教育")
+    org("d-shizhong-build", OrgKind.DEPARTMENT, "市中区住房和城乡建设局", hr_shizhong, districts["370103"],
+        nature="机关", industry="工程建设")
+
+    units = [
+        ("u-hospital1", "济南市第一人民医院", d_health, city, "卫生健康"),
+        ("u-hospital2", "济南市中心医院", d_health, city, "卫生健康"),
+        ("u-hospital3", "济南市妇幼保健院", d_health, city, "卫生健康"),
+        ("u-cdc", "济南市疾病预防控制中心", d_health, city, "卫生健康"),
+        ("u-school1", "济南第一中学", d_edu, city, "教育"),
+        ("u-school2", "济南外国语学校", d_edu, city, "教育"),
+        ("u-school3", "济南市实验中学", d_edu, city, "教育"),
+        ("u-college", "济南职业学院", d_edu, city, "教育"),
+        ("u-lixia-p1", "历下区实验小学", d_lixia_edu, districts["370102"], "教育"),
+        ("u-lixia-p2", "历下区燕山小学", d_lixia_edu, districts["370102"], "教育"),
+        ("u-lixia-m1", "历下区第二中学", d_lixia_edu, districts["370102"], "教育"),
+        ("u-design", "济南城建设计研究院有限公司", orgs["d-shizhong-build"], districts["370103"], "工程建设"),
+        ("u-build", "济南四建集团有限责任公司", orgs["d-shizhong-build"], districts["370103"], "工程建设"),
+        ("u-soft", "山东浪潮软件科技有限公司", hr_lixia, districts["370102"], "信息技术"),
+        ("u-bank", "济南农村商业银行股份有限公司", hr_shizhong, districts["370103"], "金融"),
+        ("u-farm", "槐荫区农业技术推广站", orgs["hr-huaiyin"], districts["370104"], "农业"),
+        ("u-media", "济南日报报业集团", hr_city, city, "文化传媒"),
+        ("u-mfg", "济南二机床集团有限公司", orgs["hr-huaiyin"], districts["370104"], "制造业"),
+        ("u-street", "历下区解放路街道办事处", hr_lixia, districts["370102"], "其他"),
+        ("u-township", "市中区党家街道人社所", hr_shizhong, districts["370103"], "其他"),
+    ]
+    for key, name, parent, region, industry in units:
+        org(key, OrgKind.UNIT, name, parent, region, nature="事业单位" if "有限" not in name else "国有企业",
+            industry=industry, phone="0531-8" + f"{next(seq):07d}"[-7:], address=f"{region.name}示范路{len(orgs)}号")
+    # Sub-units (branches) registered under their unit.
+    org("u-hospital1-east", OrgKind.UNIT, "济南市第一人民医院东院区", orgs["u-hospital1"], city, nature="事业单位",
+        industry="卫生健康")
+    org("u-hospital1-lab", OrgKind.UNIT, "济南市第一人民医院检验中心", orgs["u-hospital1"], city, nature="事业单位",
+        industry="卫生健康")
+    org("u-build-branch", OrgKind.UNIT, "济南四建集团第一分公司", orgs["u-build"], districts["370103"],
+        nature="国有企业", industry="工程建设")
+    org("b-base1", OrgKind.BASE, "济南市专业技术人员继续教育基地", hr_city, city, nature="事业单位", industry="教育")
+
+    # A few org registrations waiting in the HR and department queues.
+    pending_orgs = [
+        ("历下区文化馆", OrgKind.UNIT, hr_lixia, districts["370102"]),
+        ("济南市口腔医院", OrgKind.UNIT, d_health, city),
+        ("济南市市场监督管理局", OrgKind.DEPARTMENT, hr_city, city),
+        ("济南继续教育学院", OrgKind.BASE, hr_city, city),
+    ]
+
+    # Demo accounts, one per role.
+    for id_number, name, role, key in DEMO_ACCOUNTS:
+        account = _account(id_number, name, f"{role.value.lower()}{'-' + key if key else ''}@jxjy.example.cn", pw)
+        db.session.add(Membership(user_id=account.id, role=role.value, org_id=orgs[key].id if key else None,
+                                  state=MembershipState.ACTIVE.value, is_super=role != RoleName.PROFESSIONAL))
+        if role == RoleName.PROFESSIONAL:
+            _person(account, orgs[key], rng)
+    account = _account(MULTI_ROLE[0], MULTI_ROLE[1], "demo-multi@jxjy.example.cn", pw)
+    for role, key in MULTI_ROLE[2]:
+        db.session.add(Membership(user_id=account.id, role=role.value, org_id=orgs[key].id,
+                                  state=MembershipState.ACTIVE.value, is_super=role != RoleName.PROFESSIONAL))
+    _person(account, orgs["u-school1"], rng)
+
+    for n, (name, kind, parent, region) in enumerate(pending_orgs):
+        new = create_org(kind=kind, name=name, parent=parent, state=OrgState.PENDING, region_id=region.id,
+                         credit_code=make_credit_code(region.code, 5000 + n))
+        admin_id = make_id_number("370103", datetime.date(1985, 1, 1) + datetime.timedelta(days=37 * n), 500 + n)
+        admin = _account(admin_id, rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                         f"org{n}@jxjy.example.cn", pw)
+        role = {OrgKind.UNIT: RoleName.UNIT_ADMIN, OrgKind.DEPARTMENT: RoleName.DEPT_ADMIN,
+                OrgKind.BASE: RoleName.BASE_ADMIN}[kind]
+        _registration(kind.value, admin, role, new, parent, name, RegistrationState.PENDING, None, is_super=True)
+
+    # Professionals in every registration state, spread over the units.
+    unit_keys = [k for k in orgs if k.startswith("u-")]
+    states = [RegistrationState.APPROVED] * 5 + [RegistrationState.PENDING] * 3 + [
+        RegistrationState.REJECTED, RegistrationState.WITHDRAWN]
+    start = datetime.date(1965, 1, 1)
+    for i in range(persons):
+        state = states[i % len(states)] if i >= len(states) else states[i]
+        unit = orgs[rng.choice(unit_keys)]
+        birth = start + datetime.timedelta(days=rng.randrange(0, 365 * 35))
+        id_number = make_id_number(rng.choice(["370102", "370103", "370104"]), birth, i)
+        if db.session.scalar(select(Account.id).where(Account.username == id_number)):
+            continue
+        account = _account(id_number, rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN),
+                           f"p{i:04d}@jxjy.example.cn", pw)
+        person = _person(account, unit, rng)
+        reason = "所在单位填写错误，请重新选择单位后注册" if state == RegistrationState.REJECTED else None
+        _registration("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, state, reason)
+    db.session.commit()
+    return True
+
+
+def _person(account: Account, unit: Org, rng: random.Random) -> Person:
+    from .validators import birth_date_and_gender
+
+    birth, gender = birth_date_and_gender(account.username)
+    person = Person(user_id=account.id, name=account.first_name, id_number=account.username, gender=gender,
+                    birth_date=birth, ethnicity="汉族", unit_id=unit.id, department=rng.choice(["办公室", "业务科", "技术部", "一科"]),
+                    education=rng.choice(["大学本科", "硕士研究生", "大学专科", "博士研究生"]),
+                    school=rng.choice(["山东大学", "山东师范大学", "济南大学", "山东建筑大学"]),
+                    major=rng.choice(["临床医学", "汉语言文学", "土木工程", "计算机科学与技术", "会计学"]),
+                    degree=rng.choice(["学士", "硕士", "无"]),
+                    title_series=rng.choice(["卫生技术", "中小学教师", "工程技术", "经济", "会计"]),
+                    title_level=rng.choice(["初级", "中级", "副高级", "正高级"]))
+    db.session.add(person)
+    db.session.flush()
+    return person
+
+
+def _registration(kind, account, role, org, reviewer, name, state, reason, is_super=False) -> Registration:
+    membership_state = {RegistrationState.APPROVED: MembershipState.ACTIVE,
+                        RegistrationState.PENDING: MembershipState.PENDING,
+                        RegistrationState.REJECTED: MembershipState.REJECTED,
+                        RegistrationState.WITHDRAWN: MembershipState.WITHDRAWN}[state]
+    membership = Membership(user_id=account.id, role=role.value, org_id=org.id, state=membership_state.value,
+                            is_super=is_super)
+    db.session.add(membership)
+    db.session.flush()
+    decided = None if state == RegistrationState.PENDING else datetime.datetime.now()
+    reg = Registration(kind=kind, user_id=account.id, membership_id=membership.id, org_id=org.id,
+                       reviewer_org_id=reviewer.id, applicant_name=name, state=state.value, reason=reason,
+                       decided_at=decided)
+    db.session.add(reg)
+    return reg

@@ -1,0 +1,5 @@
+"""Domain models. FAB's `Model` base keeps them in the same metadata as the security tables."""
+from .org import OrgKind, OrgState, Org, Region  # noqa: F401
+from .account import Account, Membership, MembershipState, Person, RoleName, LoginThrottle  # noqa: F401
+from .registration import Registration, RegistrationState  # noqa: F401
+from .audit import AuditLog  # noqa: F401

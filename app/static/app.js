@@ -1,0 +1,36 @@
+/* Page behaviour: searchable org pickers, captcha refresh, batch selection. No inline scripts (CSP). */
+(function ($) {
+  "use strict";
+  $(function () {
+    $("select.org-picker").each(function () {
+      var $el = $(this);
+      $el.select2({
+        width: "100%",
+        allowClear: true,
+        placeholder: $el.data("placeholder") || "",
+        minimumInputLength: 0,
+        language: {
+          searching: function () { return $el.data("searching"); },
+          noResults: function () { return $el.data("no-results"); },
+          errorLoading: function () { return $el.data("error"); }
+        },
+        ajax: {
+          url: $el.data("url"),
+          dataType: "json",
+          delay: 250,
+          data: function (params) { return { q: params.term || "", kind: $el.data("kinds") || "" }; },
+          processResults: function (data) { return { results: data.results }; }
+        }
+      });
+    });
+    $("img.captcha-img").on("click", function () {
+      this.src = this.src.split("?")[0] + "?" + Date.now();
+    });
+    $("input.select-all").on("change", function () {
+      $("input.row-check").prop("checked", this.checked);
+    });
+    var $existing = $("#existing_user");
+    function toggleExisting() { $(".new-user-only").toggle(!$existing.prop("checked")); }
+    if ($existing.length) { $existing.on("change", toggleExisting); toggleExisting(); }
+  });
+})(jQuery);

@@ -1,0 +1,169 @@
+"""WTForms used by the custom screens. Field-level checks here; business rules live in app/workflows."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
+                     StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError as WTFValidationError
+
+from ..models import RoleName
+from ..models.account import ROLE_LABELS
+from .. import validators as v
+
+REQUIRED = _l("This field is required.")
+
+LOGIN_ROLES = [RoleName.PROFESSIONAL, RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN,
+               RoleName.BASE_ADMIN, RoleName.SUPPORT, RoleName.SYSADMIN, RoleName.AUDITOR]
+
+EDUCATION = ["博士研究生", "硕士研究生", "大学本科", "大学专科", "中等专科", "高中及以下"]
+DEGREES = ["博士", "硕士", "学士", "无"]
+ETHNICITIES = ["汉族", "回族", "满族", "蒙古族", "壮族", "维吾尔族", "藏族", "苗族", "彝族", "土家族", "朝鲜族", "其他"]
+TITLE_SERIES = ["工程技术", "卫生技术", "经济", "会计", "统计", "中小学教师", "高等学校教师", "农业技术", "新闻",
+                "出版", "翻译", "律师", "工艺美术", "其他"]
+TITLE_LEVELS = ["正高级", "副高级", "中级", "初级", "未定级"]
+ORG_NATURES = ["机关", "事业单位", "国有企业", "民营企业", "外资企业", "社会组织", "其他"]
+INDUSTRIES = ["教育", "卫生健康", "工程建设", "农业", "制造业", "信息技术", "金融", "文化传媒", "其他"]
+
+
+def _choices(values):
+    return [("", _l("Please choose"))] + [(x, x) for x in values]
+
+
+def _wrap(func):
+    """Turn a validators.ValidationError into a WTForms error with the same message."""
+
+    def check(form, field):
+        if not field.data:
+            return
+        try:
+            field.data = func(field.data)
+        except v.ValidationError as exc:
+            raise WTFValidationError(str(exc.message)) from exc
+
+    return check
+
+
+class LoginForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in LOGIN_ROLES],
+                       validators=[DataRequired(REQUIRED)])
+    id_number = StringField(_l("ID number"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    captcha = StringField(_l("Captcha"), validators=[DataRequired(REQUIRED), Length(max=10)])
+
+
+class PickRoleForm(FlaskForm):
+    membership_id = IntegerField(validators=[DataRequired(REQUIRED)])
+
+
+class ChangePasswordForm(FlaskForm):
+    old_password = PasswordField(_l("Old password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    confirm = PasswordField(_l("Confirm new password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    id_number = StringField(_l("ID number"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    channel = RadioField(_l("Send by"), choices=[("email", _l("E-mail")), ("sms", _l("Mobile phone"))],
+                         default="email", validators=[DataRequired(REQUIRED)])
+    contact = StringField(_l("Registered e-mail or mobile"), validators=[DataRequired(REQUIRED), Length(max=254)])
+    captcha = StringField(_l("Captcha"), validators=[DataRequired(REQUIRED), Length(max=10)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    confirm = PasswordField(_l("Confirm new password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+
+
+class AccountFieldsMixin:
+    existing_user = BooleanField(_l("I am already a user of this platform"))
+    id_type = SelectField(_l("ID type"), choices=v.ID_TYPES, default="resident_id")
+    id_number = StringField(_l("ID number"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+    confirm = PasswordField(_l("Confirm password"), validators=[Optional(), Length(max=64)])
+    mobile = StringField(_l("Mobile phone"), validators=[DataRequired(REQUIRED), _wrap(v.validate_mobile)])
+    email = StringField(_l("E-mail"), validators=[DataRequired(REQUIRED), _wrap(v.validate_email)])
+    commitment = BooleanField(_l("I promise that the information given is true"),
+                              validators=[DataRequired(_l("Please confirm that the information is true."))])
+
+    def validate_id_number(self, field):
+        try:
+            field.data = v.validate_id_number(self.id_type.data, field.data)
+        except v.ValidationError as exc:
+            raise WTFValidationError(str(exc.message)) from exc
+
+    def validate_confirm(self, field):
+        if not self.existing_user.data and field.data != self.password.data:
+            raise WTFValidationError(str(_l("The two passwords do not match.")))
+
+
+class PersonRegistrationForm(AccountFieldsMixin, FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), _wrap(v.validate_person_name)])
+    gender = RadioField(_l("Gender"), choices=[("M", _l("Male")), ("F", _l("Female"))], default="M")
+    ethnicity = SelectField(_l("Ethnicity"), choices=_choices(ETHNICITIES), validators=[DataRequired(REQUIRED)])
+    native_place = StringField(_l("Native place"), validators=[Optional(), Length(max=50)])
+    unit_id = IntegerField(_l("Unit"), validators=[DataRequired(_l("Choose your unit from the list."))])
+    department = StringField(_l("Department"), validators=[Optional(), Length(max=50)])
+    education = SelectField(_l("Highest education"), choices=_choices(EDUCATION), validators=[DataRequired(REQUIRED)])
+    school = StringField(_l("School"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    major = StringField(_l("Major"), validators=[DataRequired(REQUIRED), Length(max=60)])
+    graduation_date = DateField(_l("Graduation date"), validators=[Optional()])
+    degree = SelectField(_l("Degree"), choices=_choices(DEGREES), validators=[DataRequired(REQUIRED)])
+    postdoc = BooleanField(_l("Postdoctoral experience"))
+    admin_post = StringField(_l("Administrative post"), validators=[Optional(), Length(max=50)])
+    title_series = SelectField(_l("Title series"), choices=_choices(TITLE_SERIES), validators=[DataRequired(REQUIRED)])
+    title_level = SelectField(_l("Title level"), choices=_choices(TITLE_LEVELS), validators=[DataRequired(REQUIRED)])
+    title_name = StringField(_l("Current professional title"), validators=[Optional(), Length(max=50)])
+    title_date = DateField(_l("Title effective date"), validators=[Optional()])
+    title_cert_no = StringField(_l("Certificate number"), validators=[Optional(), Length(max=50)])
+    vocational_qualifications = StringField(_l("Vocational qualifications"), validators=[Optional(), Length(max=200)])
+    academic_titles = StringField(_l("Academic titles"), validators=[Optional(), Length(max=200)])
+
+    PROFILE_FIELDS = ("gender", "ethnicity", "native_place", "department", "education", "school", "major",
+                      "graduation_date", "degree", "postdoc", "admin_post", "title_series", "title_level",
+                      "title_name", "title_date", "title_cert_no", "vocational_qualifications", "academic_titles")
+
+
+class OrgRegistrationForm(AccountFieldsMixin, FlaskForm):
+    org_name = StringField(_l("Organisation name"), validators=[DataRequired(REQUIRED), _wrap(v.validate_org_name)])
+    credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(max=20)])
+    temporary_code = BooleanField(_l("The organisation has no credit code (temporary code)"))
+    parent_id = IntegerField(_l("Organisation above"), validators=[DataRequired(
+        _l("Choose the organisation above yours from the list."))])
+    nature = SelectField(_l("Nature"), choices=_choices(ORG_NATURES), validators=[Optional()])
+    industry = SelectField(_l("Industry"), choices=_choices(INDUSTRIES), validators=[Optional()])
+    phone = StringField(_l("Phone"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+    name = StringField(_l("Administrator name"), validators=[DataRequired(REQUIRED), _wrap(v.validate_person_name)])
+
+    def validate_credit_code(self, field):
+        try:
+            field.data = v.validate_org_code(field.data, temporary=bool(self.temporary_code.data))
+        except v.ValidationError as exc:
+            raise WTFValidationError(str(exc.message)) from exc
+
+
+class ProgressForm(FlaskForm):
+    id_number = StringField(_l("ID number"), validators=[DataRequired(REQUIRED), Length(max=30)])
+    captcha = StringField(_l("Captcha"), validators=[DataRequired(REQUIRED), Length(max=10)])
+
+
+class WithdrawForm(FlaskForm):
+    registration_id = HiddenField(validators=[DataRequired(REQUIRED)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=64)])
+
+
+class DecisionForm(FlaskForm):
+    action = SelectField(choices=[("approve", _l("Approve")), ("reject", _l("Reject"))],
+                         validators=[DataRequired(REQUIRED)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=500)])
+
+
+class AccountLookupForm(FlaskForm):
+    id_number = StringField(_l("ID number"), validators=[DataRequired(REQUIRED), Length(max=30)])
+
+
+class AssignRoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in LOGIN_ROLES],
+                       validators=[DataRequired(REQUIRED)])
+    org_id = IntegerField(_l("Organisation"), validators=[Optional()])

@@ -1,0 +1,72 @@
+"""Registration review queue (U5, D4, H3): scoped to the reviewer's subtree, batch approve / reject."""
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext, lazy_gettext as _l
+
+from ..models import RegistrationState
+from ..security import REVIEW_VIEW, current_actor
+from ..validators import mask_id_number
+from ..workflows import registration as reg_flow
+from ..workflows.base import DomainError
+from .forms import DecisionForm
+
+KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
+                ("department", _l("Competent department")), ("base", _l("Training base")),
+                ("hr_district", _l("District HR bureau"))]
+STATE_TABS = [(RegistrationState.PENDING.value, _l("Pending review")),
+              (RegistrationState.APPROVED.value, _l("Approved")),
+              (RegistrationState.REJECTED.value, _l("Rejected"))]
+PAGE_SIZE = 20
+
+
+def _int(value) -> int | None:
+    return int(value) if value and str(value).isdigit() else None
+
+
+class RegistrationReviewView(BaseView):
+    route_base = "/review/registrations"
+    default_view = "index"
+    class_permission_name = REVIEW_VIEW
+
+    @expose("/")
+    @has_access
+    def index(self):
+        actor = current_actor()
+        state = request.args.get("state") or RegistrationState.PENDING.value
+        if state not in {s for s, _ in STATE_TABS}:
+            state = RegistrationState.PENDING.value
+        kind = request.args.get("kind") or None
+        kind = kind if kind in {k for k, _ in KIND_CHOICES} else None
+        q = (request.args.get("q") or "").strip()[:30] or None
+        after = _int(request.args.get("after"))
+        rows = reg_flow.queue(actor, state=state, q=q, kind=kind, after_id=after, limit=PAGE_SIZE + 1)
+        has_more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        return self.render_template(
+            "review/registrations.html", rows=rows, state=state, kind=kind or "", q=q or "", tabs=STATE_TABS,
+            kinds=KIND_CHOICES, next_after=rows[-1].id if has_more else None, mask=mask_id_number,
+            form=DecisionForm(formdata=None), pending=reg_flow.pending_count(actor),
+            title=_l("Registration review"))
+
+    @expose("/decide", methods=["POST"])
+    @has_access
+    def decide(self):
+        form = DecisionForm()
+        ids = [int(x) for x in request.form.getlist("ids") if x.isdigit()][:200]
+        if not form.validate_on_submit():
+            flash(gettext("Invalid request."), "danger")
+        elif not ids:
+            flash(gettext("Select at least one registration."), "warning")
+        else:
+            try:
+                done, failed = reg_flow.decide_many(ids, form.action.data, current_actor(), form.reason.data)
+                if done:
+                    flash(gettext("%(n)s registration(s) handled.", n=done), "success")
+                for _id, message in failed:
+                    flash(gettext("Registration %(id)s: %(msg)s", id=_id, msg=message), "danger")
+            except DomainError as exc:
+                flash(str(exc.message), "danger")
+        return redirect(url_for("RegistrationReviewView.index", **{k: v for k, v in request.args.items()
+                                                                     if k in ("state", "kind", "q")}))

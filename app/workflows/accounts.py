@@ -1,0 +1,299 @@
+"""Accounts: authentication with lockout, passwords (change, e-mailed reset link, admin reset), roles."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import gettext, lazy_gettext as _l
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from ..models import Account, LoginThrottle, Membership, MembershipState, Org, RoleName
+from ..models.account import GLOBAL_ROLES
+from ..validators import ValidationError, mask_id_number, normalize_id_number, validate_password
+from .base import Actor, DomainError, PermissionDenied, audit, now
+
+LOGIN_FAILED = _l("Wrong account or password.")
+FAKE_HASH = generate_password_hash("not-a-real-password-placeholder")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def display_name(account: Account | None) -> str:
+    if account is None:
+        return ""
+    return f"{account.first_name}({mask_id_number(account.username)})"
+
+
+def find_account(id_number: str) -> Account | None:
+    return db.session.scalar(select(Account).where(Account.username == normalize_id_number(id_number or "")))
+
+
+def check_new_password(password: str, confirm: str | None, id_number: str | None) -> None:
+    if confirm is not None and password != confirm:
+        raise DomainError(_l("The two passwords do not match."), field="confirm")
+    try:
+        validate_password(password or "", id_number)
+    except ValidationError as exc:
+        raise DomainError(exc.message, field="password") from exc
+
+
+# ---------------------------------------------------------------- login
+
+@dataclass
+class LoginResult:
+    account: Account | None
+    memberships: list[Membership]
+    error: object | None = None
+
+
+def _is_locked(key: str) -> bool:
+    row = db.session.get(LoginThrottle, key)
+    return bool(row and row.locked_until and row.locked_until > datetime.datetime.now())
+
+
+def _record_failure(key: str) -> None:
+    cfg = current_app.config
+    stamp = datetime.datetime.now()
+    row = db.session.get(LoginThrottle, key)
+    if row is None:
+        row = LoginThrottle(username=key, failures=0)
+        db.session.add(row)
+        db.session.flush()
+    db.session.execute(
+        update(LoginThrottle).where(LoginThrottle.username == key)
+        .values(failures=LoginThrottle.failures + 1, updated_at=stamp)
+    )
+    db.session.refresh(row)
+    if row.failures >= cfg["LOCKOUT_THRESHOLD"]:
+        row.locked_until = stamp + datetime.timedelta(minutes=cfg["LOCKOUT_MINUTES"])
+        row.failures = 0
+
+
+def authenticate(id_number: str, password: str, role: RoleName | str | None, ip: str | None = None) -> LoginResult:
+    """Check a login on any path. Unknown account, wrong password and locked all answer LOGIN_FAILED.
+
+    Only after the password is right are 'role not registered' and 'under review by <org>' told apart.
+    """
+    key = normalize_id_number(id_number or "")[:64]
+    account = find_account(key) if key else None
+    actor = Actor(account.id if account else None, display_name(account) or mask_id_number(key), ip=ip)
+    if not key or _is_locked(key):
+        check_password_hash(FAKE_HASH, password or "")
+        audit(actor, "login", object_type="account", object_id=account.id if account else None,
+              result="fail", comment="locked" if key else None)
+        db.session.commit()
+        return LoginResult(None, [], LOGIN_FAILED)
+    ok = bool(account and account.active and password and check_password_hash(account.password, password))
+    if not account:
+        check_password_hash(FAKE_HASH, password or "")
+    if not ok:
+        _record_failure(key)
+        audit(actor, "login", object_type="account", object_id=account.id if account else None, result="fail")
+        db.session.commit()
+        return LoginResult(None, [], LOGIN_FAILED)
+    db.session.execute(update(LoginThrottle).where(LoginThrottle.username == key).values(failures=0))
+    memberships = list(db.session.scalars(
+        select(Membership).where(Membership.user_id == account.id).order_by(Membership.id)))
+    role_value = RoleName(role).value if role else None
+    chosen = [m for m in memberships if m.role == role_value or role_value is None]
+    active = [m for m in chosen if m.state == MembershipState.ACTIVE.value]
+    error = None
+    if not active:
+        pending = [m for m in chosen if m.state == MembershipState.PENDING.value]
+        if pending:
+            reviewer = _pending_reviewer(pending[0])
+            error = gettext("Your account is under review by %(org)s.", org=reviewer)
+        else:
+            error = gettext("The role you chose is not registered for this account.")
+    account.login_count = (account.login_count or 0) + (0 if error else 1)
+    if not error:
+        account.last_login = datetime.datetime.now()
+    audit(actor, "login", object_type="account", object_id=account.id, result="fail" if error else "ok",
+          comment=role_value)
+    db.session.commit()
+    return LoginResult(account, active, error)
+
+
+def _pending_reviewer(membership: Membership) -> str:
+    from ..models import Registration, RegistrationState
+
+    reg = db.session.scalar(select(Registration).where(
+        Registration.membership_id == membership.id, Registration.state == RegistrationState.PENDING.value))
+    return reg.reviewer_org.name if reg else gettext("the reviewing organisation")
+
+
+def record_logout(account: Account, actor: Actor) -> None:
+    account.sessions_valid_after = datetime.datetime.now()
+    audit(actor, "logout", object_type="account", object_id=account.id)
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- passwords
+
+def _set_password(account: Account, password: str, *, must_change: bool) -> None:
+    account.password = hash_password(password)
+    account.must_change_password = must_change
+    # Void every session issued until now, including the one that made the change (it is re-issued).
+    account.sessions_valid_after = datetime.datetime.now()
+
+
+def change_password(account: Account, old: str, new: str, confirm: str, actor: Actor) -> None:
+    if not check_password_hash(account.password, old or ""):
+        raise DomainError(_l("The old password is wrong."), field="old_password")
+    if old == new:
+        raise DomainError(_l("The new password must differ from the old one."), field="password")
+    check_new_password(new, confirm, account.username)
+    _set_password(account, new, must_change=False)
+    audit(actor, "password.change", object_type="account", object_id=account.id)
+    db.session.commit()
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
+
+
+def _password_fingerprint(account: Account) -> str:
+    return hashlib.sha256((account.password or "").encode()).hexdigest()[:16]
+
+
+def make_reset_token(account: Account) -> str:
+    """A signed, expiring token bound to the current password hash: it dies once used."""
+    return _serializer().dumps({"u": account.id, "p": _password_fingerprint(account)})
+
+
+def request_password_reset(id_number: str, contact: str, channel: str, ip: str | None) -> None:
+    """Send a reset link if 证件号 and the registered e-mail / mobile match; answer the same either way."""
+    from .notify import send_code
+
+    account = find_account(id_number)
+    contact = (contact or "").strip().lower()
+    registered = (account.email or "").lower() if account and channel == "email" else (
+        account.mobile if account else None)
+    matched = bool(account and account.active and contact and registered == contact)
+    audit(Actor(account.id if account else None, display_name(account) or mask_id_number(id_number), ip=ip),
+          "password.reset_request", object_type="account", object_id=account.id if account else None,
+          result="ok" if matched else "fail", comment=channel)
+    db.session.commit()
+    if not matched:
+        return
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    link = f"{base}/password/reset/{make_reset_token(account)}"
+    minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
+    body = gettext("Hello %(name)s,\n\nOpen this link within %(minutes)s minutes to set a new password "
+                   "(it works only once):\n%(link)s\n\nIf you did not ask for this, ignore this message.",
+                   name=account.first_name, minutes=minutes, link=link)
+    send_code(channel, contact, gettext("Reset your password"), body)
+
+
+def account_for_reset_token(token: str) -> Account:
+    try:
+        data = _serializer().loads(token, max_age=current_app.config["PASSWORD_RESET_MAX_AGE"])
+    except SignatureExpired as exc:
+        raise DomainError(_l("This link has expired. Please ask for a new one.")) from exc
+    except BadSignature as exc:
+        raise DomainError(_l("This link is invalid or has already been used.")) from exc
+    account = db.session.get(Account, data.get("u"))
+    if account is None or not account.active or data.get("p") != _password_fingerprint(account):
+        raise DomainError(_l("This link is invalid or has already been used."))
+    return account
+
+
+def reset_password_with_token(token: str, new: str, confirm: str, ip: str | None) -> Account:
+    account = account_for_reset_token(token)
+    check_new_password(new, confirm, account.username)
+    _set_password(account, new, must_change=False)
+    audit(Actor(account.id, display_name(account), ip=ip), "password.reset", object_type="account",
+          object_id=account.id, comment="link")
+    db.session.commit()
+    return account
+
+
+def can_manage_account(actor: Actor, account: Account) -> bool:
+    """Support and system staff reach everyone; an org admin reaches staff of orgs in their subtree."""
+    if actor.role in (RoleName.SUPPORT, RoleName.SYSADMIN):
+        return True
+    if actor.role not in (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN):
+        return False
+    orgs = db.session.scalars(
+        select(Org.path).join(Membership, Membership.org_id == Org.id).where(
+            Membership.user_id == account.id,
+            Membership.state.in_([MembershipState.ACTIVE.value, MembershipState.PENDING.value]))).all()
+    return bool(orgs) and all(actor.covers(path) for path in orgs)
+
+
+def admin_reset_password(account: Account, actor: Actor) -> None:
+    """Reset to the last 6 characters of the 证件号; the owner must change it at the next login (S2)."""
+    if account.id == actor.user_id or not can_manage_account(actor, account):
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    account.password = hash_password(account.username[-6:])
+    account.must_change_password = True
+    account.sessions_valid_after = datetime.datetime.now()
+    audit(actor, "password.admin_reset", object_type="account", object_id=account.id)
+    db.session.commit()
+
+
+# ---------------------------------------------------------------- roles (S1)
+
+def assign_role(account: Account, role: RoleName, org: Org | None, actor: Actor) -> Membership:
+    if actor.role not in (RoleName.SUPPORT, RoleName.SYSADMIN):
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    if role in (RoleName.SYSADMIN, RoleName.AUDITOR) and actor.role != RoleName.SYSADMIN:
+        raise PermissionDenied(_l("Only a system administrator may grant this role."))
+    if account.id == actor.user_id:
+        raise PermissionDenied(_l("You cannot change your own roles."))
+    if role in GLOBAL_ROLES:
+        org = None
+    elif org is None or org.state != "active":
+        raise DomainError(_l("Choose an active organisation for this role."), field="org")
+    elif not _org_fits_role(org, role):
+        raise DomainError(_l("This role does not fit the kind of organisation chosen."), field="org")
+    existing = db.session.scalar(select(Membership).where(
+        Membership.user_id == account.id, Membership.role == role.value,
+        Membership.org_id == org.id if org else Membership.org_id.is_(None),
+        Membership.state == MembershipState.ACTIVE.value))
+    if existing:
+        raise DomainError(_l("The account already holds this role."))
+    membership = Membership(user_id=account.id, role=role.value, org_id=org.id if org else None,
+                            state=MembershipState.ACTIVE.value)
+    db.session.add(membership)
+    db.session.flush()
+    audit(actor, "role.grant", object_type="membership", object_id=membership.id, to_state="active",
+          comment=f"{role.value} {org.name if org else ''} -> {display_name(account)}".strip())
+    db.session.commit()
+    return membership
+
+
+def revoke_role(membership: Membership, actor: Actor) -> None:
+    if actor.role not in (RoleName.SUPPORT, RoleName.SYSADMIN) or membership.user_id == actor.user_id:
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    if membership.role in (RoleName.SYSADMIN.value, RoleName.AUDITOR.value) and actor.role != RoleName.SYSADMIN:
+        raise PermissionDenied(_l("Only a system administrator may grant this role."))
+    result = db.session.execute(update(Membership).where(
+        Membership.id == membership.id, Membership.state == MembershipState.ACTIVE.value
+    ).values(state=MembershipState.REVOKED.value))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise DomainError(_l("This role is no longer active."))
+    audit(actor, "role.revoke", object_type="membership", object_id=membership.id, from_state="active",
+          to_state="revoked", comment=f"{membership.role} -> {display_name(membership.user)}")
+    db.session.commit()
+
+
+ROLE_ORG_KINDS = {
+    RoleName.PROFESSIONAL: ("unit",),
+    RoleName.UNIT_ADMIN: ("unit",),
+    RoleName.DEPT_ADMIN: ("department",),
+    RoleName.HR_ADMIN: ("hr_city", "hr_district"),
+    RoleName.BASE_ADMIN: ("base",),
+}
+
+
+def _org_fits_role(org: Org, role: RoleName) -> bool:
+    return org.kind in ROLE_ORG_KINDS.get(role, ())

@@ -1,0 +1,178 @@
+"""The shared transition mechanism: declared transitions, role + scope re-check, conditional update, audit."""
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import update
+
+from ..extensions import db
+from ..models import AuditLog
+from ..models.account import GLOBAL_ROLES, RoleName
+
+
+class DomainError(Exception):
+    """A rule was broken; `message` is shown to the user as is (translated)."""
+
+    def __init__(self, message: Any, field: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+class TransitionNotAllowed(DomainError):
+    pass
+
+
+class PermissionDenied(DomainError):
+    pass
+
+
+class ConcurrentTransition(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the account, the role they logged in with and the root of their org scope."""
+
+    user_id: int | None
+    display: str
+    role: RoleName | None = None
+    org_id: int | None = None
+    scope_path: str | None = None
+    ip: str | None = None
+
+    @property
+    def is_global(self) -> bool:
+        return self.role in GLOBAL_ROLES
+
+    def covers(self, org_path: str | None) -> bool:
+        """True if an org with this path lies inside the actor's scope."""
+        if self.is_global:
+            return True
+        if not self.scope_path or not org_path:
+            return False
+        return org_path.startswith(self.scope_path)
+
+
+APPLICANT = "applicant"  # the owner of the item (checked by the machine's `is_owner`)
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: enum.Enum
+    action: str
+    target: enum.Enum
+    allowed: frozenset = field(default_factory=frozenset)  # RoleName values and/or APPLICANT
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now().replace(microsecond=0)
+
+
+def audit(actor: Actor | None, action: str, *, object_type: str | None = None, object_id: int | None = None,
+          from_state: str | None = None, to_state: str | None = None, comment: str | None = None,
+          result: str = "ok") -> AuditLog:
+    """Add one audit row to the current transaction (the caller commits)."""
+    row = AuditLog(
+        at=datetime.datetime.now(),
+        actor_id=actor.user_id if actor else None,
+        actor=actor.display if actor else None,
+        role=actor.role.value if actor and actor.role else None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        from_state=from_state,
+        to_state=to_state,
+        comment=comment,
+        result=result,
+        ip=actor.ip if actor else None,
+    )
+    db.session.add(row)
+    return row
+
+
+class StateMachine:
+    """A table of transitions over one model's `state` column.
+
+    Subclasses give `model`, `object_type`, `transitions`, and implement `in_scope(item, actor)` and
+    `is_owner(item, actor)`; `on_enter(item, transition, actor, comment)` applies side effects inside the
+    same transaction.
+    """
+
+    model: type
+    object_type: str
+    transitions: Iterable[Transition] = ()
+    reason_required: frozenset[str] = frozenset({"reject"})
+
+    def __init__(self) -> None:
+        self.table = {(t.source.value, t.action): t for t in self.transitions}
+
+    def allowed_actions(self, item) -> list[str]:
+        return [action for (state, action) in self.table if state == item.state]
+
+    def in_scope(self, item, actor: Actor) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def is_owner(self, item, actor: Actor) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def on_enter(self, item, transition: Transition, actor: Actor, comment: str | None) -> None:
+        pass
+
+    def check(self, item, action: str, actor: Actor) -> Transition:
+        transition = self.table.get((item.state, action))
+        if transition is None:
+            raise TransitionNotAllowed(_l("This action is not allowed in the item's current state."))
+        as_owner = APPLICANT in transition.allowed and self.is_owner(item, actor)
+        as_role = actor.role in transition.allowed and self.in_scope(item, actor)
+        if not (as_owner or as_role):
+            raise PermissionDenied(_l("You do not have permission to do this."))
+        return transition
+
+    def apply(self, item, action: str, actor: Actor, comment: str | None = None,
+              values: dict | None = None) -> Any:
+        """Run one transition in its own transaction; raise a DomainError if it may not happen."""
+        comment = (comment or "").strip() or None
+        try:
+            transition = self.check(item, action, actor)
+            if action in self.reason_required and not comment:
+                raise DomainError(_l("A reason is required to reject."), field="reason")
+            source, target = transition.source.value, transition.target.value
+            result = db.session.execute(
+                update(self.model)
+                .where(self.model.id == item.id, self.model.state == source)
+                .values(state=target, **(values or {}))
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh."))
+            db.session.refresh(item)
+            self.on_enter(item, transition, actor, comment)
+            audit(actor, f"{self.object_type}.{action}", object_type=self.object_type, object_id=item.id,
+                  from_state=source, to_state=target, comment=comment)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        return item
+
+    def apply_many(self, ids: list[int], action: str, actor: Actor, comment: str | None = None,
+                   loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
+        """Apply one action to many items, each in its own transaction; return (done, [(id, error)])."""
+        done, failed = 0, []
+        for item_id in ids:
+            item = loader(item_id) if loader else db.session.get(self.model, item_id)
+            if item is None:
+                failed.append((item_id, str(_l("Record not found."))))
+                continue
+            try:
+                self.apply(item, action, actor, comment)
+                done += 1
+            except DomainError as exc:
+                failed.append((item_id, str(exc.message)))
+        return done, failed

@@ -1,0 +1,40 @@
+"""Org tree services: creating orgs with their materialised path, picker search, scope helpers."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Org, OrgKind, OrgState
+
+
+def create_org(*, kind: OrgKind, name: str, parent: Org | None, state: OrgState = OrgState.PENDING,
+               **fields) -> Org:
+    """Insert an org and set its path (parent path + own id); the caller commits."""
+    org = Org(kind=kind.value, name=name, parent_id=parent.id if parent else None, state=state.value,
+              region_id=fields.pop("region_id", parent.region_id if parent else None), **fields)
+    db.session.add(org)
+    db.session.flush()
+    org.path = f"{parent.path if parent else '/'}{org.id}/"
+    return org
+
+
+def search_orgs(q: str, kinds: list[str] | None = None, limit: int = 20, region_id: int | None = None,
+                scope_path: str | None = None) -> list[Org]:
+    """Active orgs whose name contains q, for the searchable picker (never a full dropdown)."""
+    stmt = select(Org).where(Org.state == OrgState.ACTIVE.value)
+    q = (q or "").strip()
+    if q:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Org.name.like(f"%{escaped}%", escape="\\"))
+    if kinds:
+        stmt = stmt.where(Org.kind.in_(kinds))
+    if region_id:
+        stmt = stmt.where(Org.region_id == region_id)
+    if scope_path:
+        stmt = stmt.where(Org.path.startswith(scope_path, autoescape=True))
+    stmt = stmt.order_by(func.length(Org.name), Org.name, Org.id).limit(limit)
+    return list(db.session.scalars(stmt))
+
+
+def org_in_subtree(org: Org | None, root_path: str) -> bool:
+    return bool(org and org.path.startswith(root_path))

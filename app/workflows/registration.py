@@ -1,0 +1,288 @@
+"""State machine 1: registration of persons and orgs, reviewed by the org above."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from flask_babel import gettext, lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from ..extensions import db
+from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Registration,
+                      RegistrationState, RoleName)
+from ..models.org import ALLOWED_PARENTS
+from ..validators import birth_date_and_gender, mask_id_number
+from .accounts import check_new_password, display_name, find_account, hash_password
+from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now
+from .notify import send_email
+
+S = RegistrationState
+REVIEWERS = frozenset({RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN})
+
+# The admin role that an org registration grants to the person who registers it.
+ADMIN_ROLE = {
+    OrgKind.UNIT: RoleName.UNIT_ADMIN,
+    OrgKind.DEPARTMENT: RoleName.DEPT_ADMIN,
+    OrgKind.BASE: RoleName.BASE_ADMIN,
+    OrgKind.HR_DISTRICT: RoleName.HR_ADMIN,
+    OrgKind.HR_CITY: RoleName.HR_ADMIN,
+}
+
+
+class RegistrationMachine(StateMachine):
+    model = Registration
+    object_type = "registration"
+    transitions = (
+        Transition(S.PENDING, "approve", S.APPROVED, REVIEWERS),
+        Transition(S.PENDING, "reject", S.REJECTED, REVIEWERS),
+        Transition(S.PENDING, "withdraw", S.WITHDRAWN, frozenset({APPLICANT})),
+    )
+
+    def in_scope(self, item: Registration, actor: Actor) -> bool:
+        # Reviewers act on registrations addressed to an org inside their subtree, never on their own.
+        return item.user_id != actor.user_id and actor.covers(item.reviewer_org.path)
+
+    def is_owner(self, item: Registration, actor: Actor) -> bool:
+        return actor.user_id is not None and item.user_id == actor.user_id
+
+    def on_enter(self, item: Registration, transition: Transition, actor: Actor, comment: str | None) -> None:
+        target = transition.target
+        item.decided_at = now()
+        item.decided_by_id = actor.user_id if transition.action != "withdraw" else None
+        item.reason = comment
+        membership_state = {S.APPROVED: MembershipState.ACTIVE, S.REJECTED: MembershipState.REJECTED,
+                            S.WITHDRAWN: MembershipState.WITHDRAWN}[target]
+        item.membership.state = membership_state.value
+        if item.kind != "person":
+            org_state = {S.APPROVED: OrgState.ACTIVE, S.REJECTED: OrgState.REJECTED,
+                         S.WITHDRAWN: OrgState.WITHDRAWN}[target]
+            item.org.state = org_state.value
+
+
+machine = RegistrationMachine()
+
+
+def _notify_applicant(reg: Registration) -> None:
+    if reg.state == S.APPROVED.value:
+        subject = gettext("Your registration has been approved")
+        body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been approved by "
+                       "%(reviewer)s. You can now log in at %(url)s.",
+                       name=reg.user.first_name, kind=reg.kind_label, org=reg.org.name,
+                       reviewer=reg.reviewer_org.name, url=current_app.config["PUBLIC_BASE_URL"])
+    else:
+        subject = gettext("Your registration has been rejected")
+        body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been rejected by "
+                       "%(reviewer)s.\nReason: %(reason)s\n\nYou may correct it and register again.",
+                       name=reg.user.first_name, kind=reg.kind_label, org=reg.org.name,
+                       reviewer=reg.reviewer_org.name, reason=reg.reason or "")
+    send_email(reg.user.email, subject, body)
+
+
+def approve(reg: Registration, actor: Actor, comment: str | None = None) -> Registration:
+    machine.apply(reg, "approve", actor, comment)
+    _notify_applicant(reg)
+    return reg
+
+
+def reject(reg: Registration, actor: Actor, reason: str | None) -> Registration:
+    machine.apply(reg, "reject", actor, reason)
+    _notify_applicant(reg)
+    return reg
+
+
+def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
+    """Batch approve / reject; each registration is its own transaction. Returns (done, failures)."""
+    if action not in ("approve", "reject"):
+        raise DomainError(_l("Unknown action."))
+    if action == "reject" and not (reason or "").strip():
+        raise DomainError(_l("A reason is required to reject."), field="reason")
+    done, failed = 0, []
+    for reg_id in ids:
+        reg = db.session.get(Registration, reg_id)
+        try:
+            if reg is None:
+                raise DomainError(_l("Record not found."))
+            (approve if action == "approve" else reject)(reg, actor, reason)
+            done += 1
+        except DomainError as exc:
+            failed.append((reg_id, str(exc.message)))
+    return done, failed
+
+
+def withdraw(reg_id: int, id_number: str, password: str, ip: str | None = None) -> Registration:
+    """The applicant withdraws a pending registration from the public page, proving it with the password."""
+    account = find_account(id_number)
+    reg = db.session.get(Registration, reg_id) if reg_id else None
+    if (account is None or reg is None or reg.user_id != account.id
+            or not check_password_hash(account.password, password or "")):
+        raise DomainError(_l("Wrong account or password."))
+    actor = Actor(account.id, display_name(account), ip=ip)
+    return machine.apply(reg, "withdraw", actor)
+
+
+def lookup(id_number: str) -> list[Registration]:
+    """Public progress lookup (P2): the registrations of one 证件号, newest first."""
+    account = find_account(id_number)
+    if account is None:
+        return []
+    return list(db.session.scalars(
+        select(Registration).where(Registration.user_id == account.id).order_by(Registration.id.desc()).limit(20)))
+
+
+# ---------------------------------------------------------------- submitting
+
+@dataclass
+class AccountData:
+    id_type: str
+    id_number: str  # already validated and normalised
+    password: str
+    confirm: str | None
+    name: str
+    email: str
+    mobile: str
+    existing_user: bool = False
+
+
+def _account_for(data: AccountData, role: RoleName) -> Account:
+    """Find or create the account a registration attaches to (see P1 "如果已是本系统用户")."""
+    account = find_account(data.id_number)
+    held = []
+    if account is not None:
+        held = list(db.session.scalars(select(Membership).where(
+            Membership.user_id == account.id,
+            Membership.state.in_([MembershipState.ACTIVE.value, MembershipState.PENDING.value]))))
+    if data.existing_user:
+        if account is None or not check_password_hash(account.password, data.password or ""):
+            raise DomainError(_l("No account with this ID number and password exists."), field="password")
+        if role == RoleName.PROFESSIONAL and any(m.role == role.value for m in held):
+            raise DomainError(_l("This account is already registered (or under review) as a professional."),
+                              field="id_number")
+        return account
+    if held:
+        raise DomainError(_l("This ID number is already registered. If you are already a user of this "
+                             "platform, tick the box and enter your current password."), field="id_number")
+    check_new_password(data.password, data.confirm, data.id_number)
+    email_owner = db.session.scalar(select(Account.id).where(Account.email == data.email))
+    if email_owner and (account is None or email_owner != account.id):
+        raise DomainError(_l("This e-mail address is already used by another account."), field="email")
+    if account is None:
+        account = Account(username=data.id_number, first_name=data.name, last_name="", email=data.email,
+                          active=True)
+        db.session.add(account)
+    # A person whose earlier registrations were all rejected or withdrawn registers again from scratch.
+    account.id_type = data.id_type
+    account.first_name = data.name
+    account.email = data.email
+    account.mobile = data.mobile
+    account.password = hash_password(data.password)
+    account.must_change_password = False
+    db.session.flush()
+    return account
+
+
+def _submit(kind: str, account: Account, role: RoleName, org: Org, reviewer: Org, applicant_name: str,
+            ip: str | None) -> Registration:
+    membership = Membership(user_id=account.id, role=role.value, org_id=org.id,
+                            state=MembershipState.PENDING.value, is_super=kind != "person")
+    db.session.add(membership)
+    db.session.flush()
+    reg = Registration(kind=kind, user_id=account.id, membership_id=membership.id, org_id=org.id,
+                       reviewer_org_id=reviewer.id, applicant_name=applicant_name,
+                       state=S.PENDING.value)
+    db.session.add(reg)
+    db.session.flush()
+    audit(Actor(account.id, display_name(account), ip=ip), "registration.submit", object_type="registration",
+          object_id=reg.id, to_state=S.PENDING.value, comment=kind)
+    return reg
+
+
+def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: str | None = None) -> Registration:
+    """P1: a professional registers at a unit; the unit's admins review."""
+    try:
+        unit = db.session.get(Org, unit_id) if unit_id else None
+        if unit is None or unit.kind != OrgKind.UNIT.value or unit.state != OrgState.ACTIVE.value:
+            raise DomainError(_l("Choose your unit from the list."), field="unit_id")
+        account = _account_for(data, RoleName.PROFESSIONAL)
+        person = db.session.scalar(select(Person).where(Person.user_id == account.id))
+        if person is None:
+            person = Person(user_id=account.id, name=data.name, id_number=data.id_number)
+            db.session.add(person)
+        if data.id_type == "resident_id":
+            profile.setdefault("birth_date", birth_date_and_gender(data.id_number)[0])
+        for key, value in profile.items():
+            setattr(person, key, value)
+        person.name = account.first_name
+        person.unit_id = unit.id
+        reg = _submit("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, ip)
+        db.session.commit()
+        return reg
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fields: dict,
+                 ip: str | None = None) -> Registration:
+    """U1 / D1 / B1 and district bureaus: a new org under its parent, with its super admin's account."""
+    try:
+        parent = db.session.get(Org, parent_id) if parent_id else None
+        if (parent is None or parent.state != OrgState.ACTIVE.value
+                or OrgKind(parent.kind) not in ALLOWED_PARENTS[kind]):
+            raise DomainError(_l("Choose the organisation above yours from the list."), field="parent_id")
+        code = org_fields.get("credit_code")
+        if code and db.session.scalar(select(Org.id).where(
+                Org.credit_code == code, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
+            raise DomainError(_l("An organisation with this credit code is already registered."),
+                              field="credit_code")
+        name = org_fields["name"]
+        if db.session.scalar(select(Org.id).where(
+                Org.name == name, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
+            raise DomainError(_l("An organisation with this name is already registered."), field="name")
+        account = _account_for(data, ADMIN_ROLE[kind])
+        from .orgs import create_org
+
+        org = create_org(kind=kind, name=name, parent=parent, **{k: v for k, v in org_fields.items() if k != "name"})
+        reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
+        db.session.commit()
+        return reg
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def pending_count(actor: Actor) -> int:
+    from sqlalchemy import func
+
+    stmt = select(func.count(Registration.id)).where(Registration.state == S.PENDING.value)
+    return db.session.scalar(_scoped(stmt, actor)) or 0
+
+
+def _scoped(stmt, actor: Actor):
+    if actor.is_global:
+        return stmt
+    if actor.role not in REVIEWERS or not actor.scope_path:
+        return stmt.where(False)
+    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    return stmt.where(Registration.reviewer_org_id.in_(orgs))
+
+
+def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind: str | None = None,
+          after_id: int | None = None, limit: int = 20) -> list[Registration]:
+    """A page of the review queue, newest first, with keyset pagination (no deep OFFSET)."""
+    from sqlalchemy.orm import joinedload
+
+    stmt = select(Registration).options(joinedload(Registration.org), joinedload(Registration.reviewer_org),
+                                        joinedload(Registration.user))
+    stmt = _scoped(stmt.where(Registration.state == state), actor)
+    if kind:
+        stmt = stmt.where(Registration.kind == kind)
+    if q:
+        stmt = stmt.where(Registration.applicant_name.like(f"%{q.strip()}%"))
+    if after_id:
+        stmt = stmt.where(Registration.id < after_id)
+    return list(db.session.scalars(stmt.order_by(Registration.id.desc()).limit(limit)))
+
+
+def masked(reg: Registration) -> str:
+    return mask_id_number(reg.user.username)

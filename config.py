@@ -1,0 +1,88 @@
+"""Configuration: one class, every setting overridable from the environment."""
+import os
+from datetime import timedelta
+
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+class Config:
+    APP_NAME = "专技继续教育平台"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", "sqlite:///" + os.path.join(BASE_DIR, "instance", "app.db")
+    )
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", os.path.join(BASE_DIR, "instance", "uploads"))
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+
+    # i18n: Chinese first, English selectable
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASE_DIR, "translations")
+    LANGUAGES = {
+        "zh": {"flag": "cn", "name": "简体中文"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+
+    # Flask-AppBuilder
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "SysAdmin"
+    AUTH_ROLE_PUBLIC = "Public"
+    FAB_ADD_SECURITY_API = False
+    FAB_UPDATE_PERMS = False  # permissions are code (FAB_ROLES); nothing to sync into ab_permission
+    FAB_INDEX_VIEW = "app.views.public.HomeIndexView"
+    FAB_BASE_TEMPLATE = "base.html"
+    FAB_API_SWAGGER_UI = False
+
+    # CSRF on every form (Flask-WTF's CSRFProtect is registered in create_app)
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 3600
+
+    # Rate limits (shared storage: Redis in production)
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    RATELIMIT_HEADERS_ENABLED = False
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
+    PUBLIC_POST_RATE_LIMIT = os.environ.get("PUBLIC_POST_RATE_LIMIT", "20 per minute")
+
+    # Login lockout (等保: 5 failures -> 30 minutes on every login path)
+    LOCKOUT_THRESHOLD = 5
+    LOCKOUT_MINUTES = 30
+
+    # Sessions: 30-minute idle timeout, absolute limit, revocable
+    PERMANENT_SESSION_LIFETIME = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "30")))
+    SESSION_REFRESH_EACH_REQUEST = True
+    SESSION_ABSOLUTE_HOURS = 12
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_DURATION = timedelta(seconds=0)
+
+    # Image captcha; CAPTCHA_FIXED is only honoured when TESTING is on
+    CAPTCHA_FIXED = os.environ.get("CAPTCHA_FIXED") or None
+    CAPTCHA_LENGTH = 4
+    CAPTCHA_MAX_AGE = 300
+
+    # Password reset links
+    PASSWORD_RESET_MAX_AGE = 30 * 60
+
+    # Mail (a real SMTP client; `python -m aiosmtpd -n` gives a local debugging server)
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "127.0.0.1")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "8025"))
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "noreply@jxjy.example.cn")
+    MAIL_SUPPRESS_SEND = _env_bool("MAIL_SUPPRESS_SEND", False)
+    SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+
+    # Base URL used in e-mails
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")

@@ -1,0 +1,583 @@
+"""Tests for app.validators (pure functions, no app fixture needed).
+
+Reference vectors:
+* 11010519491231002X - the worked example of GB 11643-1999.
+* 360426199101010071, 44011320141005001X, ... - from python-stdnum's cn.ric tests.
+* 91350100M000100Y43 - the worked example of GB 32100-2015 (the standard shows
+  that ...Y4Z is wrong and that the check character must be 3).
+* 91110000600037341L, 121200004013590816, ... - published codes quoted in
+  python-stdnum's cn.uscc tests.
+The helpers ``_rid``/``_uscc`` below compute check characters with formulas written
+independently of the module (used only to build boundary cases).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+
+import pytest
+
+from app.validators import (
+    ID_TYPES,
+    ValidationError,
+    birth_date_and_gender,
+    make_temporary_credit_code,
+    mask_id_number,
+    normalize_id_number,
+    validate_credit_code,
+    validate_email,
+    validate_id_number,
+    validate_mobile,
+    validate_org_code,
+    validate_org_name,
+    validate_password,
+    validate_person_name,
+    validate_resident_id,
+    validate_temporary_code,
+)
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def _rid(body17: str) -> str:
+    """Append the GB 11643 check char (ISO 7064 MOD 11-2: 2^i weights == base-13 trick)."""
+    c = (1 - 2 * int(body17, 13)) % 11
+    return body17 + ("X" if c == 10 else str(c))
+
+
+def _uscc(body17: str) -> str:
+    """Append the GB 32100 check char (weights 3^(i-1) mod 31)."""
+    total = sum(USCC_ALPHABET.index(ch) * pow(3, i, 31) for i, ch in enumerate(body17))
+    return body17 + USCC_ALPHABET[-total % 31]
+
+
+def _fw(s: str) -> str:
+    """ASCII letters/digits/spaces → full-width forms."""
+    return "".join("\u3000" if c == " " else chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in s)
+
+
+def rejects(fn, *args, message: str | None = None, **kwargs) -> ValidationError:
+    """Assert ``fn`` raises ValidationError with a non-empty (and optionally exact) message."""
+    with pytest.raises(ValidationError) as info:
+        fn(*args, **kwargs)
+    exc = info.value
+    assert isinstance(exc, ValueError)
+    assert str(exc.message).strip()
+    assert str(exc) == str(exc.message)
+    if message is not None:
+        assert str(exc.message) == message
+    return exc
+
+
+# ----------------------------------------------------------------- ValidationError
+
+
+def test_validation_error_carries_message_and_field():
+    exc = ValidationError("boom", field="id_number")
+    assert exc.message == "boom" and exc.field == "id_number"
+    assert ValidationError("boom").field is None
+    assert isinstance(exc, ValueError)
+
+
+# ----------------------------------------------------------------- normalisation
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("  11010519491231002x ", "11010519491231002X"),
+        ("１１０１０５１９４９１２３１００２Ｘ", "11010519491231002X"),
+        ("１１０１０５１９４９１２３１００２ｘ", "11010519491231002X"),
+        (_fw(" 110105 19491231 002x "), "11010519491231002X"),
+        ("\u3000110105 19491231 002X\u3000", "11010519491231002X"),
+        ("ｅ１２３４５６７８", "e12345678"),  # only a trailing x is upper-cased
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_normalize_id_number(raw, expected):
+    assert normalize_id_number(raw) == expected
+
+
+# ----------------------------------------------------------------- resident ID (GB 11643)
+
+VALID_RESIDENT_IDS = [
+    "11010519491231002X",
+    "360426199101010071",
+    "44011320141005001X",
+    "412723199010050012",
+    "110102199101010078",
+    "120110198012010073",
+]
+
+
+@pytest.mark.parametrize("number", VALID_RESIDENT_IDS)
+def test_resident_id_valid_vectors(number):
+    assert validate_resident_id(number) == number
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["11010519491231002x", "１１０１０５１９４９１２３１００２Ｘ", " 110105 1949 1231 002x ",
+     "１１０１０５１９４９１２３１００２ｘ"],
+)
+def test_resident_id_normalised(raw):
+    assert validate_resident_id(raw) == "11010519491231002X"
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("110105194912310021", "ID number check digit is wrong"),
+        ("36042619910102009X", "ID number check digit is wrong"),
+        ("1101051949123100X", "ID number must be 18 characters"),  # 17 chars
+        ("11010519491231002", "ID number must be 18 characters"),  # 17 digits
+        ("11010519491231002X1", "ID number must be 18 characters"),  # 19 chars
+        ("1101051949123100211", "ID number must be 18 characters"),  # 19 digits
+        ("110105194912310", "ID number must be 18 characters"),  # old 15-digit format
+        ("", "ID number must be 18 characters"),
+        (None, "ID number must be 18 characters"),
+        ("11010519491231002A", None),
+        ("1101051949123100XX", None),
+        ("11O10519491231002X", None),  # letter O instead of zero
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", None),  # Arabic-Indic digits are not accepted
+        ("360426199113010079", "ID number contains an invalid date of birth"),
+    ],
+)
+def test_resident_id_rejected(raw, message):
+    rejects(validate_resident_id, raw, message=message)
+
+
+@pytest.mark.parametrize(
+    "birth",
+    ["19490230", "19000229", "20230229", "19901301", "19900001", "19900100", "19900132",
+     "18991231", "20991231", "00000000"],
+)
+def test_resident_id_impossible_dates(birth):
+    rejects(validate_resident_id, _rid("110105" + birth + "002"),
+            message="ID number contains an invalid date of birth")
+
+
+def test_resident_id_date_bounds():
+    today = date.today()
+    assert validate_resident_id(_rid("11010519000101001"))
+    assert validate_resident_id(_rid("11010520000229001"))  # leap day
+    assert validate_resident_id(_rid("110105" + today.strftime("%Y%m%d") + "001"))
+    tomorrow = today + timedelta(days=1)
+    rejects(validate_resident_id, _rid("110105" + tomorrow.strftime("%Y%m%d") + "001"))
+
+
+@pytest.mark.parametrize("region", ["00", "10", "16", "20", "24", "30", "38", "47", "55",
+                                    "60", "66", "72", "80", "84", "90", "92", "99"])
+def test_resident_id_bad_region(region):
+    rejects(validate_resident_id, _rid(region + "010519491231002"),
+            message="ID number contains an invalid region code")
+
+
+@pytest.mark.parametrize("region", ["11", "15", "21", "23", "31", "37", "41", "46", "50",
+                                    "54", "61", "65", "71", "81", "82", "83", "91"])
+def test_resident_id_good_region(region):
+    number = _rid(region + "010519491231002")
+    assert validate_resident_id(number) == number
+
+
+@pytest.mark.parametrize("number", VALID_RESIDENT_IDS)
+def test_resident_id_any_single_substitution_rejected(number):
+    for pos, alt in itertools.product(range(18), "0123456789X"):
+        if alt != number[pos] and (alt != "X" or pos == 17):
+            rejects(validate_resident_id, number[:pos] + alt + number[pos + 1:])
+
+
+# ----------------------------------------------------------------- other ID types
+
+
+def test_id_types_constant():
+    keys = [k for k, _ in ID_TYPES]
+    assert keys == ["resident_id", "passport", "hk_macao_permit", "taiwan_permit",
+                    "foreign_permanent", "officer"]
+    assert all(str(label).strip() for _, label in ID_TYPES)
+
+
+@pytest.mark.parametrize(
+    "id_type, raw, expected",
+    [
+        ("resident_id", "11010519491231002x", "11010519491231002X"),
+        ("passport", "E12345678", "E12345678"),
+        ("passport", "g1234567", "G1234567"),
+        ("passport", "A1234", "A1234"),
+        ("passport", "A" + "1" * 16, "A" + "1" * 16),
+        ("passport", "ＥＡ１２３４５６７", "EA1234567"),
+        ("hk_macao_permit", "H12345678", "H12345678"),
+        ("hk_macao_permit", "m1234567801", "M1234567801"),
+        ("taiwan_permit", "12345678", "12345678"),
+        ("taiwan_permit", "1234567890", "1234567890"),
+        ("foreign_permanent", "USA123456789012", "USA123456789012"),
+        ("foreign_permanent", "can 123456789012", "CAN123456789012"),
+        ("foreign_permanent", _rid("93310119900101001"), _rid("93310119900101001")),
+        ("officer", "南字第123456号", "南字第123456号"),
+        ("officer", "ab1234", "AB1234"),
+        ("officer", "1" * 20, "1" * 20),
+    ],
+)
+def test_id_number_valid(id_type, raw, expected):
+    assert validate_id_number(id_type, raw) == expected
+
+
+@pytest.mark.parametrize(
+    "id_type, raw",
+    [
+        ("resident_id", "110105194912310021"),
+        ("passport", "1234567"),  # must start with a letter
+        ("passport", "A123"),  # too short
+        ("passport", "A" + "1" * 17),  # too long
+        ("passport", "E1234-567"),
+        ("passport", "护照123456"),
+        ("passport", ""),
+        ("hk_macao_permit", "H1234567"),
+        ("hk_macao_permit", "H123456789"),
+        ("hk_macao_permit", "C12345678"),
+        ("hk_macao_permit", "12345678"),
+        ("taiwan_permit", "1234567"),
+        ("taiwan_permit", "123456789"),
+        ("taiwan_permit", "T12345678"),
+        ("foreign_permanent", "US1234567890123"),
+        ("foreign_permanent", "USA12345678901"),
+        ("foreign_permanent", "USA1234567890123"),
+        ("foreign_permanent", _rid("83310119900101001")),  # 18 digits must start with 9
+        ("foreign_permanent", _rid("93310119900101001")[:-1] + "X"),  # check digit
+        ("foreign_permanent", _rid("93310119900230001")),  # date
+        ("officer", "123"),
+        ("officer", "1" * 21),
+        ("officer", "南字-123"),
+        ("officer", "<b>1234</b>"),
+        ("driver_licence", "123456789"),  # unknown type
+        ("", "123456789"),
+    ],
+)
+def test_id_number_rejected(id_type, raw):
+    rejects(validate_id_number, id_type, raw)
+
+
+def test_unknown_id_type_message():
+    rejects(validate_id_number, "nope", "123456", message="Unknown ID type")
+
+
+# ----------------------------------------------------------------- credit codes (GB 32100)
+
+VALID_CREDIT_CODES = [
+    "91350100M000100Y43",
+    "91110000600037341L",
+    "121200004013590816",
+    "91310115MA1K3BTP2B",
+    "9144030071526726XG",
+    "91620105L015101280",
+    "92340602MA2PBMEM24",
+    "91340600MA2PBMBL5H",
+]
+
+
+@pytest.mark.parametrize("code", VALID_CREDIT_CODES)
+def test_credit_code_valid(code):
+    assert validate_credit_code(code) == code
+    assert validate_org_code(code) == code
+
+
+@pytest.mark.parametrize("body", ["Y1110000MA0000000", "N2110000MA0000000", "A1110000600037341",
+                                  "51440300MJH000000"])
+def test_credit_code_any_registration_authority(body):
+    assert validate_credit_code(_uscc(body)) == _uscc(body)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("91310115ma1k3btp2b", "91310115MA1K3BTP2B"),
+        (" 91 110000 600037341L ", "91110000600037341L"),
+        (_fw("91110000600037341L"), "91110000600037341L"),
+        (_fw("91110000600037341l"), "91110000600037341L"),
+        (_fw("91310115 ma1k3btp2b"), "91310115MA1K3BTP2B"),
+    ],
+)
+def test_credit_code_normalised(raw, expected):
+    assert validate_credit_code(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("91350100M000100Y4Z", None),  # the standard's own negative example
+        ("91110000600037341N", "Unified social credit code check character is wrong"),
+        ("91110000600037341", "Unified social credit code must be 18 characters"),
+        ("91110000600037341LL", "Unified social credit code must be 18 characters"),
+        ("", "Unified social credit code must be 18 characters"),
+        (None, "Unified social credit code must be 18 characters"),
+        ("9111000060003IOZSV", None),
+        ("91110000600037341-", None),
+        (_uscc("91A50100M000100Y4"),
+         "Unified social credit code contains an invalid administrative division code"),
+        (_uscc("913501M0M000100Y4"), None),
+    ],
+)
+def test_credit_code_rejected(raw, message):
+    rejects(validate_credit_code, raw, message=message)
+
+
+@pytest.mark.parametrize("bad", "IOZSV")
+@pytest.mark.parametrize("pos", [0, 1, 9, 12, 17])
+def test_credit_code_forbidden_letters(bad, pos):
+    code = "91310115MA1K3BTP2B"
+    rejects(validate_credit_code, code[:pos] + bad + code[pos + 1:])
+    rejects(validate_credit_code, (code[:pos] + bad + code[pos + 1:]).lower())
+
+
+@pytest.mark.parametrize("code", VALID_CREDIT_CODES[:4])
+def test_credit_code_any_single_substitution_rejected(code):
+    for pos, alt in itertools.product(range(18), USCC_ALPHABET):
+        if alt != code[pos]:
+            rejects(validate_credit_code, code[:pos] + alt + code[pos + 1:])
+
+
+# ----------------------------------------------------------------- temporary codes
+
+
+def test_make_temporary_credit_code():
+    assert make_temporary_credit_code(0) == "LS0000000000000000"
+    assert make_temporary_credit_code(12345) == "LS0000000000012345"
+    assert make_temporary_credit_code(10 ** 16 - 1) == "LS" + "9" * 16
+    for seq in (0, 1, 987654321):
+        code = make_temporary_credit_code(seq)
+        assert validate_temporary_code(code) == code
+        assert validate_org_code(code, temporary=True) == code
+
+
+@pytest.mark.parametrize("seq", [-1, 10 ** 16])
+def test_make_temporary_credit_code_out_of_range(seq):
+    with pytest.raises(ValueError):
+        make_temporary_credit_code(seq)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("ls0000000000000001", "LS0000000000000001"),
+    (" LS 0000 0000 0000 0001 ", "LS0000000000000001"),
+    ("ＬＳ００００００００００００００１２", "LS0000000000000012"),
+])
+def test_temporary_code_normalised(raw, expected):
+    assert validate_temporary_code(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["LS123", "LS00000000000000001", "LT0000000000000001",
+                                 "LS000000000000000A", "0000000000000000LS", "", None,
+                                 "91110000600037341L"])
+def test_temporary_code_rejected(raw):
+    rejects(validate_temporary_code, raw)
+    rejects(validate_org_code, raw, temporary=True)
+
+
+def test_org_code_dispatch_does_not_mix_formats():
+    rejects(validate_org_code, "LS0000000000000001")
+    rejects(validate_org_code, "LS0000000000000001", temporary=False)
+    rejects(validate_org_code, "91110000600037341L", temporary=True)
+
+
+# ----------------------------------------------------------------- passwords
+
+CLASSES = {"lower": "abcdefgh", "upper": "ABCDEFGH", "digit": "23456789", "symbol": "!@#$%^&*"}
+
+
+def _password(classes: tuple[str, ...], length: int = 12) -> str:
+    pool = itertools.cycle(itertools.chain.from_iterable(zip(*(CLASSES[c] for c in classes))))
+    return "".join(itertools.islice(pool, length))
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [combo for n in range(1, 5) for combo in itertools.combinations(CLASSES, n)],
+    ids="+".join,
+)
+def test_password_class_combinations(classes):
+    pw = _password(classes)
+    if len(classes) >= 3:
+        validate_password(pw)
+    else:
+        rejects(validate_password, pw)
+
+
+@pytest.mark.parametrize("pw", ["Aa1!aaaa", "Passw0rd", "pass word1", "密码Password1",
+                                "Aa1!" + "a" * 60])
+def test_password_accepted(pw):
+    assert validate_password(pw) is None
+
+
+@pytest.mark.parametrize("pw", ["Aa1!aaa", "", None, "Aa1!" + "a" * 61, "password", "12345678",
+                                "PASSWORD", "Password", "password1"])
+def test_password_rejected(pw):
+    rejects(validate_password, pw)
+
+
+def test_password_length_messages():
+    rejects(validate_password, "Aa1!", message=(
+        "Password must be at least 8 characters and contain at least 3 of: "
+        "upper-case letters, lower-case letters, digits, symbols"))
+    rejects(validate_password, "Aa1!" * 17, message="Password must be at most 64 characters")
+
+
+@pytest.mark.parametrize("pw, id_number", [
+    ("Zz!11010519491231002X", "11010519491231002X"),
+    ("Zz!11010519491231002x", "11010519491231002X"),  # case-insensitive
+    ("Zz!11010519491231002X", "11010519491231002x"),
+    ("Zz!11010519491231002X", "１１０１０５１９４９１２３１００２Ｘ"),
+    ("Secret!e12345678", "E12345678"),
+])
+def test_password_must_not_contain_id(pw, id_number):
+    validate_password(pw)  # fine on its own
+    rejects(validate_password, pw, id_number, message="Password must not contain your ID number")
+
+
+@pytest.mark.parametrize("id_number", [None, "", "   ", "22010519491231002X"])
+def test_password_id_unrelated(id_number):
+    validate_password("Zz!11010519491231002X", id_number)
+
+
+# ----------------------------------------------------------------- mobile & e-mail
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("13800138000", "13800138000"),
+    (" 138 0013 8000 ", "13800138000"),
+    ("１３８００１３８０００", "13800138000"),
+    (_fw("138 0013 8000"), "13800138000"),
+    ("199\u300012345678", "19912345678"),
+    ("16612345678", "16612345678"),
+])
+def test_mobile_valid(raw, expected):
+    assert validate_mobile(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["12800138000", "10800138000", "1380013800", "138001380001",
+                                 "+8613800138000", "138-0013-8000", "1380013800a", "",
+                                 None, "١٣٨٠٠١٣٨٠٠٠", "<script>"])
+def test_mobile_rejected(raw):
+    rejects(validate_mobile, raw)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("user@example.com", "user@example.com"),
+    ("  First.Last+tag@Example.COM ", "First.Last+tag@example.com"),
+    ("a_b-c%d@mail.sub.example.org", "a_b-c%d@mail.sub.example.org"),
+    ("x@a.co", "x@a.co"),
+    ("x@mail.xn--fiqs8s", "x@mail.xn--fiqs8s"),
+    ("12345@QQ.COM", "12345@qq.com"),
+])
+def test_email_valid(raw, expected):
+    assert validate_email(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    "plainaddress", "@example.com", "user@", "user@localhost", "user@@example.com",
+    "user@exa mple.com", "user.@example.com", ".user@example.com", "us..er@example.com",
+    "user@-example.com", "user@example-.com", "user@example..com", "user@example.123",
+    "<script>@x.com", 'a"b@example.com', "user@exam\nple.com", "用户@example.com",
+    "a" * 65 + "@example.com", "a@" + "b" * 250 + ".com", "", None,
+])
+def test_email_rejected(raw):
+    rejects(validate_email, raw)
+
+
+def test_email_length_limit():
+    ok = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".com"
+    assert len(ok) == 254 and validate_email(ok) == ok
+    rejects(validate_email, ok + "m", message="Email address is too long")
+
+
+# ----------------------------------------------------------------- names
+
+NAME_RULE = "Name may only contain Chinese characters, letters, spaces and the middle dot"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("张三", "张三"),
+    ("  欧阳娜娜 ", "欧阳娜娜"),
+    ("阿卜杜拉·买买提", "阿卜杜拉·买买提"),
+    ("阿卜杜拉•买买提", "阿卜杜拉•买买提"),
+    ("阿卜杜拉 · 买买提", "阿卜杜拉 · 买买提"),
+    ("John Smith", "John Smith"),
+    ("John  Smith", "John Smith"),  # runs of spaces collapsed
+    ("张\u3000三", "张 三"),
+    ("㐀丽", "㐀丽"),  # CJK extension A
+    ("Li", "Li"),
+    ("张" * 30, "张" * 30),
+])
+def test_person_name_valid(raw, expected):
+    assert validate_person_name(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [
+    "<script>alert(1)</script>", "Robert'); DROP TABLE",
+    "张三1", "张三;", '张"三', "张'三", "张三<", "O'Brien", "张-三", "·张三", "张三·", "张··三",
+    "张\t三", "张\n三", "张\x00三", "张三😀", "Zoë", "admin@", "张_三",
+])
+def test_person_name_bad_characters(raw):
+    rejects(validate_person_name, raw, message=NAME_RULE)
+
+
+def test_person_name_long_payload_rejected():
+    rejects(validate_person_name, "Robert'); DROP TABLE students;--")  # 32 chars
+
+
+@pytest.mark.parametrize("raw", ["张", " 张 ", "", None, "张" * 31, "a" * 31])
+def test_person_name_bad_length(raw):
+    rejects(validate_person_name, raw, message="Name must be between 2 and 30 characters")
+
+
+@pytest.mark.parametrize("raw", [
+    "北京市海淀区职业技能培训学校", "ABC (China) Co., Ltd.", "AT&T 中国有限公司",
+    "中国建筑第八工程局有限公司（上海分公司）", "某某协会", "x" * 100,
+])
+def test_org_name_valid(raw):
+    assert validate_org_name(raw) == raw.strip()
+
+
+@pytest.mark.parametrize("raw", [
+    "<b>公司</b>", "公司>", 'A"B公司', "A'B公司", "公司; DROP TABLE x", "A\\B公司",
+    "公司\x00", "公司\n名", "公司\t名", "公司\u202e名", "公司\u200b名", "A", "", None, "x" * 101,
+])
+def test_org_name_rejected(raw):
+    rejects(validate_org_name, raw)
+
+
+# ----------------------------------------------------------------- masking & derived data
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("11010519491231002X", "110105********002X"),
+    ("USA123456789012", "USA123*****9012"),
+    ("E12345678", "E*******8"),
+    ("H12345678", "H*******8"),
+    ("1234567890", "1********0"),  # 6+4 would reveal everything
+    ("M1234567801", "M*********1"),
+    ("abc", "a*c"),
+    ("ab", "**"),
+    ("a", "*"),
+    ("", ""),
+    (None, ""),
+])
+def test_mask_id_number(raw, expected):
+    masked = mask_id_number(raw)
+    assert masked == expected
+    assert len(masked) == len(raw or "")
+
+
+@pytest.mark.parametrize("number, born, gender", [
+    ("11010519491231002X", date(1949, 12, 31), "F"),
+    ("360426199101010071", date(1991, 1, 1), "M"),
+    ("44011320141005001x", date(2014, 10, 5), "M"),
+    (_rid("11010520000229004"), date(2000, 2, 29), "F"),
+])
+def test_birth_date_and_gender(number, born, gender):
+    assert birth_date_and_gender(number) == (born, gender)
+
+
+@pytest.mark.parametrize("raw", ["110105194912310021", "E12345678", "", None])
+def test_birth_date_and_gender_rejects_invalid(raw):
+    rejects(birth_date_and_gender, raw)
