@@ -47,9 +47,17 @@ def create_app(config: object | None = None, **overrides) -> Flask:
 def _register_request_hooks(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
-    @app.before_request
-    def _nonce_and_password_gate():
+    def _fresh_identity():
+        """Resolve the user anew on every request, even when an outer app context (CLI, tests) keeps `g`."""
+        g.pop("_login_user", None)
+        g.pop("membership", None)
+        db.session.expire_all()
         g.csp_nonce = secrets.token_urlsafe(16)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_identity)
+
+    @app.before_request
+    def _password_gate():
         from .views.auth import forced_password_change_redirect
 
         return forced_password_change_redirect()

@@ -1,0 +1,131 @@
+"""Test fixtures. The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL is set.
+
+One app per test process (FAB's appbuilder is a singleton); the schema is built by the Alembic migrations;
+every test starts from empty tables.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tempfile
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests import factories
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+CAPTCHA = "2468"
+
+
+def _database_url(worker: str) -> str:
+    if not PG_URL:
+        path = os.path.join(tempfile.mkdtemp(prefix="jxjy-test-"), f"test-{worker}.db")
+        return f"sqlite:///{path}"
+    base, _, name = PG_URL.rpartition("/")
+    db_name = f"{name}_{worker}"
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+    admin.dispose()
+    return f"{base}/{db_name}"
+
+
+@pytest.fixture(scope="session")
+def app(worker_id):
+    from flask_migrate import upgrade
+
+    from app import create_app
+
+    url = _database_url(worker_id)
+    application = create_app(
+        TESTING=True,
+        SQLALCHEMY_DATABASE_URI=url,
+        SECRET_KEY="test-secret",
+        CAPTCHA_FIXED=CAPTCHA,
+        MAIL_SUPPRESS_SEND=True,
+        RATELIMIT_STORAGE_URI="memory://",
+        LOGIN_RATE_LIMIT="10000 per minute",
+        PUBLIC_POST_RATE_LIMIT="10000 per minute",
+        SERVER_NAME="localhost",
+        PUBLIC_BASE_URL="http://localhost",
+        UPLOAD_FOLDER=tempfile.mkdtemp(prefix="jxjy-uploads-"),
+    )
+    with application.app_context():
+        upgrade()
+    yield application
+
+
+@pytest.fixture()
+def db(app):
+    from app.extensions import db as _db
+    from app.extensions import limiter
+
+    with app.app_context():
+        yield _db
+        _db.session.rollback()
+        _db.session.remove()
+        _truncate(_db)
+    limiter.reset()
+
+
+def _truncate(_db) -> None:
+    from flask_appbuilder import Model
+
+    tables = [t.name for t in reversed(Model.metadata.sorted_tables)]
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture()
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture()
+def outbox(app):
+    from app.extensions import mail
+
+    with mail.record_messages() as messages:
+        yield messages
+
+
+@pytest.fixture()
+def world(db):
+    """A small org tree: city HR > district HR > department > unit > sub-unit, and a sibling branch."""
+    return factories.World.build()
+
+
+# ------------------------------------------------------------------ form helpers
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no csrf_token in page"
+    return match.group(1)
+
+
+def submit(client, url: str, data: dict, *, get_url: str | None = None, follow: bool = False):
+    """Load the page that holds the form (for its CSRF token and captcha), then post the form."""
+    page = client.get(get_url or url)
+    token = csrf_from(page.get_data(as_text=True))
+    if "captcha" in data and data["captcha"] is None:
+        client.get("/captcha.png")
+        data = {**data, "captcha": CAPTCHA}
+    return client.post(url, data={"csrf_token": token, **data}, follow_redirects=follow)
+
+
+def login(client, id_number: str, password: str = factories.PASSWORD, role: str = "Professional", follow=True):
+    return submit(client, "/login/", {"role": role, "id_number": id_number, "password": password,
+                                      "captcha": None}, follow=follow)
+
+
+_ids = itertools.count(1)
