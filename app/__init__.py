@@ -51,6 +51,7 @@ def _register_request_hooks(app: Flask) -> None:
         """Resolve the user anew on every request, even when an outer app context (CLI, tests) keeps `g`."""
         g.pop("_login_user", None)
         g.pop("membership", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # Flask-WTF caches the token in g
         db.session.expire_all()
         g.csp_nonce = secrets.token_urlsafe(16)
 

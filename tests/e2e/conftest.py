@@ -1,0 +1,146 @@
+"""Browser tests: the real app served over HTTP, driven by headless Chromium (Debian's, never a download).
+
+The app is the session-scoped `app` fixture of tests/conftest.py (FAB's appbuilder is one per process), served by
+werkzeug on 127.0.0.1 with a free port in a background thread. Each e2e module starts from freshly seeded demo
+data and leaves the tables empty again, so the other tests of the same (xdist) worker still start from nothing.
+E2E tests never use the `db` fixture: it empties the tables after every test.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DEMO_PERSONS = 40
+
+
+def _compile_translations(app) -> None:
+    """Compile translations/*/messages.po when its .mo is missing or older (a build artefact, not in git), then
+    drop Flask-Babel's cache: an earlier test of this process may have cached the catalogue before it existed."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (ROOT / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+        with os.fdopen(fd, "wb") as fh:
+            write_mo(fh, catalog)
+        os.replace(tmp, mo)  # atomic: another xdist worker may be compiling the same file
+    app.extensions["babel"].instance.domain_instance.cache.clear()
+
+
+@pytest.fixture(scope="session")
+def _server(app):
+    """Serve the test app on 127.0.0.1:<free port> in a daemon thread for the whole session."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs):  # keep pytest's output readable
+            pass
+
+    _compile_translations(app)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def _reset_data(app, seed: bool) -> None:
+    from app.demo import seed as seed_demo
+    from app.extensions import db, limiter
+    from tests.conftest import _truncate
+
+    with app.app_context():
+        db.session.remove()
+        _truncate(db)
+        if seed:
+            assert seed_demo(persons=DEMO_PERSONS), "demo data was already there after emptying the tables"
+        db.session.remove()
+    limiter.reset()
+
+
+@pytest.fixture(scope="module")
+def live_server(_server, app):
+    """Base URL of the running app, with the demo data loaded once for the module (and removed after it)."""
+    _reset_data(app, seed=True)
+    yield _server
+    _reset_data(app, seed=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture()
+def page(browser, live_server, request):
+    """A fresh browser context (no cookies) per test. Page errors (JavaScript exceptions, resources blocked by
+    the CSP, failed loads) are collected and fail the test; on failure a screenshot is saved."""
+    context = browser.new_context(base_url=live_server, locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    pg.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    pg.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} {req.failure}"))
+    pg.errors = errors
+    yield pg
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)
+        try:
+            pg.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - the page may be gone; the test already failed
+            pass
+    context.close()
+
+
+@pytest.fixture()
+def shot():
+    """shot(page, name): full-page PNG in test-artifacts/screenshots/ (git-ignored)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(pg, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        pg.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
+
+
+def pytest_configure(config):  # noqa: D103 - keep the screenshots of one run only
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and SCREENSHOTS.exists() and not hasattr(config, "workerinput"):
+        shutil.rmtree(SCREENSHOTS, ignore_errors=True)
