@@ -71,6 +71,9 @@ class Config:
     CAPTCHA_LENGTH = 4
     CAPTCHA_MAX_AGE = 300
 
+    # Password hashing (werkzeug); tests use a cheaper method to stay fast
+    PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+
     # Password reset links
     PASSWORD_RESET_MAX_AGE = 30 * 60
 

@@ -178,5 +178,5 @@ class OrgScopeFilter(BaseFilter):
         if root is None:
             return query
         if self.column_name and self.column_name != "id":
-            query = query.join(getattr(model, self.column_name))
+            query = query.join(getattr(self.model, self.column_name))
         return query.filter(Org.path.startswith(root, autoescape=True))

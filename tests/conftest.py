@@ -44,6 +44,7 @@ def app(worker_id):
         TESTING=True,
         SQLALCHEMY_DATABASE_URI=url,
         SECRET_KEY="test-secret",
+        PASSWORD_HASH_METHOD="pbkdf2:sha256:1000",
         CAPTCHA_FIXED=CAPTCHA,
         MAIL_SUPPRESS_SEND=True,
         RATELIMIT_STORAGE_URI="memory://",

@@ -19,7 +19,8 @@ _HASH = None
 
 def new_id_number() -> str:
     n = next(_seq)
-    return make_id_number("370102", datetime.date(1970, 1, 1) + datetime.timedelta(days=n * 13), n)
+    # Unique for n < 14,000 and always a past birth date.
+    return make_id_number("370102", datetime.date(1960, 1, 1) + datetime.timedelta(days=(n * 13) % 14000), n)
 
 
 def make_org(kind: OrgKind, name: str, parent: Org | None = None, state: OrgState = OrgState.ACTIVE) -> Org:

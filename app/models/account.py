@@ -89,7 +89,7 @@ class Membership(Model):
     org: Mapped[Org | None] = relationship(Org)
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=MembershipState.PENDING.value)
     is_super: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, server_default=func.now())
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (
         Index("ix_membership_user_role", "user_id", "role", "state"),
@@ -140,7 +140,7 @@ class Person(Model):
     title_cert_no: Mapped[str | None] = mapped_column(String(50))
     vocational_qualifications: Mapped[str | None] = mapped_column(Text)
     academic_titles: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, server_default=func.now())
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (Index("ix_person_unit_name", "unit_id", "name"), Index("ix_person_id_number", "id_number"))
 

@@ -80,7 +80,7 @@ class Org(Model):
     address: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[str | None] = mapped_column(String(30))
     description: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, server_default=func.now())
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (
         Index("ix_org_path", "path"),

@@ -53,7 +53,7 @@ class Registration(Model):
     applicant_name: Mapped[str] = mapped_column(String(100), nullable=False)
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=RegistrationState.PENDING.value)
     reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, server_default=func.now())
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
     decided_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("ab_user.id"))
     decided_by: Mapped[Account | None] = relationship(Account, foreign_keys=[decided_by_id])

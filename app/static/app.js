@@ -14,6 +14,16 @@
           noResults: function () { return $el.data("no-results"); },
           errorLoading: function () { return $el.data("error"); }
         },
+        templateResult: function (item) {
+          if (!item.id) { return item.text; }
+          var $row = $("<div class='org-option'></div>");
+          $("<span class='org-option-name'></span>").text(item.text).appendTo($row);
+          if (item.kind || item.parent) {
+            $("<small class='org-option-meta'></small>")
+              .text([item.kind, item.parent].filter(Boolean).join(" · ")).appendTo($row);
+          }
+          return $row;
+        },
         ajax: {
           url: $el.data("url"),
           dataType: "json",

@@ -1,27 +1,51 @@
 """Generated CRUD screens (FAB ModelView), every one scoped to the caller's org subtree."""
 from __future__ import annotations
 
-from flask import flash, redirect, request
-from flask_appbuilder import ModelView
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import ModelView, expose
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext, lazy_gettext as _l
+from flask_login import current_user
 
 from ..extensions import db
 from ..models import Account, AuditLog, Org, Person, Region
 from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFilter, current_actor
 from ..workflows import accounts
 from ..workflows.base import DomainError
+from . import labels
 
 ORG_LABELS = {
-    "name": _l("Name"), "kind_label": _l("Kind"), "credit_code": _l("Unified social credit code"),
+    "name": _l("Organisation name"), "kind_label": _l("Kind"), "credit_code": _l("Unified social credit code"),
     "region": _l("Region"), "parent": _l("Organisation above"), "state_label": _l("State"),
     "nature": _l("Nature"), "industry": _l("Industry"), "phone": _l("Phone"), "address": _l("Address"),
     "contact": _l("Contact"), "created_at": _l("Registered at"), "kind": _l("Kind"), "state": _l("State"),
 }
 
 
-class OrgModelView(ModelView):
+class AppModelView(ModelView):
+    """FAB's action endpoints answer a missing permission with a 302 and an unknown action name with a 500;
+    here they refuse like every other endpoint: 404 unknown action, 403 no permission, anonymous to login."""
+
+    def _refuse_action(self, name: str):
+        known = name in self.actions
+        if known and self.appbuilder.sm.has_access(self.get_action_permission_name(name),
+                                                   self.class_permission_name):
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("AuthView.login", next=request.url))
+        abort(403 if known else 404)
+
+    @expose("/action/<string:name>/<pk>", methods=["GET", "POST"])
+    def action(self, name, pk):
+        return self._refuse_action(name) or super().action(name, pk)
+
+    @expose("/action_post", methods=["POST"])
+    def action_post(self):
+        return self._refuse_action(request.form.get("action", "")) or super().action_post()
+
+
+class OrgModelView(AppModelView):
     datamodel = SQLAInterface(Org)
     class_permission_name = ORG_VIEW
     route_base = "/orgs"
@@ -34,18 +58,21 @@ class OrgModelView(ModelView):
                     "phone", "address", "contact", "created_at"]
     search_columns = ["name", "credit_code", "kind", "state"]
     label_columns = ORG_LABELS
+    formatters_columns = labels.formatters(show_columns)
     order_columns = ["name", "credit_code"]
     base_order = ("id", "asc")
     page_size = 20
 
 
-class StaffModelView(ModelView):
+class StaffModelView(AppModelView):
     """Professionals of the orgs in scope (U10 staff lookup); the full 证件号 is never shown here."""
 
     datamodel = SQLAInterface(Person)
     class_permission_name = STAFF_VIEW
     route_base = "/staff"
     base_permissions = ["can_list", "can_show", "can_reset_password"]
+    # FAB names an action's permission after the action ("reset_password") unless mapped here to "can_…"
+    method_permission_name = {"reset_password": "reset_password"}
     base_filters = [["unit", OrgScopeFilter, lambda: None]]
     list_title = _l("Staff")
     show_title = _l("Staff member")
@@ -62,6 +89,7 @@ class StaffModelView(ModelView):
         "title_name": _l("Current professional title"), "title_date": _l("Title effective date"),
         "vocational_qualifications": _l("Vocational qualifications"), "academic_titles": _l("Academic titles"),
     }
+    formatters_columns = labels.formatters(show_columns, gender=labels.label(labels.GENDERS))
     order_columns = ["name"]
     base_order = ("id", "desc")
     page_size = 20
@@ -87,7 +115,7 @@ class StaffModelView(ModelView):
         return redirect(request.referrer or self.get_redirect())
 
 
-class AuditLogModelView(ModelView):
+class AuditLogModelView(AppModelView):
     """X1: the auditor reads the trail; nobody edits it."""
 
     datamodel = SQLAInterface(AuditLog)
@@ -105,11 +133,15 @@ class AuditLogModelView(ModelView):
         "object_type": _l("Object"), "object_id": _l("Object ID"), "from_state": _l("From"), "to_state": _l("To"),
         "result": _l("Result"), "ip": _l("IP address"), "comment": _l("Comment"),
     }
+    formatters_columns = labels.formatters(
+        show_columns, role=labels.label(labels.ROLES), action=labels.label(labels.AUDIT_ACTIONS),
+        object_type=labels.label(labels.AUDIT_OBJECTS), from_state=labels.label(labels.STATES),
+        to_state=labels.label(labels.STATES), result=labels.label(labels.AUDIT_RESULTS))
     base_order = ("id", "desc")
     page_size = 50
 
 
-class RegionModelView(ModelView):
+class RegionModelView(AppModelView):
     datamodel = SQLAInterface(Region)
     class_permission_name = REGION_VIEW
     route_base = "/regions"
@@ -119,3 +151,4 @@ class RegionModelView(ModelView):
     add_columns = edit_columns = ["code", "name", "parent"]
     search_columns = ["code", "name"]
     label_columns = {"code": _l("Region code"), "name": _l("Name"), "parent": _l("Parent region")}
+    formatters_columns = labels.formatters(list_columns)

@@ -24,12 +24,13 @@ PICK_MAX_AGE = 300
 
 def start_session(account, membership: Membership) -> None:
     """Issue a fresh session bound to one membership (the role the person acts in)."""
+    locale = session.get("locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
     session.clear()
     login_user(account, remember=False)
     session.permanent = True
     session["membership_id"] = membership.id
     session["auth_at"] = time.time()
-    session["locale"] = request.cookies.get("locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
+    session["locale"] = locale
 
 
 def forced_password_change_redirect():

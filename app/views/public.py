@@ -144,7 +144,8 @@ class PublicView(BaseView):
         kinds = [k for k in (request.args.get("kind") or "").split(",") if k in {x.value for x in OrgKind}]
         q = (request.args.get("q") or "")[:50]
         rows = search_orgs(q, kinds or None)
-        return jsonify(results=[{"id": o.id, "text": o.name, "kind": str(o.kind_label)} for o in rows])
+        return jsonify(results=[{"id": o.id, "text": o.name, "kind": str(o.kind_label),
+                                 "parent": o.parent.name if o.parent else ""} for o in rows])
 
     @expose("/help")
     @has_access

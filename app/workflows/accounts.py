@@ -18,11 +18,19 @@ from ..validators import ValidationError, mask_id_number, normalize_id_number, v
 from .base import Actor, DomainError, PermissionDenied, audit, now
 
 LOGIN_FAILED = _l("Wrong account or password.")
-FAKE_HASH = generate_password_hash("not-a-real-password-placeholder")
+_fake_hashes: dict[str, str] = {}
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password)
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+
+def _fake_check(password: str) -> None:
+    """Spend the time of a real check when there is no account, so timing does not tell."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    if method not in _fake_hashes:
+        _fake_hashes[method] = hash_password("not-a-real-password-placeholder")
+    check_password_hash(_fake_hashes[method], password or "")
 
 
 def display_name(account: Account | None) -> str:
@@ -85,14 +93,14 @@ def authenticate(id_number: str, password: str, role: RoleName | str | None, ip:
     account = find_account(key) if key else None
     actor = Actor(account.id if account else None, display_name(account) or mask_id_number(key), ip=ip)
     if not key or _is_locked(key):
-        check_password_hash(FAKE_HASH, password or "")
+        _fake_check(password)
         audit(actor, "login", object_type="account", object_id=account.id if account else None,
               result="fail", comment="locked" if key else None)
         db.session.commit()
         return LoginResult(None, [], LOGIN_FAILED)
     ok = bool(account and account.active and password and check_password_hash(account.password, password))
     if not account:
-        check_password_hash(FAKE_HASH, password or "")
+        _fake_check(password)
     if not ok:
         _record_failure(key)
         audit(actor, "login", object_type="account", object_id=account.id if account else None, result="fail")
@@ -189,7 +197,8 @@ def request_password_reset(id_number: str, contact: str, channel: str, ip: str |
     body = gettext("Hello %(name)s,\n\nOpen this link within %(minutes)s minutes to set a new password "
                    "(it works only once):\n%(link)s\n\nIf you did not ask for this, ignore this message.",
                    name=account.first_name, minutes=minutes, link=link)
-    send_code(channel, contact, gettext("Reset your password"), body)
+    # Always to the address on record (the typed one only matched it ignoring case).
+    send_code(channel, account.email if channel == "email" else account.mobile, gettext("Reset your password"), body)
 
 
 def account_for_reset_token(token: str) -> Account:

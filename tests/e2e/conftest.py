@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -112,19 +111,38 @@ def page(browser, live_server, request):
     context.set_default_timeout(10_000)
     pg = context.new_page()
     errors: list[str] = []
+
+    def on_console(msg):
+        # "Failed to load resource" repeats a bad response, which on_response reports with its URL.
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            errors.append(f"console {msg.type}: {msg.text}")
+
+    def on_response(response):
+        # No favicon is served (reported); Chromium asks for one by itself, so it is no error of the page.
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            errors.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+
+    def on_request_failed(req):
+        if "ERR_ABORTED" not in (req.failure or ""):  # aborted by leaving the page: not an error
+            errors.append(f"request failed: {req.url} {req.failure}")
+
     pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    pg.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    pg.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} {req.failure}"))
+    pg.on("console", on_console)
+    pg.on("response", on_response)
+    pg.on("requestfailed", on_request_failed)
     pg.errors = errors
     yield pg
     report = getattr(request.node, "rep_call", None)
+    safe_name = re.sub(r"[^\w.-]+", "_", request.node.name)
+    failed_shot = SCREENSHOTS / f"FAILED-{safe_name}.png"
     if report is not None and report.failed:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^\w.-]+", "_", request.node.name)
         try:
-            pg.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+            pg.screenshot(path=str(failed_shot), full_page=True)
         except Exception:  # noqa: BLE001 - the page may be gone; the test already failed
             pass
+    else:
+        failed_shot.unlink(missing_ok=True)  # no stale failure picture from an earlier run
     context.close()
 
 
@@ -140,7 +158,3 @@ def shot():
 
     return take
 
-
-def pytest_configure(config):  # noqa: D103 - keep the screenshots of one run only
-    if os.environ.get("PYTEST_XDIST_WORKER") is None and SCREENSHOTS.exists() and not hasattr(config, "workerinput"):
-        shutil.rmtree(SCREENSHOTS, ignore_errors=True)

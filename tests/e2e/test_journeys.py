@@ -1,0 +1,283 @@
+"""End-to-end journeys in a real browser (headless Chromium against the app served over HTTP).
+
+1. A professional registers on the public page, picking the unit in the searchable picker; the unit admin sees
+   the pending count, approves the registration in the review queue; the professional logs in and sees a
+   Chinese home page.
+2. A person who holds the unit admin role in two units picks the unit to act for after login.
+3. The admin screens render in Chinese for the roles that own them.
+
+Every page visited is saved as a full-page screenshot in test-artifacts/screenshots/ for a human to look at.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import re
+
+import pytest
+
+from app.demo import DEMO_PASSWORD, make_id_number
+from tests.conftest import CAPTCHA
+from tests.e2e.conftest import CHROMIUM
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
+
+pytestmark = pytest.mark.e2e
+
+UNIT = "济南市第一人民医院"
+UNIT_ADMIN = ("370102197502020022", "李单位")
+MULTI_ROLE = ("370102198210100017", "陈双岗")
+AUDITOR = ("370102198109090010", "郑审计")
+SUPPORT = ("370102199007070013", "周客服")
+PROFESSIONAL = ("370102198001010015", "王专技")  # approved demo professional of UNIT
+
+# English UI words that must not show in the Chinese interface (FAB's own labels among them).
+ENGLISH_UI = re.compile(r"\b(Log ?in|Log ?out|Sign ?in|Sign ?out|List|Search|Home|Actions?|Records?|Show|Edit|"
+                        r"Delete|Add|Save|Back|Filter|Previous|Next|Page|Role|User|Password|Welcome|Submit)\b")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+# ------------------------------------------------------------------ helpers
+
+def visible_text(page: Page) -> str:
+    """What a person can read: the rendered text of <body> (hidden menus, <script> and the screen-reader-only
+    labels of Bootstrap's .sr-only excluded)."""
+    return page.evaluate("""() => {
+        const hidden = [...document.querySelectorAll('.sr-only')];
+        const before = hidden.map(e => e.style.display);
+        hidden.forEach(e => { e.style.display = 'none'; });
+        const text = document.body.innerText;
+        hidden.forEach((e, i) => { e.style.display = before[i]; });
+        return text; }""")
+
+
+def assert_chinese(page: Page) -> None:
+    text = visible_text(page)
+    leaks = sorted(set(ENGLISH_UI.findall(text)))
+    assert not leaks, f"English UI words on {page.url}: {leaks}\n---\n{text[:2000]}"
+    assert len(CJK.findall(text)) > 20, f"hardly any Chinese on {page.url}:\n{text[:2000]}"
+
+
+def assert_menus_chinese(page: Page) -> None:
+    """The navigation menus, closed drop-downs included (their text is in the page, shown on click)."""
+    menus = page.locator(".navbar").first.text_content()
+    leaks = sorted(set(ENGLISH_UI.findall(menus)))
+    assert not leaks, f"English words in the menus on {page.url}: {leaks}\n{' '.join(menus.split())}"
+
+
+def assert_no_page_errors(page: Page) -> None:
+    assert not page.errors, f"errors in the browser on {page.url}: {page.errors}"
+
+
+def fill_captcha(page: Page) -> None:
+    """The captcha answer is fixed in tests, but the picture must have been fetched: that sets the session."""
+    expect(page.locator("img.captcha-img")).to_be_visible()
+    page.wait_for_function("() => { const i = document.querySelector('img.captcha-img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    page.fill("input.captcha-input", CAPTCHA)
+
+
+def login(page: Page, id_number: str, role: str, password: str = DEMO_PASSWORD, *, shot=None) -> None:
+    page.goto("/login/")
+    page.select_option("#role", role)
+    page.fill("#id_number", id_number)
+    page.fill("#password", password)
+    fill_captcha(page)
+    if shot:
+        shot(page, "02-login")
+    page.click("#login-submit")
+    page.wait_for_load_state()
+
+
+def logout(page: Page) -> None:
+    page.click("#user-menu")
+    page.locator("form.navbar-logout button").click()
+    expect(page).to_have_url(re.compile(r"/login/"))
+    expect(page.locator("#user-menu")).to_have_count(0)
+
+
+def pick_org(page: Page, select_id: str, typed: str, choice: str, *, shot=None) -> None:
+    """Use the select2 picker as a person does: open it, type part of the name, click the result."""
+    page.locator(f"#{select_id} + .select2 .select2-selection").click()
+    search = page.locator(".select2-container--open .select2-search__field")
+    search.fill(typed)
+    # select2 first lists everything, then (after its typing delay) only the matches.
+    page.wait_for_function("""typed => {
+        const opts = [...document.querySelectorAll('.select2-results__option')];
+        return opts.length > 0 && opts.every(o => o.textContent.includes(typed)); }""", arg=typed)
+    name = page.locator(".org-option-name", has_text=re.compile(rf"^{re.escape(choice)}$"))
+    option = page.locator(".select2-results__option", has=name)
+    expect(option).to_have_count(1)
+    if shot:
+        shot(page, "03a-unit-picker-open")
+    option.click()
+    expect(page.locator(f"#select2-{select_id}-container")).to_contain_text(choice)
+    assert page.locator(f"#{select_id}").input_value(), "the picker did not set the hidden value"
+
+
+def home_pending(page: Page) -> int:
+    return int(page.locator("#pending-card .stat-number").inner_text())
+
+
+# ------------------------------------------------------------------ journeys
+
+def test_register_approve_then_login_in_chinese(page: Page, shot):
+    id_number = make_id_number("370102", datetime.date(1990, 5, 17), 901)  # 17th digit odd: male
+    name, password = "林晓峰", "Lin@2026xf"
+
+    # The public home page, in Chinese, before anyone logs in.
+    page.goto("/")
+    expect(page.locator(".hero h1")).to_be_visible()
+    assert_chinese(page)
+    shot(page, "01-home")
+
+    # Unit registration form renders (screenshot only: the journey is the professional's).
+    page.click("#reg-unit")
+    expect(page.locator("#parent_id + .select2")).to_be_visible()
+    assert_chinese(page)
+    shot(page, "04-register-unit")
+
+    # P1: the professional fills the form and picks the unit by typing part of its name.
+    page.goto("/")
+    page.click("#reg-person")
+    expect(page).to_have_url(re.compile(r"/public/register/person$"))
+    page.select_option("#id_type", "resident_id")
+    page.fill("#id_number", id_number)
+    page.fill("#password", password)
+    page.fill("#confirm", password)
+    page.fill("#mobile", "13912345678")
+    page.fill("#email", "lin.xiaofeng@example.cn")
+    pick_org(page, "unit_id", "第一人民", UNIT, shot=shot)
+    page.fill("#department", "心内科")
+    page.fill("#name", name)
+    page.check("#gender-0")
+    page.select_option("#ethnicity", "汉族")
+    page.select_option("#education", "硕士研究生")
+    page.fill("#school", "山东大学")
+    page.fill("#major", "临床医学")
+    page.select_option("#degree", "硕士")
+    page.select_option("#title_series", "卫生技术")
+    page.select_option("#title_level", "中级")
+    page.fill("#title_name", "主治医师")
+    page.check("#commitment")
+    shot(page, "03-register-person-filled")
+    page.click("#register-submit")
+    done = page.locator(".register-done")
+    expect(done).to_contain_text("注册信息已提交审核")
+    expect(done).to_contain_text(UNIT)
+    assert id_number not in visible_text(page), "the full ID number is shown after registering"
+    assert_chinese(page)
+    shot(page, "03b-register-person-done")
+
+    # P2: the progress lookup shows the registration waiting.
+    page.click("a[href$='/public/progress']")
+    page.fill("#id_number", id_number)
+    fill_captcha(page)
+    page.locator("form button[type=submit]").first.click()
+    row = page.locator(".progress-table tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(UNIT)
+    expect(row.locator(".state-pending")).to_be_visible()
+    assert_chinese(page)
+    shot(page, "05-progress")
+
+    # The unit admin logs in, sees the pending count and opens the queue.
+    login(page, UNIT_ADMIN[0], "UnitAdmin", shot=shot)
+    expect(page.locator("h2.home-title")).to_contain_text(UNIT_ADMIN[1])
+    expect(page.locator("#user-menu")).to_contain_text(UNIT)
+    pending = home_pending(page)
+    assert pending >= 1
+    assert_chinese(page)
+    assert_menus_chinese(page)
+    shot(page, "06-unit-admin-home")
+    page.click("#pending-card")
+    expect(page).to_have_url(re.compile(r"/review/registrations/"))
+    row = page.locator(".queue-table tbody tr", has_text=name)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(UNIT)
+    assert id_number not in visible_text(page), "the review queue shows the full ID number"
+    row.locator("input[name=ids]").check()
+    assert_chinese(page)
+    shot(page, "07-review-queue")
+    page.click("#approve-btn")
+    expect(page.locator(".alert-success")).to_be_visible()
+    expect(page.locator(".queue-table tbody tr", has_text=name)).to_have_count(0)
+    page.goto("/home/")
+    assert home_pending(page) == pending - 1
+    logout(page)
+
+    # The professional logs in and lands on a Chinese home page with their own data.
+    login(page, id_number, "Professional", password)
+    expect(page).to_have_url(re.compile(r"/home/"))
+    expect(page.locator("h2.home-title")).to_have_text(f"欢迎您，{name}")
+    body = visible_text(page)
+    for expected in (UNIT, "卫生技术", "中级", "硕士研究生", "临床医学", "专业技术人员"):
+        assert expected in body, f"{expected!r} missing on the professional's home page:\n{body}"
+    assert id_number not in body
+    assert_chinese(page)
+    assert_menus_chinese(page)
+    shot(page, "08-professional-home")
+    assert_no_page_errors(page)
+
+
+def test_person_with_two_units_picks_the_unit_to_act_for(page: Page, shot):
+    login(page, MULTI_ROLE[0], "UnitAdmin")
+    expect(page).to_have_url(re.compile(r"/login/role"))
+    choices = page.locator("form.role-choice")
+    expect(choices).to_have_count(2)
+    expect(choices.filter(has_text="济南第一中学")).to_have_count(1)
+    target = choices.filter(has_text="济南外国语学校")
+    expect(target).to_have_count(1)
+    assert_chinese(page)
+    shot(page, "09-pick-role")
+    target.locator("button[type=submit]").click()
+
+    expect(page).to_have_url(re.compile(r"/home/"))
+    expect(page.locator("h2.home-title")).to_contain_text(MULTI_ROLE[1])
+    expect(page.locator("#user-menu")).to_contain_text("济南外国语学校")
+    expect(page.locator("#user-menu")).not_to_contain_text("济南第一中学")
+    expect(page.locator("#pending-card")).to_be_visible()
+    assert_chinese(page)
+    assert_no_page_errors(page)
+
+
+def test_admin_screens_in_chinese(page: Page, shot):
+    # Unit admin: the staff list holds the unit's people only.
+    login(page, UNIT_ADMIN[0], "UnitAdmin")
+    page.goto("/staff/list/")
+    table = page.locator("table.table-bordered")
+    expect(table).to_contain_text(PROFESSIONAL[1])
+    headers = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    assert "所在单位" in headers, headers
+    column = headers.index("所在单位") + 1
+    units = {u.strip() for u in table.locator(f"tbody tr td:nth-child({column})").all_inner_texts()}
+    assert_chinese(page)
+    shot(page, "10-staff-list-unit-admin")
+    assert PROFESSIONAL[0] not in visible_text(page), "the staff list shows a full ID number"
+    assert units and all(u.startswith(UNIT) for u in units), f"staff of other units listed: {units}"
+    logout(page)
+
+    # Auditor: the audit trail, with the logins just made.
+    login(page, AUDITOR[0], "Auditor")
+    page.goto("/audit/list/")
+    expect(page.locator("table.table-bordered")).to_contain_text(AUDITOR[1])
+    assert_menus_chinese(page)
+    shot(page, "11-audit-list-auditor")
+    logout(page)
+
+    # Support: find an account by its ID number (posted, not in the URL) and open it.
+    login(page, SUPPORT[0], "Support")
+    page.goto("/support/accounts")
+    page.fill("#id_number", PROFESSIONAL[0])
+    page.locator("form button[type=submit]").last.click()
+    expect(page).to_have_url(re.compile(r"/support/accounts/\d+$"))
+    expect(page.locator("h2")).to_contain_text(PROFESSIONAL[1])
+    expect(page.locator("table").first).to_contain_text(UNIT)
+    assert_chinese(page)
+    assert_menus_chinese(page)
+    shot(page, "12-support-account")
+    assert_no_page_errors(page)
