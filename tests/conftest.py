@@ -9,6 +9,7 @@ import itertools
 import os
 import re
 import tempfile
+import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,18 +20,23 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 CAPTCHA = "2468"
 
 
-def _database_url(worker: str) -> str:
-    if not PG_URL:
-        path = os.path.join(tempfile.mkdtemp(prefix="jxjy-test-"), f"test-{worker}.db")
-        return f"sqlite:///{path}"
-    base, _, name = PG_URL.rpartition("/")
-    db_name = f"{name}_{worker}"
+def _pg_admin(sql: str) -> None:
+    base = PG_URL.rpartition("/")[0]
     admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+        conn.execute(text(sql))
     admin.dispose()
-    return f"{base}/{db_name}"
+
+
+def _database_url(worker: str) -> tuple[str, str | None]:
+    """A fresh database for this test process; PostgreSQL names are unique per run so runs never collide."""
+    if not PG_URL:
+        path = os.path.join(tempfile.mkdtemp(prefix="jxjy-test-"), f"test-{worker}.db")
+        return f"sqlite:///{path}", None
+    base, _, name = PG_URL.rpartition("/")
+    db_name = f"{name}_{worker}_{uuid.uuid4().hex[:8]}"
+    _pg_admin(f'CREATE DATABASE "{db_name}"')
+    return f"{base}/{db_name}", db_name
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +45,7 @@ def app(worker_id):
 
     from app import create_app
 
-    url = _database_url(worker_id)
+    url, pg_name = _database_url(worker_id)
     application = create_app(
         TESTING=True,
         SQLALCHEMY_DATABASE_URI=url,
@@ -57,6 +63,12 @@ def app(worker_id):
     with application.app_context():
         upgrade()
     yield application
+    if pg_name:
+        from app.extensions import db as _db
+
+        with application.app_context():
+            _db.engine.dispose()
+        _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 @pytest.fixture()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
 from ..extensions import db
@@ -217,6 +218,11 @@ def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: s
         reg = _submit("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, ip)
         db.session.commit()
         return reg
+    except IntegrityError as exc:
+        # Two registrations of the same 证件号 / e-mail / credit code submitted at the same instant.
+        db.session.rollback()
+        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
+                             "registration progress before trying again.")) from exc
     except Exception:
         db.session.rollback()
         raise
@@ -246,6 +252,11 @@ def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fi
         reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
         db.session.commit()
         return reg
+    except IntegrityError as exc:
+        # Two registrations of the same 证件号 / e-mail / credit code submitted at the same instant.
+        db.session.rollback()
+        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
+                             "registration progress before trying again.")) from exc
     except Exception:
         db.session.rollback()
         raise
