@@ -148,22 +148,42 @@ def run_baseline(url: str, slow: bool, reps: int, slow_reps: int) -> dict | None
 def explain_pages(engine, results: list) -> list[str]:
     """EXPLAIN ANALYZE of every page statement (not auth) the measured queue pages ran, with their parameters.
 
-    The custom plan is what PostgreSQL uses for the first executions of a statement; psycopg prepares a
-    statement from its 5th execution on a connection and PostgreSQL may then switch to one generic plan for every
-    parameter value (every scope), so the generic plan of the queue pages is shown too."""
+    The custom plan is what PostgreSQL uses for the first executions of a statement. psycopg prepares a statement
+    from its 5th execution on a connection, and PostgreSQL may then keep one generic plan for every parameter
+    value (every scope): for the queue pages the generic plan is shown too (PREPARE + EXECUTE under
+    plan_cache_mode = force_generic_plan)."""
+    import re
+
     out = []
     with engine.connect() as conn:
         for r in results:
             for s in r.sample_sql:
                 if s.auth:
                     continue
-                modes = ("auto", "force_generic_plan") if r.label.startswith("queue") else ("auto",)
-                for mode in modes:
-                    conn.exec_driver_sql(f"SET plan_cache_mode = {mode}")
-                    kind = "custom plan" if mode == "auto" else "generic plan"
-                    out.append(f"-- {r.label} [{kind}]: {' '.join(s.sql.split())[:150]}")
-                    rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + s.sql, s.params).all()
-                    out.extend(row[0] for row in rows)
+                head = " ".join(s.sql.split())[:150]
+                out.append(f"-- {r.label} [custom plan]: {head}")
+                rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + s.sql, s.params).all()
+                out.extend(row[0] for row in rows)
+                if not r.label.startswith("queue") or not isinstance(s.params, dict):
+                    continue
+                names: list[str] = []
+
+                def number(match):
+                    if match.group(1) not in names:
+                        names.append(match.group(1))
+                    return f"${names.index(match.group(1)) + 1}"
+
+                sql = re.sub(r"%\((\w+)\)s", number, s.sql)  # "%%" stays: psycopg unescapes it
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+                conn.exec_driver_sql("DEALLOCATE ALL")
+                conn.exec_driver_sql(f"PREPARE bench_generic AS {sql}")
+                literals = ", ".join("'" + str(s.params[n]).replace("'", "''").replace("%", "%%") + "'"
+                                     for n in names)
+                out.append(f"-- {r.label} [generic plan]: {head}")
+                rows = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic({literals})").all()
+                out.extend(row[0] for row in rows)
+                conn.exec_driver_sql("DEALLOCATE bench_generic")
+                conn.exec_driver_sql("RESET plan_cache_mode")
         conn.rollback()
     return out
 

@@ -31,6 +31,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-.venv/bin/pybabel compile -q -d translations
+.venv/bin/pybabel compile -d translations >/dev/null
 mkdir -p instance
 echo "[setup] done"

@@ -5,7 +5,7 @@ every test starts from empty tables.
 """
 from __future__ import annotations
 
-import itertools
+import html
 import os
 import re
 import tempfile
@@ -141,4 +141,19 @@ def login(client, id_number: str, password: str = factories.PASSWORD, role: str 
                                       "captcha": None}, follow=follow)
 
 
-_ids = itertools.count(1)
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def zh(msgid: str, **kwargs) -> str:
+    """The Chinese text a user sees for an English msgid (fails while the translation is missing)."""
+    from flask_babel import force_locale, gettext
+
+    with force_locale("zh"):
+        text = gettext(msgid, **kwargs)
+    assert CJK.search(text), f"no Chinese translation for msgid {msgid!r}"
+    return text
+
+
+def page(response) -> str:
+    """The response body with HTML entities resolved, as a person reads it."""
+    return html.unescape(response.get_data(as_text=True))

@@ -2,32 +2,17 @@
 from __future__ import annotations
 
 import datetime
-import html
 import re
 from urllib.parse import urlparse
 
 import pytest
-from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from app.models import LoginThrottle, Membership, RoleName
 from tests import factories
-from tests.conftest import CAPTCHA, csrf_from, login, submit
+from tests.conftest import CAPTCHA, csrf_from, login, page, submit, zh
 
 LOGIN_FAILED_ZH = "账号或密码错误"
-CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def zh(msgid: str, **kwargs) -> str:
-    """The Chinese text a user sees for an English msgid (fails while the translation is missing)."""
-    with force_locale("zh"):
-        text = gettext(msgid, **kwargs)
-    assert CJK.search(text), f"no Chinese translation for msgid {msgid!r}"
-    return text
-
-
-def page(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def scrub(text: str, *secrets: str) -> str:

@@ -1,38 +1,23 @@
 """Passwords: change (P4), forgot / reset link by e-mail or SMS (P5), reset by an admin or support (S2)."""
 from __future__ import annotations
 
-import html
 import re
 import time
 from urllib.parse import urlparse
 
 import pytest
-from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
 from app.models import Account, Person, RoleName
 from app.workflows import notify
 from tests import factories
-from tests.conftest import csrf_from, login, submit
+from tests.conftest import csrf_from, login, page, submit, zh
 
 NEW_PASSWORD = "Neu#Pass2026"
 PASSWORD_RULE = ("Password must be at least 8 characters and contain at least 3 of: upper-case letters, "
                  "lower-case letters, digits, symbols")
 LOGIN_FAILED_ZH = "账号或密码错误"
-CJK = re.compile(r"[\u4e00-\u9fff]")
 LINK_RE = re.compile(r"https?://[^/\s]+(/password/reset/[A-Za-z0-9_.\-]+)")
-
-
-def zh(msgid: str, **kwargs) -> str:
-    """The Chinese text a user sees for an English msgid (fails while the translation is missing)."""
-    with force_locale("zh"):
-        text = gettext(msgid, **kwargs)
-    assert CJK.search(text), f"no Chinese translation for msgid {msgid!r}"
-    return text
-
-
-def page(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def scrub(text: str) -> str:

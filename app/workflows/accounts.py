@@ -15,7 +15,7 @@ from ..extensions import db
 from ..models import Account, LoginThrottle, Membership, MembershipState, Org, RoleName
 from ..models.account import GLOBAL_ROLES
 from ..validators import ValidationError, mask_id_number, normalize_id_number, validate_password
-from .base import Actor, DomainError, PermissionDenied, audit, now
+from .base import Actor, DomainError, PermissionDenied, audit
 
 LOGIN_FAILED = _l("Wrong account or password.")
 _fake_hashes: dict[str, str] = {}

@@ -1,22 +1,25 @@
 """State machine 1: registration of persons and orgs, reviewed by the org above."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash
 
 from ..extensions import db
 from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Registration,
                       RegistrationState, RoleName)
 from ..models.org import ALLOWED_PARENTS
-from ..validators import birth_date_and_gender, mask_id_number
+from ..validators import birth_date_and_gender
 from .accounts import check_new_password, display_name, find_account, hash_password
 from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now
 from .notify import send_email
+from .orgs import create_org
 
 S = RegistrationState
 REVIEWERS = frozenset({RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN})
@@ -198,9 +201,23 @@ def _submit(kind: str, account: Account, role: RoleName, org: Org, reviewer: Org
     return reg
 
 
+@contextmanager
+def _submission():
+    """One transaction per registration; a duplicate racing in at the same instant gets a clear message."""
+    try:
+        yield
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
+                             "registration progress before trying again.")) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+
+
 def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: str | None = None) -> Registration:
     """P1: a professional registers at a unit; the unit's admins review."""
-    try:
+    with _submission():
         unit = db.session.get(Org, unit_id) if unit_id else None
         if unit is None or unit.kind != OrgKind.UNIT.value or unit.state != OrgState.ACTIVE.value:
             raise DomainError(_l("Choose your unit from the list."), field="unit_id")
@@ -218,20 +235,12 @@ def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: s
         reg = _submit("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, ip)
         db.session.commit()
         return reg
-    except IntegrityError as exc:
-        # Two registrations of the same 证件号 / e-mail / credit code submitted at the same instant.
-        db.session.rollback()
-        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
-                             "registration progress before trying again.")) from exc
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fields: dict,
                  ip: str | None = None) -> Registration:
     """U1 / D1 / B1 and district bureaus: a new org under its parent, with its super admin's account."""
-    try:
+    with _submission():
         parent = db.session.get(Org, parent_id) if parent_id else None
         if (parent is None or parent.state != OrgState.ACTIVE.value
                 or OrgKind(parent.kind) not in ALLOWED_PARENTS[kind]):
@@ -244,27 +253,15 @@ def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fi
         name = org_fields["name"]
         if db.session.scalar(select(Org.id).where(
                 Org.name == name, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
-            raise DomainError(_l("An organisation with this name is already registered."), field="name")
+            raise DomainError(_l("An organisation with this name is already registered."), field="org_name")
         account = _account_for(data, ADMIN_ROLE[kind])
-        from .orgs import create_org
-
         org = create_org(kind=kind, name=name, parent=parent, **{k: v for k, v in org_fields.items() if k != "name"})
         reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
         db.session.commit()
         return reg
-    except IntegrityError as exc:
-        # Two registrations of the same 证件号 / e-mail / credit code submitted at the same instant.
-        db.session.rollback()
-        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
-                             "registration progress before trying again.")) from exc
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def pending_count(actor: Actor) -> int:
-    from sqlalchemy import func
-
     stmt = select(func.count(Registration.id)).where(Registration.state == S.PENDING.value)
     return db.session.scalar(_scoped(stmt, actor)) or 0
 
@@ -281,7 +278,6 @@ def _scoped(stmt, actor: Actor):
 def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind: str | None = None,
           after_id: int | None = None, limit: int = 20) -> list[Registration]:
     """A page of the review queue, newest first, with keyset pagination (no deep OFFSET)."""
-    from sqlalchemy.orm import joinedload
 
     stmt = select(Registration).options(joinedload(Registration.org), joinedload(Registration.reviewer_org),
                                         joinedload(Registration.user))
@@ -293,7 +289,3 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind
     if after_id:
         stmt = stmt.where(Registration.id < after_id)
     return list(db.session.scalars(stmt.order_by(Registration.id.desc()).limit(limit)))
-
-
-def masked(reg: Registration) -> str:
-    return mask_id_number(reg.user.username)
