@@ -22,7 +22,7 @@ AUDIT_ACTIONS = {
     "role.grant": _l("Role granted"),
     "role.revoke": _l("Role revoked"),
 }
-AUDIT_OBJECTS = {"account": _l("Account"), "registration": _l("Registration"), "membership": _l("Role")}
+AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
           **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()}}

@@ -91,7 +91,8 @@ def authenticate(id_number: str, password: str, role: RoleName | str | None, ip:
     """
     key = normalize_id_number(id_number or "")[:64]
     account = find_account(key) if key else None
-    actor = Actor(account.id if account else None, display_name(account) or mask_id_number(key), ip=ip)
+    chosen_role = RoleName(role) if role in {r.value for r in RoleName} else None
+    actor = Actor(account.id if account else None, display_name(account) or mask_id_number(key), chosen_role, ip=ip)
     if not key or _is_locked(key):
         _fake_check(password)
         audit(actor, "login", object_type="account", object_id=account.id if account else None,
@@ -109,8 +110,8 @@ def authenticate(id_number: str, password: str, role: RoleName | str | None, ip:
     db.session.execute(update(LoginThrottle).where(LoginThrottle.username == key).values(failures=0))
     memberships = list(db.session.scalars(
         select(Membership).where(Membership.user_id == account.id).order_by(Membership.id)))
-    role_value = RoleName(role).value if role else None
-    chosen = [m for m in memberships if m.role == role_value or role_value is None]
+    role_value = chosen_role.value if chosen_role else None
+    chosen = [m for m in memberships if role is None or m.role == role_value]
     active = [m for m in chosen if m.state == MembershipState.ACTIVE.value]
     error = None
     if not active:
