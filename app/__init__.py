@@ -14,6 +14,11 @@ def create_app(config: object | None = None, **overrides) -> Flask:
     app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "instance"))
     app.config.from_object(config or "config.Config")
     app.config.update(overrides)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # psycopg prepares a statement from its 5th run; a generic plan made for a unit admin's two-org scope
+        # would then serve the city bureau's 20,000-org scope too. Plan each statement for its own values.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("connect_args", {}).setdefault("options", "-c plan_cache_mode=force_custom_plan")
     os.makedirs(app.instance_path, exist_ok=True)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
 

@@ -83,7 +83,9 @@ class Org(Model):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (
-        Index("ix_org_path", "path"),
+        # varchar_pattern_ops lets PostgreSQL use the index for the subtree test `path LIKE '/1/5/%'`
+        # whatever the database collation.
+        Index("ix_org_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),
         Index("ix_org_kind_state_name", "kind", "state", "name"),
         Index("ix_org_parent", "parent_id"),
         Index(

@@ -60,7 +60,8 @@ class Registration(Model):
 
     __table_args__ = (
         Index("ix_registration_reviewer_state_id", "reviewer_org_id", "state", "id"),
-        Index("ix_registration_state_id", "state", "id"),
+        # Covering reviewer_org_id: a wide scope's pending count is an index-only scan.
+        Index("ix_registration_state_id", "state", "id", postgresql_include=["reviewer_org_id"]),
         Index("ix_registration_user", "user_id", "state"),
     )
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Org, OrgKind, OrgState
@@ -22,7 +22,7 @@ def create_org(*, kind: OrgKind, name: str, parent: Org | None, state: OrgState 
 def search_orgs(q: str, kinds: list[str] | None = None, limit: int = 20, region_id: int | None = None,
                 scope_path: str | None = None) -> list[Org]:
     """Active orgs whose name contains q, for the searchable picker (never a full dropdown)."""
-    stmt = select(Org).options(joinedload(Org.parent)).where(Org.state == OrgState.ACTIVE.value)
+    stmt = select(Org).options(selectinload(Org.parent)).where(Org.state == OrgState.ACTIVE.value)
     q = (q or "").strip()
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

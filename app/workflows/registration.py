@@ -8,7 +8,7 @@ from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash
 
 from ..extensions import db
@@ -277,10 +277,11 @@ def _scoped(stmt, actor: Actor):
 
 def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind: str | None = None,
           after_id: int | None = None, limit: int = 20) -> list[Registration]:
-    """A page of the review queue, newest first, with keyset pagination (no deep OFFSET)."""
+    """A page of the review queue, newest first, with keyset pagination (no deep OFFSET).
 
-    stmt = select(Registration).options(joinedload(Registration.org), joinedload(Registration.reviewer_org),
-                                        joinedload(Registration.user))
+    The related rows are loaded for the page only (selectinload), never joined before the sort."""
+    stmt = select(Registration).options(selectinload(Registration.org), selectinload(Registration.reviewer_org),
+                                        selectinload(Registration.user))
     stmt = _scoped(stmt.where(Registration.state == state), actor)
     if kind:
         stmt = stmt.where(Registration.kind == kind)
