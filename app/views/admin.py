@@ -4,12 +4,14 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import ModelView, expose
 from flask_appbuilder.actions import action
+from flask_appbuilder.models.sqla.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Account, AuditLog, Org, Person, Region
+from ..models import Account, AuditLog, Membership, MembershipState, Org, Person, Region, RoleName
 from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFilter, current_actor
 from ..workflows import accounts
 from ..workflows.base import DomainError
@@ -45,6 +47,18 @@ class AppModelView(ModelView):
         return self._refuse_action(request.form.get("action", "")) or super().action_post()
 
 
+class ActiveStaffFilter(BaseFilter):
+    """Staff are people whose professional registration was approved (not applicants, not rejected ones)."""
+
+    name = "active staff"
+    arg_name = None
+
+    def apply(self, query, value):
+        return query.filter(select(Membership.id).where(
+            Membership.user_id == Person.user_id, Membership.role == RoleName.PROFESSIONAL.value,
+            Membership.state == MembershipState.ACTIVE.value).exists())
+
+
 class OrgModelView(AppModelView):
     datamodel = SQLAInterface(Org)
     class_permission_name = ORG_VIEW
@@ -73,7 +87,7 @@ class StaffModelView(AppModelView):
     base_permissions = ["can_list", "can_show", "can_reset_password"]
     # FAB names an action's permission after the action ("reset_password") unless mapped here to "can_…"
     method_permission_name = {"reset_password": "reset_password"}
-    base_filters = [["unit", OrgScopeFilter, lambda: None]]
+    base_filters = [["unit", OrgScopeFilter, lambda: None], ["id", ActiveStaffFilter, lambda: None]]
     list_title = _l("Staff")
     show_title = _l("Staff member")
     list_columns = ["name", "masked_id_number", "unit", "department", "title_series", "title_level"]
