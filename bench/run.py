@@ -2,7 +2,7 @@
 
     python bench/run.py                       # needs the database made by bench/generate.py
     python bench/run.py --generate            # generate it first if it is missing
-    python bench/run.py --no-slow-baseline    # skip the ~35 s FAB list page with the 1,000,000-account filter
+    python bench/run.py --no-slow-baseline    # skip the ~1 min FAB list page with the 1,000,000-account filter
 
 Times are server times: the application's WSGI call measured by a timer around app.wsgi_app (request parsed,
 view run, template rendered, body produced), through Flask's test client, after warm-up; median of --reps.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import ADMIN_ACCOUNTS, CAPTCHA, DB_URL, PASSWORD, app_overrides, bench_state, id_number_of  # noqa: E402
+from common import CAPTCHA, DB_URL, PASSWORD, app_overrides, bench_state, id_number_of  # noqa: E402
 from measure import SqlRecorder, WsgiTimer, csrf_from, instrument_security_manager, measure  # noqa: E402
 
 PICKER_FRAGMENTS = ["医院", "中学", "科技", "历下区", "泉城", "华信德润", "济南市", "人民医院", "济", "zzz"]
@@ -49,26 +49,11 @@ def login(client, id_number: str, role: str) -> None:
         raise RuntimeError(f"login {role} failed: {response.status_code} {response.get_data(as_text=True)[:1500]}")
 
 
-CUSTOM_PLANS = {"connect_args": {"options": "-c plan_cache_mode=force_custom_plan"}}
-
-
-def run_ours(url: str, reps: int, warmup: int, proposed: bool = False, custom_plans: bool = False) -> dict:
+def run_ours(url: str, reps: int, warmup: int) -> dict:
     from app import create_app
     from app.extensions import appbuilder, db
 
-    if proposed:
-        import proposed as proposal
-
-        from app.workflows import orgs as orgs_flow
-        from app.workflows import registration as reg_flow
-
-        originals = (orgs_flow.search_orgs, reg_flow.queue)
-        proposal.patch_app()
-
-    overrides = app_overrides(url)
-    if custom_plans:
-        overrides["SQLALCHEMY_ENGINE_OPTIONS"] = CUSTOM_PLANS
-    app = create_app(**overrides)
+    app = create_app(**app_overrides(url))
     with app.app_context():
         engine = db.engine
         professional = db.session.execute(db.text(
@@ -79,19 +64,6 @@ def run_ours(url: str, reps: int, warmup: int, proposed: bool = False, custom_pl
             "ON x.id = r.reviewer_org_id WHERE r.state = 'pending' AND x.path LIKE o.path || '%') || ' pending)' "
             "FROM ab_user u JOIN membership m ON m.user_id = u.id JOIN org o ON o.id = m.org_id "
             "WHERE m.role <> 'Professional'")).all())
-        if proposed:  # the proposed queries must return what the app's return
-            from app.models import Membership, RoleName
-            from app.workflows.base import Actor
-
-            for fragment in PICKER_FRAGMENTS:
-                assert ([o.id for o in originals[0](fragment, ["unit"])]
-                        == [o.id for o in proposal.search_orgs(fragment, ["unit"])]), fragment
-            for m in db.session.scalars(db.select(Membership).where(Membership.role != "Professional")):
-                actor = Actor(m.user_id, "", RoleName(m.role), m.org_id, m.org.path)
-                for state in ("pending", "approved"):
-                    assert ([r.id for r in originals[1](actor, state=state, limit=21)]
-                            == [r.id for r in proposal.queue(actor, state=state, limit=21)]), (m.role, state)
-            db.session.rollback()
     recorder = SqlRecorder()
     recorder.attach(engine)
     instrument_security_manager(appbuilder.sm, recorder)
@@ -124,8 +96,7 @@ def run_ours(url: str, reps: int, warmup: int, proposed: bool = False, custom_pl
     results["pages"].append(r)
     log(f"  {r.label:<28} median {r.median:7.2f} ms  p90 {r.p90:7.2f}  sql {r.sql_ms:6.2f} ms  "
         f"{r.size:6d} B  {r.statements} stmt ({r.auth_statements} auth)")
-    results["plans"] = explain_pages(engine, [r for r in results["queue"] + results["pages"]
-                                              if r.label.startswith(("queue", "approved"))])
+    results["plans"] = explain_pages(engine, results["queue"] + results["pages"])
     with app.app_context():
         db.engine.dispose()
     return results
@@ -146,44 +117,17 @@ def run_baseline(url: str, slow: bool, reps: int, slow_reps: int) -> dict | None
 
 
 def explain_pages(engine, results: list) -> list[str]:
-    """EXPLAIN ANALYZE of every page statement (not auth) the measured queue pages ran, with their parameters.
-
-    The custom plan is what PostgreSQL uses for the first executions of a statement. psycopg prepares a statement
-    from its 5th execution on a connection, and PostgreSQL may then keep one generic plan for every parameter
-    value (every scope): for the queue pages the generic plan is shown too (PREPARE + EXECUTE under
-    plan_cache_mode = force_generic_plan)."""
-    import re
-
+    """EXPLAIN (ANALYZE, BUFFERS) of every page statement (not auth) of the measured pages, with their parameters,
+    on the app's engine (so under the app's plan_cache_mode = force_custom_plan)."""
     out = []
     with engine.connect() as conn:
         for r in results:
             for s in r.sample_sql:
                 if s.auth:
                     continue
-                head = " ".join(s.sql.split())[:150]
-                out.append(f"-- {r.label} [custom plan]: {head}")
+                out.append(f"-- {r.label}: {' '.join(s.sql.split())[:150]}")
                 rows = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + s.sql, s.params).all()
                 out.extend(row[0] for row in rows)
-                if not r.label.startswith("queue") or not isinstance(s.params, dict):
-                    continue
-                names: list[str] = []
-
-                def number(match):
-                    if match.group(1) not in names:
-                        names.append(match.group(1))
-                    return f"${names.index(match.group(1)) + 1}"
-
-                sql = re.sub(r"%\((\w+)\)s", number, s.sql)  # "%%" stays: psycopg unescapes it
-                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-                conn.exec_driver_sql("DEALLOCATE ALL")
-                conn.exec_driver_sql(f"PREPARE bench_generic AS {sql}")
-                literals = ", ".join("'" + str(s.params[n]).replace("'", "''").replace("%", "%%") + "'"
-                                     for n in names)
-                out.append(f"-- {r.label} [generic plan]: {head}")
-                rows = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic({literals})").all()
-                out.extend(row[0] for row in rows)
-                conn.exec_driver_sql("DEALLOCATE bench_generic")
-                conn.exec_driver_sql("RESET plan_cache_mode")
         conn.rollback()
     return out
 
@@ -194,9 +138,7 @@ def ratio(a: float, b: float) -> str:
 
 def report(ours: dict, base: dict | None, meta: dict) -> str:
     lines = [f"Bench run {meta['date']} on {meta['machine']}; database: {meta['db']}",
-             f"Load average (1 min) at start / end: {meta['load']}" + (
-                 "; WITH THE PROPOSED CHANGES (bench/proposed.py)" if meta.get("proposed") else
-                 "; with plan_cache_mode=force_custom_plan only" if meta.get("custom_plans") else ""),
+             f"Load average (1 min) at start / end: {meta['load']}",
              ""]
     lines.append("| measurement | median ms | p90 ms | min ms | SQL ms | size | statements (auth) | target |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|---|")
@@ -261,18 +203,14 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--generate", action="store_true", help="run bench/generate.py first if the DB is missing")
     parser.add_argument("--with-slow-baseline", dest="slow", action="store_true", default=True,
-                        help="measure FAB's list page with the 1,000,000-account search filter (~35 s a view; "
+                        help="measure FAB's list page with the 1,000,000-account search filter (~50 s a view; "
                              "on by default)")
     parser.add_argument("--no-slow-baseline", "--without-slow-baseline", dest="slow", action="store_false")
     parser.add_argument("--slow-reps", type=int, default=2)
     parser.add_argument("--baseline-reps", type=int, default=10, help="timed repetitions of the FAB add page")
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--proposed", action="store_true",
-                        help="measure our app with the changes of bench/proposed.py: indexes (applied to the bench "
-                             "database for the run, then reverted), the queue query, custom plans")
-    parser.add_argument("--custom-plans", action="store_true",
-                        help="only the connection option plan_cache_mode=force_custom_plan (part of --proposed)")
-    parser.add_argument("--show-sql", action="store_true", help="print the statements of each logged-in page")
+    parser.add_argument("--show-sql", action="store_true",
+                        help="print the statements of each logged-in page and EXPLAIN ANALYZE of the page statements")
     parser.add_argument("--json", help="also write every figure to this file")
     args = parser.parse_args(argv)
     if args.reps < 20:
@@ -290,18 +228,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     load_start = os.getloadavg()[0]
-    if args.proposed:
-        import proposed as proposal
-
-        log("applying the proposed indexes (bench/proposed.py)")
-        proposal.run_ddl(args.db_url, proposal.APPLY)
-    try:
-        log("ours:" + (" (with the proposed changes)" if args.proposed else ""))
-        ours = run_ours(args.db_url, args.reps, args.warmup, args.proposed, args.custom_plans or args.proposed)
-    finally:
-        if args.proposed:
-            proposal.run_ddl(args.db_url, proposal.REVERT)
-            log("proposed indexes reverted")
+    log("ours:")
+    ours = run_ours(args.db_url, args.reps, args.warmup)
     base = None
     if not args.no_baseline:
         log("FAB 5.3 baseline:")
@@ -310,7 +238,7 @@ def main(argv=None) -> int:
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                        f"{pg_version(args.db_url)}",
-            "db": state, "proposed": args.proposed, "custom_plans": args.custom_plans and not args.proposed,
+            "db": state,
             "load": f"{load_start:.1f} / {os.getloadavg()[0]:.1f} (other work shares the machine)"}
     text = report(ours, base, meta)
     if args.show_sql:

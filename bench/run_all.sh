@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generate the bench database if it is missing, then print the figures (ours + the FAB 5.3 baseline).
-# Arguments go to bench/run.py, e.g.  bench/run_all.sh --no-slow-baseline   or   bench/run_all.sh --proposed
+# Arguments go to bench/run.py, e.g.  bench/run_all.sh --no-slow-baseline   or   bench/run_all.sh --show-sql
 # Database: $BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/jxjy_bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
