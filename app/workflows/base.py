@@ -124,6 +124,9 @@ class StateMachine:
     def on_enter(self, item, transition: Transition, actor: Actor, comment: str | None) -> None:
         pass
 
+    def after_commit(self, item, transition: Transition) -> None:
+        """Side effects outside the database (notifications), run once the transition is committed."""
+
     def check(self, item, action: str, actor: Actor) -> Transition:
         transition = self.table.get((item.state, action))
         if transition is None:
@@ -159,6 +162,7 @@ class StateMachine:
         except Exception:
             db.session.rollback()
             raise
+        self.after_commit(item, transition)
         return item
 
     def apply_many(self, ids: list[int], action: str, actor: Actor, comment: str | None = None,

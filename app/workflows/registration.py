@@ -63,36 +63,34 @@ class RegistrationMachine(StateMachine):
                          S.WITHDRAWN: OrgState.WITHDRAWN}[target]
             item.org.state = org_state.value
 
+    def after_commit(self, item: Registration, transition: Transition) -> None:
+        """X2: the applicant hears of every decision by e-mail."""
+        if transition.action == "approve":
+            subject = gettext("Your registration has been approved")
+            body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been approved by "
+                           "%(reviewer)s. You can now log in at %(url)s.",
+                           name=item.user.first_name, kind=item.kind_label, org=item.org.name,
+                           reviewer=item.reviewer_org.name, url=current_app.config["PUBLIC_BASE_URL"])
+        elif transition.action == "reject":
+            subject = gettext("Your registration has been rejected")
+            body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been rejected by "
+                           "%(reviewer)s.\nReason: %(reason)s\n\nYou may correct it and register again.",
+                           name=item.user.first_name, kind=item.kind_label, org=item.org.name,
+                           reviewer=item.reviewer_org.name, reason=item.reason or "")
+        else:
+            return
+        send_email(item.user.email, subject, body)
+
 
 machine = RegistrationMachine()
 
 
-def _notify_applicant(reg: Registration) -> None:
-    if reg.state == S.APPROVED.value:
-        subject = gettext("Your registration has been approved")
-        body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been approved by "
-                       "%(reviewer)s. You can now log in at %(url)s.",
-                       name=reg.user.first_name, kind=reg.kind_label, org=reg.org.name,
-                       reviewer=reg.reviewer_org.name, url=current_app.config["PUBLIC_BASE_URL"])
-    else:
-        subject = gettext("Your registration has been rejected")
-        body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been rejected by "
-                       "%(reviewer)s.\nReason: %(reason)s\n\nYou may correct it and register again.",
-                       name=reg.user.first_name, kind=reg.kind_label, org=reg.org.name,
-                       reviewer=reg.reviewer_org.name, reason=reg.reason or "")
-    send_email(reg.user.email, subject, body)
-
-
 def approve(reg: Registration, actor: Actor, comment: str | None = None) -> Registration:
-    machine.apply(reg, "approve", actor, comment)
-    _notify_applicant(reg)
-    return reg
+    return machine.apply(reg, "approve", actor, comment)
 
 
 def reject(reg: Registration, actor: Actor, reason: str | None) -> Registration:
-    machine.apply(reg, "reject", actor, reason)
-    _notify_applicant(reg)
-    return reg
+    return machine.apply(reg, "reject", actor, reason)
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
@@ -101,17 +99,7 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
         raise DomainError(_l("Unknown action."))
     if action == "reject" and not (reason or "").strip():
         raise DomainError(_l("A reason is required to reject."), field="reason")
-    done, failed = 0, []
-    for reg_id in ids:
-        reg = db.session.get(Registration, reg_id)
-        try:
-            if reg is None:
-                raise DomainError(_l("Record not found."))
-            (approve if action == "approve" else reject)(reg, actor, reason)
-            done += 1
-        except DomainError as exc:
-            failed.append((reg_id, str(exc.message)))
-    return done, failed
+    return machine.apply_many(ids, action, actor, reason)
 
 
 def withdraw(reg_id: int, id_number: str, password: str, ip: str | None = None) -> Registration:
