@@ -30,7 +30,15 @@ AUDIT_VIEW = "AuditLogModelView"
 REGION_VIEW = "RegionModelView"
 
 SELF_SERVICE = [(HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
-                ("My home", "menu_access")]
+                ("VerifyView", "can_.*"), ("My home", "menu_access")]
+HOURS_SELF = [("HoursView", "can_.*"), ("AttachmentView", "can_.*"), ("Hours", "menu_access"),
+              ("My declarations", "menu_access"), ("Declare hours", "menu_access"),
+              ("Annual completion", "menu_access")]
+DECLARATION_REVIEW = [("DeclarationReviewView", "can_.*"), ("AttachmentView", "can_.*"),
+                      ("Declarations", "menu_access")]
+HR_ONLY = [("BaseReportReviewView", "can_.*"), ("Base reports", "menu_access"),
+           ("AnnualStandardModelView", "can_(list|show|add|edit)"), ("Yearly standards", "menu_access"),
+           ("LearningFormModelView", "can_(list|show|add|edit)"), ("Learning forms", "menu_access")]
 READ = "can_(list|show|api_read|api_get)"
 ADMIN_BASE = SELF_SERVICE + [
     (REVIEW_VIEW, "can_.*"), ("Review", "menu_access"), ("Registrations", "menu_access"),
@@ -40,12 +48,13 @@ ADMIN_BASE = SELF_SERVICE + [
 
 # Permissions per role as (view regex, permission regex); anchored on both ends.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    "Public": [(PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*")],
-    RoleName.PROFESSIONAL.value: SELF_SERVICE,
-    RoleName.UNIT_ADMIN.value: ADMIN_BASE,
-    RoleName.DEPT_ADMIN.value: ADMIN_BASE,
-    RoleName.HR_ADMIN.value: ADMIN_BASE,
-    RoleName.BASE_ADMIN.value: SELF_SERVICE,
+    "Public": [(PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"), ("VerifyView", "can_.*")],
+    RoleName.PROFESSIONAL.value: SELF_SERVICE + HOURS_SELF,
+    RoleName.UNIT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW,
+    RoleName.DEPT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW,
+    RoleName.HR_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW + HR_ONLY,
+    RoleName.BASE_ADMIN.value: SELF_SERVICE + [("BaseReportView", "can_.*"), ("Reported hours", "menu_access"),
+                                               ("Training", "menu_access")],
     RoleName.SUPPORT.value: SELF_SERVICE + [
         (SUPPORT_VIEW, "can_.*"), ("Accounts", "menu_access"), ("Management", "menu_access"),
         (STAFF_VIEW, "can_(list|show|reset_password)"), ("Staff", "menu_access"),

@@ -62,6 +62,7 @@ def app(worker_id):
     )
     with application.app_context():
         upgrade()
+        _snapshot_reference_data()
     yield application
     if pg_name:
         from app.extensions import db as _db
@@ -84,6 +85,19 @@ def db(app):
     limiter.reset()
 
 
+# Reference data that the migrations load (learning-form catalogue, yearly standards): restored after each test.
+REFERENCE_TABLES = ("learning_form", "annual_standard")
+_reference: dict[str, list[dict]] = {}
+
+
+def _snapshot_reference_data() -> None:
+    from app.extensions import db as _db
+
+    with _db.engine.connect() as conn:
+        for table in REFERENCE_TABLES:
+            _reference[table] = [dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
+
+
 def _truncate(_db) -> None:
     from flask_appbuilder import Model
 
@@ -94,6 +108,12 @@ def _truncate(_db) -> None:
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+        for table, rows in _reference.items():
+            if rows:
+                conn.execute(Model.metadata.tables[table].insert(), rows)
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                      f"(SELECT max(id) FROM \"{table}\"))"))
 
 
 @pytest.fixture()

@@ -3,3 +3,5 @@ from .org import OrgKind, OrgState, Org, Region  # noqa: F401
 from .account import Account, Membership, MembershipState, Person, RoleName, LoginThrottle  # noqa: F401
 from .registration import Registration, RegistrationState  # noqa: F401
 from .audit import AuditLog  # noqa: F401
+from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, BaseReportState, Certificate,  # noqa: F401
+                    Declaration, DeclarationState, HourRecord, LearningForm, Subject, YearSummary)

@@ -56,6 +56,8 @@ class Region(Model):
     name: Mapped[str] = mapped_column(String(50), nullable=False)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
     parent: Mapped[Region | None] = relationship(remote_side=[id])
+    # Review levels of hour declarations: 3 = unit → department → HR, 2 = unit → HR, 1 = unit only.
+    declaration_levels: Mapped[int] = mapped_column(Integer, nullable=False, default=3, server_default="3")
 
     def __repr__(self) -> str:
         return self.name

@@ -44,3 +44,23 @@
     if ($existing.length) { $existing.on("change", toggleExisting); toggleExisting(); }
   });
 })(jQuery);
+
+/* Declaration form: show exactly the fields of the chosen learning form. */
+(function ($) {
+  "use strict";
+  $(function () {
+    var $form = $("#form_id");
+    if (!$form.length || !$("#declare-form").length) { return; }
+    function refresh() {
+      var $opt = $form.find("option:selected");
+      var fields = ($opt.data("fields") || "").split(",").filter(Boolean);
+      $(".form-field").each(function () {
+        $(this).toggle(fields.indexOf($(this).data("field")) >= 0);
+      });
+      $("#detail-fields").toggle(fields.length > 0);
+      $("#form-rule").text($opt.data("rule") || "");
+    }
+    $form.on("change", refresh);
+    refresh();
+  });
+})(jQuery);

@@ -7,22 +7,47 @@ from flask_babel import lazy_gettext as _l
 def register_views(appbuilder) -> None:
     from .admin import AuditLogModelView, OrgModelView, RegionModelView, StaffModelView
     from .auth import AccountView
+    from .base_reports import BaseReportReviewView, BaseReportView
+    from .catalogue import AnnualStandardModelView, LearningFormModelView
+    from .hours import AttachmentView, DeclarationReviewView, HoursView
     from .home import HomeView
     from .public import PublicView
     from .review import RegistrationReviewView
     from .support import SupportView
 
+    from flask import current_app
+
+    from .labels import register_template_helpers
+
+    register_template_helpers(current_app)
     appbuilder.add_view_no_menu(PublicView())
     appbuilder.add_view_no_menu(AccountView())
     appbuilder.add_view(HomeView(), "My home", label=_l("My home"), icon="fa-home")
+    appbuilder.add_view(HoursView(), "My declarations", label=_l("My declarations"), icon="fa-list",
+                        category="Hours", category_label=_l("Hours"), category_icon="fa-clock-o")
+    appbuilder.add_link("Declare hours", label=_l("Declare hours"), href="/hours/declare", icon="fa-plus",
+                        category="Hours")
+    appbuilder.add_link("Annual completion", label=_l("Annual completion"), href="/hours/annual",
+                        icon="fa-check-circle", category="Hours")
+    appbuilder.add_view_no_menu(AttachmentView())
+    appbuilder.add_view(BaseReportView(), "Reported hours", label=_l("Reported hours"), icon="fa-users",
+                        category="Training", category_label=_l("Training"), category_icon="fa-graduation-cap")
     appbuilder.add_view(RegistrationReviewView(), "Registrations", label=_l("Registration review"),
                         icon="fa-user-check", category="Review", category_label=_l("Review"),
                         category_icon="fa-check-square-o")
+    appbuilder.add_view(DeclarationReviewView(), "Declarations", label=_l("Hour declaration review"),
+                        icon="fa-clock-o", category="Review")
+    appbuilder.add_view(BaseReportReviewView(), "Base reports", label=_l("Base report review"),
+                        icon="fa-graduation-cap", category="Review")
     appbuilder.add_view(StaffModelView(), "Staff", label=_l("Staff"), icon="fa-users",
                         category="Management", category_label=_l("Management"), category_icon="fa-sitemap")
     appbuilder.add_view(OrgModelView(), "Organisations", label=_l("Organisations"), icon="fa-building",
                         category="Management")
     appbuilder.add_view(SupportView(), "Accounts", label=_l("Accounts and roles"), icon="fa-id-card",
+                        category="Management")
+    appbuilder.add_view(AnnualStandardModelView(), "Yearly standards", label=_l("Yearly standards"),
+                        icon="fa-flag", category="Management")
+    appbuilder.add_view(LearningFormModelView(), "Learning forms", label=_l("Learning forms"), icon="fa-book",
                         category="Management")
     appbuilder.add_view(RegionModelView(), "Regions", label=_l("Regions"), icon="fa-map",
                         category="Management")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, PasswordField, RadioField, SelectField,
-                     StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, MultipleFileField, PasswordField, RadioField,
+                     SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError as WTFValidationError
 
 from ..models import RoleName
@@ -167,3 +167,48 @@ class AssignRoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in LOGIN_ROLES],
                        validators=[DataRequired(REQUIRED)])
     org_id = IntegerField(_l("Organisation"), validators=[Optional()])
+
+
+# ---------------------------------------------------------------- hours (issue 3)
+
+class DeclarationForm(FlaskForm):
+    """P8. The learning form decides which of the detail fields are asked; the workflow checks them."""
+
+    subject = SelectField(_l("Subject"), choices=[("professional", _l("Professional subjects")),
+                                                   ("public", _l("Public subjects"))],
+                          validators=[DataRequired(REQUIRED)])
+    form_id = SelectField(_l("Learning form"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+                          validators=[DataRequired(_l("Choose a learning form."))])
+    year = SelectField(_l("Counted in year"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+                       validators=[DataRequired(REQUIRED)])
+    title = StringField(_l("Title of the learning"), validators=[DataRequired(REQUIRED), Length(max=100)])
+    hours = StringField(_l("Hours"), validators=[DataRequired(REQUIRED), Length(max=10)])
+    start_date = DateField(_l("Start date"), validators=[Optional()])
+    end_date = DateField(_l("End date"), validators=[Optional()])
+    attachments = MultipleFileField(_l("Evidence (PNG, JPEG or PDF, at most 5 MB each)"))
+
+
+class BaseReportForm(FlaskForm):
+    title = StringField(_l("Class or training name"), validators=[DataRequired(REQUIRED), Length(max=100)])
+    subject = SelectField(_l("Subject"), choices=[("professional", _l("Professional subjects")),
+                                                   ("public", _l("Public subjects"))])
+    form_id = SelectField(_l("Learning form"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+                          validators=[DataRequired(_l("Choose a learning form."))])
+    year = SelectField(_l("Counted in year"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+                       validators=[DataRequired(REQUIRED)])
+    start_date = DateField(_l("Start date"), validators=[Optional()])
+    end_date = DateField(_l("End date"), validators=[Optional()])
+    lines = TextAreaField(_l("Trainees: one per line, ID number and hours"),
+                          validators=[DataRequired(REQUIRED), Length(max=100000)])
+
+
+class YearRangeForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    year_from = IntegerField(_l("From year"), validators=[Optional()])
+    year_to = IntegerField(_l("To year"), validators=[Optional()])
+
+
+class ButtonForm(FlaskForm):
+    """An empty form: its CSRF token protects the small POST buttons (submit, withdraw, delete, print)."""

@@ -6,6 +6,7 @@ import datetime
 from flask_babel import lazy_gettext as _l
 
 from ..models.account import MEMBERSHIP_STATE_LABELS, ROLE_LABELS
+from ..models.hours import DECLARATION_STATE_LABELS
 from ..models.registration import REGISTRATION_STATE_LABELS
 
 AUDIT_ACTIONS = {
@@ -21,11 +22,25 @@ AUDIT_ACTIONS = {
     "password.admin_reset": _l("Password reset by an administrator"),
     "role.grant": _l("Role granted"),
     "role.revoke": _l("Role revoked"),
+    "declaration.create": _l("Declaration created"),
+    "declaration.edit": _l("Declaration edited"),
+    "declaration.delete": _l("Draft deleted"),
+    "declaration.submit": _l("Submitted for review"),
+    "declaration.withdraw": _l("Withdrawn"),
+    "declaration.approve": _l("Approved"),
+    "declaration.reject": _l("Rejected"),
+    "base_report.submit": _l("Base report submitted"),
+    "base_report.approve": _l("Base report approved"),
+    "base_report.reject": _l("Base report rejected"),
+    "certificate.issue": _l("Certificate printed"),
 }
-AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role")}
+AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role"),
+                 "declaration": _l("Hour declaration"), "base_report": _l("Base report"),
+                 "certificate": _l("Certificate")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
           **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()}}
+DECLARATION_STATES = {s.value: label for s, label in DECLARATION_STATE_LABELS.items()}
 ROLES = {r.value: label for r, label in ROLE_LABELS.items()}
 GENDERS = {"M": _l("Male"), "F": _l("Female")}
 
@@ -53,3 +68,14 @@ def formatters(columns, **special) -> dict:
     result = {column: when for column in columns}
     result.update(special)
     return result
+
+
+def field_label(key: str):
+    from ..workflows.declaration import FIELDS
+
+    return FIELDS[key][0] if key in FIELDS else key
+
+
+def register_template_helpers(app) -> None:
+    app.jinja_env.globals.update(
+        fields_label=field_label, audit_action=label(AUDIT_ACTIONS), declaration_state=label(DECLARATION_STATES))

@@ -121,6 +121,11 @@ class StateMachine:
     def is_owner(self, item, actor: Actor) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def resolve(self, item, transition: Transition) -> tuple[enum.Enum, dict]:
+        """The state a transition leads to and other columns it sets; a machine whose next step depends on the
+        item (a review chain) overrides this."""
+        return transition.target, {}
+
     def on_enter(self, item, transition: Transition, actor: Actor, comment: str | None) -> None:
         pass
 
@@ -145,11 +150,12 @@ class StateMachine:
             transition = self.check(item, action, actor)
             if action in self.reason_required and not comment:
                 raise DomainError(_l("A reason is required to reject."), field="reason")
-            source, target = transition.source.value, transition.target.value
+            target_state, extra = self.resolve(item, transition)
+            source, target = transition.source.value, target_state.value
             result = db.session.execute(
                 update(self.model)
                 .where(self.model.id == item.id, self.model.state == source)
-                .values(state=target, **(values or {}))
+                .values(state=target, **extra, **(values or {}))
                 .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:

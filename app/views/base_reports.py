@@ -1,0 +1,101 @@
+"""Training bases report hours for trainees (B2); the HR bureau above reviews them (H3)."""
+from __future__ import annotations
+
+import datetime
+
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_babel import gettext, lazy_gettext as _l
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import BaseReport, LearningForm
+from ..security import current_actor
+from ..validators import mask_id_number
+from ..workflows import base_reports as report_flow
+from ..workflows.base import DomainError
+from ..workflows.declaration import YEARS_BACK
+from .forms import BaseReportForm, DecisionForm
+from .util import flash_form_errors
+
+
+class BaseReportView(BaseView):
+    route_base = "/base/reports"
+    default_view = "index"
+    class_permission_name = "BaseReportView"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        return self.render_template("base/reports.html", rows=report_flow.of_base(current_actor()),
+                                    title=_l("Reported hours"))
+
+    @expose("/new", methods=["GET", "POST"])
+    @has_access
+    def new(self):
+        form = BaseReportForm()
+        forms = db.session.scalars(select(LearningForm).where(LearningForm.active.is_(True)).order_by(LearningForm.id))
+        form.form_id.choices = [("", _l("Please choose"))] + [(f.id, f"{f.group_label} · {f.name}") for f in forms]
+        this_year = datetime.date.today().year
+        form.year.choices = [(y, str(y)) for y in range(this_year, this_year - YEARS_BACK - 1, -1)]
+        if form.validate_on_submit():
+            try:
+                report = report_flow.submit_report(
+                    current_actor(), title=form.title.data, subject=form.subject.data, form_id=form.form_id.data,
+                    year=form.year.data, start_date=form.start_date.data, end_date=form.end_date.data,
+                    lines_text=form.lines.data)
+                flash(gettext("The report of %(n)s trainee(s) has been submitted to %(org)s.",
+                              n=len(report.lines), org=report.reviewer_org.name), "success")
+                return redirect(url_for("BaseReportView.show", report_id=report.id))
+            except DomainError as exc:
+                flash_form_errors(form, exc)
+        return self.render_template("base/new.html", form=form, title=_l("Report hours for trainees"))
+
+    @expose("/<int:report_id>")
+    @has_access
+    def show(self, report_id):
+        report = db.session.get(BaseReport, report_id)
+        if report is None or not report_flow.can_see(report, current_actor()):
+            abort(404)
+        return self.render_template("base/show.html", report=report, mask=mask_id_number,
+                                    form=DecisionForm(formdata=None), title=report.title)
+
+
+class BaseReportReviewView(BaseView):
+    route_base = "/review/base-reports"
+    default_view = "index"
+    class_permission_name = "BaseReportReviewView"
+
+    @expose("/")
+    @has_access
+    def index(self):
+        state = request.args.get("state", "pending")
+        state = state if state in ("pending", "approved", "rejected") else "pending"
+        return self.render_template("base/review.html", rows=report_flow.queue(current_actor(), state),
+                                    state=state, title=_l("Base report review"))
+
+    @expose("/<int:report_id>")
+    @has_access
+    def show(self, report_id):
+        report = db.session.get(BaseReport, report_id)
+        if report is None or not report_flow.can_see(report, current_actor()):
+            abort(404)
+        return self.render_template("base/show.html", report=report, mask=mask_id_number, reviewer=True,
+                                    form=DecisionForm(formdata=None), title=report.title)
+
+    @expose("/<int:report_id>/decide", methods=["POST"])
+    @has_access
+    def decide(self, report_id):
+        report = db.session.get(BaseReport, report_id)
+        form = DecisionForm()
+        if report is None or not form.validate_on_submit():
+            abort(400)
+        try:
+            if form.action.data == "approve":
+                report_flow.approve(report, current_actor())
+            else:
+                report_flow.reject(report, current_actor(), form.reason.data)
+            flash(gettext("The report has been handled."), "success")
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        return redirect(url_for("BaseReportReviewView.index"))

@@ -1,0 +1,166 @@
+"""B2 / state machine 6: a training base reports hours for a list of trainees; the HR bureau above it reviews;
+approval credits the hours to every trainee in the same transaction."""
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext, lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState, Org,
+                      OrgKind, Person, RoleName, Subject)
+from ..validators import normalize_id_number
+from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, audit
+from .declaration import YEARS_BACK, credit
+
+S = BaseReportState
+MAX_LINES = 2000
+
+
+class BaseReportMachine(StateMachine):
+    model = BaseReport
+    object_type = "base_report"
+    transitions = (
+        Transition(S.PENDING, "approve", S.APPROVED, frozenset({RoleName.HR_ADMIN})),
+        Transition(S.PENDING, "reject", S.REJECTED, frozenset({RoleName.HR_ADMIN})),
+    )
+
+    def in_scope(self, item: BaseReport, actor: Actor) -> bool:
+        return actor.covers(item.reviewer_org.path)
+
+    def is_owner(self, item: BaseReport, actor: Actor) -> bool:
+        return False
+
+    def on_enter(self, item: BaseReport, transition: Transition, actor: Actor, comment: str | None) -> None:
+        item.reason = comment
+        if transition.action == "approve":
+            for line in item.lines:
+                credit(line.person_id, item.year, Subject(item.subject), line.hours, form_id=item.form_id,
+                       title=item.title, source="base", source_id=item.id, provider=item.base.name)
+
+
+machine = BaseReportMachine()
+
+
+def parse_lines(text: str) -> tuple[list[tuple[str, Decimal]], list[str]]:
+    """'证件号 学时' per line (space, comma or tab); returns rows and row-level error messages."""
+    rows, errors, seen = [], [], set()
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        raw = raw.strip()
+        if not raw:
+            continue
+        parts = [p for p in re.split(r"[\s,，;；]+", raw) if p]
+        if len(parts) != 2:
+            errors.append(gettext("Line %(n)s: write the ID number and the hours.", n=number))
+            continue
+        id_number = normalize_id_number(parts[0])
+        try:
+            hours = Decimal(parts[1]).quantize(Decimal("0.1"))
+        except InvalidOperation:
+            errors.append(gettext("Line %(n)s: the hours are not a number.", n=number))
+            continue
+        if id_number in seen:
+            errors.append(gettext("Line %(n)s: this ID number is listed twice.", n=number))
+            continue
+        seen.add(id_number)
+        rows.append((id_number, hours))
+    return rows, errors
+
+
+def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None, year: int | None,
+                  start_date: datetime.date | None, end_date: datetime.date | None, lines_text: str) -> BaseReport:
+    """All or nothing: any bad line refuses the whole report with every line's reason."""
+    if actor.role != RoleName.BASE_ADMIN or not actor.org_id:
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    base = db.session.get(Org, actor.org_id)
+    if base is None or base.kind != OrgKind.BASE.value or base.state != "active" or base.parent is None:
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    errors = []
+    title = (title or "").strip()
+    if not (2 <= len(title) <= 100) or re.search(r"[<>]", title):
+        errors.append(str(_l("Enter a title of 2 to 100 characters without < or >.")))
+    if subject not in {s.value for s in Subject}:
+        errors.append(str(_l("Choose public or professional subjects.")))
+    form = db.session.get(LearningForm, form_id) if form_id else None
+    if form is None or not form.active:
+        errors.append(str(_l("Choose a learning form.")))
+    this_year = datetime.date.today().year
+    if year is None or not (this_year - YEARS_BACK <= year <= this_year):
+        errors.append(gettext("The year must be between %(a)s and %(b)s.", a=this_year - YEARS_BACK, b=this_year))
+    if start_date and end_date and end_date < start_date:
+        errors.append(str(_l("The end date is before the start date.")))
+    rows, line_errors = parse_lines(lines_text)
+    errors += line_errors
+    if not rows and not line_errors:
+        errors.append(str(_l("List at least one trainee.")))
+    if len(rows) > MAX_LINES:
+        errors.append(gettext("At most %(n)s trainees per report.", n=MAX_LINES))
+    persons = {}
+    if rows:
+        found = db.session.execute(select(Person.id_number, Person.id).join(
+            Membership, Membership.user_id == Person.user_id).where(
+            Person.id_number.in_([r[0] for r in rows]), Membership.role == RoleName.PROFESSIONAL.value,
+            Membership.state == MembershipState.ACTIVE.value)).all()
+        persons = dict(found)
+    for number, (id_number, hours) in enumerate(rows, start=1):
+        if id_number not in persons:
+            errors.append(gettext("Trainee %(n)s: no registered professional has this ID number.", n=number))
+        if hours <= 0 or (form is not None and hours > form.max_hours):
+            errors.append(gettext("Trainee %(n)s: the hours must be above 0 and at most %(max)s.", n=number,
+                                  max=form.max_hours if form else 0))
+    if errors:
+        raise DomainError("；".join(errors), field="lines")
+    try:
+        report = BaseReport(base_id=base.id, reviewer_org_id=base.parent_id, title=title, subject=subject,
+                            form_id=form.id, year=year, start_date=start_date, end_date=end_date,
+                            state=S.PENDING.value)
+        db.session.add(report)
+        db.session.flush()
+        db.session.add_all([BaseReportLine(report_id=report.id, person_id=persons[i], hours=h) for i, h in rows])
+        audit(actor, "base_report.submit", object_type="base_report", object_id=report.id, to_state="pending",
+              comment=f"{len(rows)}")
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return report
+
+
+def approve(report: BaseReport, actor: Actor) -> BaseReport:
+    return machine.apply(report, "approve", actor)
+
+
+def reject(report: BaseReport, actor: Actor, reason: str | None) -> BaseReport:
+    return machine.apply(report, "reject", actor, reason)
+
+
+def of_base(actor: Actor) -> list[BaseReport]:
+    if actor.role != RoleName.BASE_ADMIN:
+        return []
+    return list(db.session.scalars(select(BaseReport).options(selectinload(BaseReport.form)).where(
+        BaseReport.base_id == actor.org_id).order_by(BaseReport.id.desc()).limit(200)))
+
+
+def queue(actor: Actor, state: str = S.PENDING.value) -> list[BaseReport]:
+    if actor.role != RoleName.HR_ADMIN or not actor.scope_path:
+        return []
+    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    return list(db.session.scalars(select(BaseReport).options(selectinload(BaseReport.base)).where(
+        BaseReport.state == state, BaseReport.reviewer_org_id.in_(orgs)).order_by(BaseReport.id.desc()).limit(100)))
+
+
+def reported_for(person: Person) -> list[tuple[BaseReport, BaseReportLine]]:
+    """P9's second tab: what training bases reported for this person."""
+    return list(db.session.execute(select(BaseReport, BaseReportLine).join(BaseReportLine).where(
+        BaseReportLine.person_id == person.id).order_by(BaseReport.id.desc())).all())
+
+
+def can_see(report: BaseReport, actor: Actor) -> bool:
+    return (actor.role == RoleName.BASE_ADMIN and report.base_id == actor.org_id) or (
+        actor.role == RoleName.HR_ADMIN and actor.covers(report.reviewer_org.path))
+
+

@@ -1,0 +1,413 @@
+"""State machine 4: hour declarations (P8, P9) reviewed along the org chain (U8, D5, H4), crediting approved
+hours into HourRecord + YearSummary inside the same transaction."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext, lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import (Account, Declaration, DeclarationState, HourRecord, LearningForm, Membership, MembershipState,
+                      Org, OrgKind, Person, RoleName, Subject, YearSummary)
+from .attachments import path_of, store_attachments
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
+from .notify import send_email
+
+S = DeclarationState
+REVIEW_ROLE = {S.PENDING_UNIT: RoleName.UNIT_ADMIN, S.PENDING_DEPT: RoleName.DEPT_ADMIN,
+               S.PENDING_HR: RoleName.HR_ADMIN}
+REVIEWERS = frozenset(REVIEW_ROLE.values())
+YEARS_BACK = 5
+
+# Fields a learning form may ask for: key -> (label, kind, choices)
+FIELDS: dict[str, tuple] = {
+    "organiser": (_l("Organiser"), "text", None),
+    "location": (_l("Location"), "text", None),
+    "dates": (_l("Dates"), "dates", None),
+    "conf_level": (_l("Conference level"), "select", ["国际", "国家级", "省级", "市级"]),
+    "school": (_l("School"), "text", None),
+    "major": (_l("Major"), "text", None),
+    "journal": (_l("Journal"), "text", None),
+    "issn": (_l("ISSN"), "issn", None),
+    "publish_date": (_l("Publication date"), "date", None),
+    "author_rank": (_l("Author rank"), "select", ["独著", "第一作者", "第二作者", "第三作者及以后"]),
+    "publisher": (_l("Publisher"), "text", None),
+    "isbn": (_l("ISBN"), "isbn", None),
+    "words": (_l("Words (thousands)"), "number", None),
+    "project_rank": (_l("Project rank"), "select", ["国家级", "省部级", "市厅级"]),
+    "role_in": (_l("Role in the project"), "select", ["主持人", "主要参与人", "参与人"]),
+    "patent_no": (_l("Patent number"), "text", None),
+    "patent_type": (_l("Patent type"), "select", ["发明专利", "实用新型", "外观设计"]),
+    "grant_date": (_l("Grant date"), "date", None),
+    "exam_name": (_l("Examination"), "text", None),
+    "cert_no": (_l("Certificate number"), "text", None),
+    "exam_date": (_l("Examination date"), "date", None),
+    "platform": (_l("Learning platform"), "text", None),
+}
+ISSN_RE = re.compile(r"^\d{4}-\d{3}[\dX]$")
+ISBN_RE = re.compile(r"^(97[89])?\d{9}[\dX]$")
+
+
+class DeclarationMachine(StateMachine):
+    model = Declaration
+    object_type = "declaration"
+    transitions = (
+        Transition(S.DRAFT, "submit", S.PENDING_UNIT, frozenset({APPLICANT})),
+        Transition(S.REJECTED, "submit", S.PENDING_UNIT, frozenset({APPLICANT})),
+        Transition(S.PENDING_UNIT, "withdraw", S.DRAFT, frozenset({APPLICANT})),
+        Transition(S.PENDING_UNIT, "approve", S.PENDING_DEPT, frozenset({RoleName.UNIT_ADMIN})),
+        Transition(S.PENDING_DEPT, "approve", S.PENDING_HR, frozenset({RoleName.DEPT_ADMIN})),
+        Transition(S.PENDING_HR, "approve", S.APPROVED, frozenset({RoleName.HR_ADMIN})),
+        Transition(S.PENDING_UNIT, "reject", S.REJECTED, frozenset({RoleName.UNIT_ADMIN})),
+        Transition(S.PENDING_DEPT, "reject", S.REJECTED, frozenset({RoleName.DEPT_ADMIN})),
+        Transition(S.PENDING_HR, "reject", S.REJECTED, frozenset({RoleName.HR_ADMIN})),
+    )
+
+    def in_scope(self, item: Declaration, actor: Actor) -> bool:
+        return (item.reviewer_org is not None and item.person.user_id != actor.user_id
+                and actor.covers(item.reviewer_org.path))
+
+    def is_owner(self, item: Declaration, actor: Actor) -> bool:
+        return actor.user_id is not None and item.person.user_id == actor.user_id
+
+    def resolve(self, item: Declaration, transition: Transition):
+        """Submission goes to the unit; approval moves to the next level of the unit's chain, skipping the
+        levels this chain does not have; the last approval ends the review."""
+        if transition.action == "submit":
+            return S.PENDING_UNIT, {"reviewer_org_id": item.unit_id}
+        if transition.action == "withdraw":
+            return S.DRAFT, {"reviewer_org_id": None}
+        if transition.action == "reject":
+            return S.REJECTED, {}
+        chain = [o.id for o in chain_for(item.unit)]
+        position = chain.index(item.reviewer_org_id) if item.reviewer_org_id in chain else len(chain) - 1
+        if position + 1 >= len(chain):
+            return S.APPROVED, {}
+        nxt = db.session.get(Org, chain[position + 1])
+        return (S.PENDING_DEPT if nxt.kind == OrgKind.DEPARTMENT.value else S.PENDING_HR), {"reviewer_org_id": nxt.id}
+
+    def on_enter(self, item: Declaration, transition: Transition, actor: Actor, comment: str | None) -> None:
+        if transition.action == "submit":
+            item.submitted_at = now()
+            item.reason = None
+        elif transition.action == "reject":
+            item.reason = comment
+        if item.state == S.APPROVED.value:
+            credit(item.person_id, item.year, Subject(item.subject), item.hours, form_id=item.form_id,
+                   title=item.title, source="declaration", source_id=item.id, provider=item.details.get("organiser"))
+
+    def after_commit(self, item: Declaration, transition: Transition) -> None:
+        notify_decision(item, transition.action)
+
+
+machine = DeclarationMachine()
+
+
+def chain_for(unit: Org) -> list[Org]:
+    """The review chain of a unit: the unit, its competent department (if any), its HR bureau; the region's
+    `declaration_levels` may shorten it (2 = unit → HR, 1 = unit only)."""
+    ids = [int(x) for x in unit.path.strip("/").split("/") if x]
+    ancestors = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_(ids)))}
+    path = [ancestors[i] for i in reversed(ids) if i in ancestors]  # nearest first
+    dept = next((o for o in path if o.kind == OrgKind.DEPARTMENT.value), None)
+    hr = next((o for o in path if o.kind in (OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value)), None)
+    levels = (hr.region.declaration_levels if hr is not None and hr.region is not None else 3)
+    chain = [unit]
+    if levels >= 3 and dept is not None:
+        chain.append(dept)
+    if levels >= 2 and hr is not None:
+        chain.append(hr)
+    return chain
+
+
+# ---------------------------------------------------------------- crediting (shared with base reports)
+
+def credit(person_id: int, year: int, subject: Subject, hours: Decimal, *, form_id: int | None, title: str,
+           source: str, source_id: int, provider: str | None = None) -> HourRecord:
+    """Add one credited record and bump the person's year summary, in the caller's transaction."""
+    record = HourRecord(person_id=person_id, year=year, subject=subject.value, hours=hours, form_id=form_id,
+                        title=title, source=source, source_id=source_id, provider=provider)
+    db.session.add(record)
+    if db.session.get(YearSummary, (person_id, year)) is None:
+        try:
+            with db.session.begin_nested():
+                db.session.add(YearSummary(person_id=person_id, year=year, public_hours=0, professional_hours=0))
+        except IntegrityError:
+            pass  # created by a concurrent transaction in the meantime
+    column = YearSummary.public_hours if subject == Subject.PUBLIC else YearSummary.professional_hours
+    db.session.execute(update(YearSummary).where(YearSummary.person_id == person_id, YearSummary.year == year)
+                       .values({column.key: column + hours}).execution_options(synchronize_session=False))
+    return record
+
+
+# ---------------------------------------------------------------- the professional's side
+
+@dataclass
+class DeclarationInput:
+    subject: str
+    form_id: int | None
+    year: int | None
+    title: str
+    hours: str | Decimal | None
+    start_date: datetime.date | None
+    end_date: datetime.date | None
+    details: dict
+
+
+def _person_of(actor: Actor) -> Person:
+    person = db.session.scalar(select(Person).where(Person.user_id == actor.user_id))
+    if person is None or actor.role != RoleName.PROFESSIONAL:
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    return person
+
+
+def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = None) -> dict:
+    """Server-side checks of a declaration; returns the column values. Raises DomainError(field=…)."""
+    if data.subject not in {s.value for s in Subject}:
+        raise DomainError(_l("Choose public or professional subjects."), field="subject")
+    form = db.session.get(LearningForm, data.form_id) if data.form_id else None
+    if form is None or not form.active:
+        raise DomainError(_l("Choose a learning form."), field="form_id")
+    this_year = datetime.date.today().year
+    if data.year is None or not (this_year - YEARS_BACK <= data.year <= this_year):
+        raise DomainError(gettext("The year must be between %(a)s and %(b)s.", a=this_year - YEARS_BACK,
+                                  b=this_year), field="year")
+    title = (data.title or "").strip()
+    if not (2 <= len(title) <= 100) or re.search(r"[<>]", title):
+        raise DomainError(_l("Enter a title of 2 to 100 characters without < or >."), field="title")
+    try:
+        hours = Decimal(str(data.hours).strip()).quantize(Decimal("0.1"))
+    except (InvalidOperation, ValueError, TypeError):
+        raise DomainError(_l("Hours must be a number."), field="hours") from None
+    if hours <= 0:
+        raise DomainError(_l("Hours must be greater than 0."), field="hours")
+    if hours > form.max_hours:
+        raise DomainError(gettext("One declaration of this form may give at most %(n)s hours.",
+                                  n=form.max_hours), field="hours")
+    if form.year_cap is not None:
+        used = db.session.scalar(select(func.coalesce(func.sum(Declaration.hours), 0)).where(
+            Declaration.person_id == person.id, Declaration.form_id == form.id, Declaration.year == data.year,
+            Declaration.state.notin_([S.DRAFT.value, S.REJECTED.value]),
+            Declaration.id != (exclude_id or 0)))
+        if Decimal(used) + hours > form.year_cap:
+            raise DomainError(gettext("This form gives at most %(cap)s hours a year; %(used)s are already "
+                                      "declared for %(year)s.", cap=form.year_cap, used=used, year=data.year),
+                              field="hours")
+    details, fields = {}, form.fields
+    values = {"subject": data.subject, "form_id": form.id, "year": data.year, "title": title, "hours": hours,
+              "start_date": None, "end_date": None}
+    for key in fields:
+        label, kind, choices = FIELDS[key]
+        if kind == "dates":
+            if not data.start_date or not data.end_date:
+                raise DomainError(_l("Enter the start and end dates."), field="start_date")
+            if data.end_date < data.start_date:
+                raise DomainError(_l("The end date is before the start date."), field="end_date")
+            if data.end_date > datetime.date.today():
+                raise DomainError(_l("The dates cannot be in the future."), field="end_date")
+            values["start_date"], values["end_date"] = data.start_date, data.end_date
+            continue
+        raw = data.details.get(key)
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value in (None, ""):
+            raise DomainError(gettext("%(field)s is required for this learning form.", field=label), field=key)
+        if kind == "select" and value not in choices:
+            raise DomainError(gettext("Choose a value for %(field)s.", field=label), field=key)
+        if kind == "issn" and not ISSN_RE.match(str(value).upper()):
+            raise DomainError(_l("ISSN must look like 1234-567X."), field=key)
+        if kind == "isbn" and not ISBN_RE.match(str(value).replace("-", "").upper()):
+            raise DomainError(_l("ISBN must have 10 or 13 digits."), field=key)
+        if kind == "number":
+            try:
+                if Decimal(str(value)) <= 0:
+                    raise InvalidOperation
+            except InvalidOperation:
+                raise DomainError(gettext("%(field)s must be a positive number.", field=label), field=key) from None
+        if kind == "date":
+            try:
+                day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+            except ValueError:
+                raise DomainError(gettext("%(field)s must be a date.", field=label), field=key) from None
+            if day > datetime.date.today():
+                raise DomainError(_l("The dates cannot be in the future."), field=key)
+            value = day.isoformat()
+        if isinstance(value, str) and (len(value) > 100 or re.search(r"[<>]", value)):
+            raise DomainError(gettext("%(field)s is too long or contains < or >.", field=label), field=key)
+        details[key] = value
+    values["details_json"] = json.dumps(details, ensure_ascii=False)
+    return values
+
+
+def save(actor: Actor, data: DeclarationInput, declaration_id: int | None = None, submit: bool = False,
+         attachments: list | None = None) -> Declaration:
+    """Create or edit a draft (or a rejected one) and optionally submit it; attachments are stored with it."""
+    person = _person_of(actor)
+    if person.unit is None or person.unit.state != "active":
+        raise DomainError(_l("Your unit is not active; you cannot declare hours."))
+    if declaration_id:
+        item = db.session.get(Declaration, declaration_id)
+        if item is None or item.person_id != person.id:
+            raise PermissionDenied(_l("You do not have permission to do this."))
+        if item.state not in (S.DRAFT.value, S.REJECTED.value):
+            raise DomainError(_l("Only a draft or a rejected declaration can be edited."))
+    else:
+        item = None
+    values = _validated(data, person, exclude_id=declaration_id)
+    stored = []
+    try:
+        if item is None:
+            item = Declaration(person_id=person.id, unit_id=person.unit_id, state=S.DRAFT.value, **values)
+            db.session.add(item)
+            db.session.flush()
+            audit(actor, "declaration.create", object_type="declaration", object_id=item.id, to_state="draft")
+        else:
+            for key, value in values.items():
+                setattr(item, key, value)
+            item.unit_id = person.unit_id
+            audit(actor, "declaration.edit", object_type="declaration", object_id=item.id)
+        stored = store_attachments(item, attachments) if attachments else []
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        for row in stored:
+            if os.path.exists(path_of(row)):
+                os.remove(path_of(row))
+        raise
+    if submit:
+        machine.apply(item, "submit", actor)
+    return item
+
+
+def submit(item: Declaration, actor: Actor) -> Declaration:
+    # The caps are checked again at submission: other declarations may have been approved meanwhile.
+    person = _person_of(actor)
+    if item.person_id == person.id:
+        _validated(DeclarationInput(item.subject, item.form_id, item.year, item.title, item.hours, item.start_date,
+                                    item.end_date, item.details), person, exclude_id=item.id)
+    return machine.apply(item, "submit", actor)
+
+
+def withdraw(item: Declaration, actor: Actor) -> Declaration:
+    return machine.apply(item, "withdraw", actor)
+
+
+def delete_draft(item: Declaration, actor: Actor) -> None:
+    if not machine.is_owner(item, actor) or actor.role != RoleName.PROFESSIONAL:
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    if item.state != S.DRAFT.value:
+        raise DomainError(_l("Only a draft can be deleted."))
+    from .attachments import delete_files
+
+    files = delete_files(item)
+    audit(actor, "declaration.delete", object_type="declaration", object_id=item.id, from_state="draft")
+    db.session.delete(item)
+    db.session.commit()
+    files()
+
+
+def approve(item: Declaration, actor: Actor, comment: str | None = None) -> Declaration:
+    return machine.apply(item, "approve", actor, comment)
+
+
+def reject(item: Declaration, actor: Actor, reason: str | None) -> Declaration:
+    return machine.apply(item, "reject", actor, reason)
+
+
+def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
+    if action not in ("approve", "reject"):
+        raise DomainError(_l("Unknown action."))
+    if action == "reject" and not (reason or "").strip():
+        raise DomainError(_l("A reason is required to reject."), field="reason")
+    return machine.apply_many(ids, action, actor, reason)
+
+
+def timeline(item: Declaration):
+    """The review history of a declaration, oldest first (who, when, decision, reason)."""
+    from ..models import AuditLog
+
+    return list(db.session.scalars(select(AuditLog).where(
+        AuditLog.object_type == "declaration", AuditLog.object_id == item.id).order_by(AuditLog.id)))
+
+
+def mine(actor: Actor, state: str | None = None) -> list[Declaration]:
+    person = _person_of(actor)
+    stmt = select(Declaration).options(selectinload(Declaration.form)).where(Declaration.person_id == person.id)
+    if state:
+        stmt = stmt.where(Declaration.state.in_(
+            [S.PENDING_UNIT.value, S.PENDING_DEPT.value, S.PENDING_HR.value] if state == "pending" else [state]))
+    return list(db.session.scalars(stmt.order_by(Declaration.id.desc()).limit(500)))
+
+
+# ---------------------------------------------------------------- reviewers
+
+def _scoped(stmt, actor: Actor):
+    if actor.role not in REVIEWERS or not actor.scope_path:
+        return stmt.where(False)
+    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    return stmt.where(Declaration.reviewer_org_id.in_(orgs))
+
+
+def queue(actor: Actor, *, year: int | None = None, subject: str | None = None, q: str | None = None,
+          after_id: int | None = None, limit: int = 20) -> list[Declaration]:
+    """The reviewer's queue: declarations waiting at an org of their subtree at their level, newest first,
+    keyset-paginated (no deep OFFSET)."""
+    state = next((s for s, role in REVIEW_ROLE.items() if role == actor.role), None)
+    if state is None:
+        return []
+    stmt = _scoped(select(Declaration).where(Declaration.state == state.value), actor)
+    if year:
+        stmt = stmt.where(Declaration.year == year)
+    if subject:
+        stmt = stmt.where(Declaration.subject == subject)
+    if q:
+        stmt = stmt.where(Declaration.title.like(f"%{q.strip()}%"))
+    if after_id:
+        stmt = stmt.where(Declaration.id < after_id)
+    stmt = stmt.options(selectinload(Declaration.person), selectinload(Declaration.form),
+                        selectinload(Declaration.unit))
+    return list(db.session.scalars(stmt.order_by(Declaration.id.desc()).limit(limit)))
+
+
+def pending_count(actor: Actor) -> int:
+    state = next((s for s, role in REVIEW_ROLE.items() if role == actor.role), None)
+    if state is None:
+        return 0
+    return db.session.scalar(_scoped(select(func.count(Declaration.id)).where(
+        Declaration.state == state.value), actor)) or 0
+
+
+def can_see(item: Declaration, actor: Actor) -> bool:
+    """The applicant, and reviewers whose subtree holds the declaration's unit."""
+    if machine.is_owner(item, actor):
+        return True
+    return actor.role in REVIEWERS and actor.covers(item.unit.path)
+
+
+# ---------------------------------------------------------------- notifications (X2)
+
+def notify_decision(item: Declaration, action: str) -> None:
+    applicant = item.person.user
+    if action in ("approve", "reject"):
+        label = item.state_label
+        send_email(applicant.email, gettext("Your hour declaration: %(state)s", state=label),
+                   gettext("Hello %(name)s,\n\nyour declaration \"%(title)s\" (%(hours)s hours, %(year)s) is now: "
+                           "%(state)s.%(reason)s", name=applicant.first_name, title=item.title, hours=item.hours,
+                           year=item.year, state=label,
+                           reason=("\n" + gettext("Reason: %(r)s", r=item.reason)) if action == "reject" else ""))
+    if item.reviewer_org_id and action in ("submit", "approve"):
+        role = REVIEW_ROLE.get(S(item.state))
+        emails = db.session.scalars(select(Account.email).join(Membership, Membership.user_id == Account.id).where(
+            Membership.org_id == item.reviewer_org_id, Membership.role == role.value,
+            Membership.state == MembershipState.ACTIVE.value)).all() if role else []
+        for email in emails:
+            send_email(email, gettext("An hour declaration waits for your review"),
+                       gettext("\"%(title)s\" by %(name)s (%(unit)s) waits for your review.", title=item.title,
+                               name=item.person.name, unit=item.unit.name))
