@@ -6,13 +6,15 @@ Every demo account's password is DEMO_PASSWORD; the README lists them.
 from __future__ import annotations
 
 import datetime
+import json
 import random
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from .extensions import db
 from .models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Region, Registration,
-                     RegistrationState, RoleName)
+                     RegistrationState, RoleName, Subject)
 from .validators import _gb11643_check_char, _uscc_check_char
 from .workflows.accounts import hash_password
 from .workflows.orgs import create_org
@@ -181,8 +183,78 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
         person = _person(account, unit, rng)
         reason = "所在单位填写错误，请重新选择单位后注册" if state == RegistrationState.REJECTED else None
         _registration("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, state, reason)
+    db.session.flush()
+    _hours(orgs, rng)
     db.session.commit()
     return True
+
+
+def _hours(orgs: dict[str, Org], rng: random.Random) -> None:
+    """Declarations and credited hours: the demo professional passes one year and fails another; queues at
+    every review level hold something; a training base report waits for the city HR bureau."""
+    from .models import BaseReport, BaseReportLine, Declaration, LearningForm
+    from .workflows.declaration import chain_for, credit
+
+    forms = {f.code: f for f in db.session.scalars(select(LearningForm))}
+    if not forms:
+        return
+    this_year = datetime.date.today().year
+    demo = db.session.scalar(select(Person).join(Account, Person.user_id == Account.id)
+                             .where(Account.username == DEMO_ACCOUNTS[0][0]))
+    plan = [  # (year, subject, form, title, hours, state)
+        (this_year - 2, "public", "online", "专业技术人员职业道德与诚信建设", 40, "approved"),
+        (this_year - 2, "professional", "training", "心血管疾病诊疗新进展培训班", 56, "approved"),
+        (this_year - 2, "professional", "paper", "基层医院胸痛中心建设的实践与思考", 30, "approved"),
+        (this_year - 1, "public", "online", "数字经济与创新驱动发展", 10, "approved"),
+        (this_year - 1, "professional", "conference", "全国心血管病学术年会", 12, "approved"),
+        (this_year, "professional", "training", "急危重症救治能力提升培训", 24, "pending_unit"),
+        (this_year, "professional", "exam", "健康管理师职业资格考试", 20, "draft"),
+    ]
+    details = {"online": {"platform": "专技继续教育平台"}, "training": {"organiser": "山东省卫生健康委员会",
+                                                                 "location": "济南"},
+               "paper": {"journal": "中国医院管理", "issn": "1001-5329", "publish_date": f"{this_year - 2}-06-01",
+                         "author_rank": "第一作者"},
+               "conference": {"organiser": "中华医学会", "conf_level": "国家级"},
+               "exam": {"exam_name": "健康管理师", "cert_no": "JK20260001", "exam_date": f"{this_year}-03-15"}}
+    for year, subject, code, title, hours, state in plan:
+        form = forms[code]
+        dated = "dates" in form.fields
+        start = datetime.date(year, 4, 10) if dated else None
+        item = Declaration(person_id=demo.id, unit_id=demo.unit_id, subject=subject, form_id=form.id, year=year,
+                           title=title, hours=hours, start_date=start,
+                           end_date=start + datetime.timedelta(days=6) if dated else None,
+                           details_json=json.dumps(details[code], ensure_ascii=False), state=state,
+                           reviewer_org_id=demo.unit_id if state == "pending_unit" else None,
+                           submitted_at=None if state == "draft" else datetime.datetime(year, 5, 1))
+        db.session.add(item)
+        db.session.flush()
+        if state == "approved":
+            credit(demo.id, year, Subject(subject), Decimal(hours), form_id=form.id, title=title,
+                   source="declaration", source_id=item.id, provider=details[code].get("organiser"))
+    # Other professionals' declarations waiting at each level of their chains.
+    staff = list(db.session.scalars(select(Person).join(Membership, Membership.user_id == Person.user_id).where(
+        Membership.role == RoleName.PROFESSIONAL.value, Membership.state == MembershipState.ACTIVE.value,
+        Person.id != demo.id).limit(40)))
+    titles = ["医疗质量安全管理培训", "新课程标准解读研修班", "建设工程质量管理专题培训", "财务共享服务中心建设研讨"]
+    for n, person in enumerate(staff):
+        chain = chain_for(person.unit)
+        step = n % len(chain)
+        reviewer = chain[step]
+        state = "pending_unit" if step == 0 else ("pending_dept" if reviewer.kind == "department" else "pending_hr")
+        db.session.add(Declaration(
+            person_id=person.id, unit_id=person.unit_id, subject="professional", form_id=forms["training"].id,
+            year=this_year, title=titles[n % len(titles)], hours=rng.choice([8, 16, 24, 32]),
+            start_date=datetime.date(this_year, 3, 1), end_date=datetime.date(this_year, 3, 3),
+            details_json=json.dumps({"organiser": "济南市继续教育中心", "location": "济南"}, ensure_ascii=False),
+            state=state, reviewer_org_id=reviewer.id, submitted_at=datetime.datetime.now()))
+    base = orgs["b-base1"]
+    report = BaseReport(base_id=base.id, reviewer_org_id=base.parent_id, title=f"{this_year}年公需科目集中培训班",
+                        subject="public", form_id=forms["training"].id, year=this_year, state="pending",
+                        start_date=datetime.date(this_year, 4, 1), end_date=datetime.date(this_year, 4, 3))
+    db.session.add(report)
+    db.session.flush()
+    for person in staff[:12]:
+        db.session.add(BaseReportLine(report_id=report.id, person_id=person.id, hours=24))
 
 
 def _person(account: Account, unit: Org, rng: random.Random) -> Person:
