@@ -55,6 +55,27 @@ def bench_state(url: str) -> str | None:
     return row[0]
 
 
+HOURS_MARK = " | hours: "
+
+
+def has_hours(state: str | None) -> bool:
+    """True if the completion comment says the hours step (generate.py --hours) finished."""
+    return bool(state) and HOURS_MARK in state
+
+
+def foundation_comment(state: str) -> str:
+    return state.split(HOURS_MARK)[0]
+
+
+def set_comment(url: str, comment: str) -> None:
+    import psycopg
+
+    admin_url, name = split_url(url)
+    assert "'" not in comment
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{comment}'")
+
+
 def app_overrides(url: str) -> dict:
     return dict(
         SQLALCHEMY_DATABASE_URI=url,

@@ -3,6 +3,10 @@
     python bench/generate.py                 # (re)create jxjy_bench and load it
     python bench/generate.py --if-missing    # only if no complete bench database exists
     python bench/generate.py --drop          # drop the bench database and exit
+    python bench/generate.py --hours         # (re)load only the hours of issue 3 (bench/generate_hours.py)
+    python bench/generate.py --no-hours      # the foundation data only
+
+`--if-missing` makes whatever is missing: everything, or only the hours when the foundation data is there.
 
 The schema comes from the project's Alembic migrations; rows are generated in Python streams and loaded with
 PostgreSQL COPY (psycopg 3 `cursor.copy()`). Foreign-key triggers are skipped while loading
@@ -26,8 +30,8 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (ADMIN_ACCOUNTS, COMMENT_PREFIX, DB_URL, PASSWORD, app_overrides, bench_state,  # noqa: E402
-                    id_number_of, libpq_url, split_url)
+from common import (ADMIN_ACCOUNTS, COMMENT_PREFIX, DB_URL, HOURS_MARK, PASSWORD, app_overrides,  # noqa: E402
+                    bench_state, foundation_comment, has_hours, id_number_of, libpq_url, set_comment, split_url)
 
 CITY = ("370100", "济南市")
 DISTRICTS = [("370102", "历下区"), ("370103", "市中区"), ("370104", "槐荫区"), ("370105", "天桥区"),
@@ -329,7 +333,10 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
     timer.run("alembic upgrade (schema)", migrate, url)
 
     rng = random.Random(seed)
-    pw_hash = hash_password(PASSWORD)  # one hash for every account
+    from app import create_app
+
+    with create_app(**app_overrides(url)).app_context():
+        pw_hash = hash_password(PASSWORD)  # one hash for every account, with the app's configured method
     t0 = time.perf_counter()
     orgs = build_orgs(n_orgs, rng)
     region_codes = [CITY[0]] + [code for code, _ in DISTRICTS]
@@ -530,21 +537,62 @@ def main(argv=None) -> int:
     parser.add_argument("--orgs", type=int, default=20_000)
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--if-missing", action="store_true", help="do nothing if a complete bench database exists")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="make only what is missing: nothing if a complete bench database with hours exists, "
+                             "the hours only if the foundation data exists")
     parser.add_argument("--drop", action="store_true", help="drop the bench database and exit")
+    parser.add_argument("--hours", action="store_true",
+                        help="(re)load only the hours (declarations, hour records, year summaries) of issue 3")
+    parser.add_argument("--no-hours", action="store_true", help="load the foundation data only")
+    parser.add_argument("--hour-records", type=int, default=10_000_000)
+    parser.add_argument("--queue-scale", type=float, default=1.0,
+                        help="multiply the declaration queue sizes (for small test databases)")
     args = parser.parse_args(argv)
     if args.drop:
         drop_database(args.db_url)
         log(f"dropped {split_url(args.db_url)[1]}")
         return 0
-    if args.if_missing:
-        state = bench_state(args.db_url)
-        if state:
-            log(f"bench database present ({state}); not regenerating")
-            return 0
+    state = bench_state(args.db_url)
+    if args.if_missing and state and (has_hours(state) or args.no_hours):
+        log(f"bench database present ({state}); not regenerating")
+        return 0
+    if args.hours or (args.if_missing and state):
+        if state is None:
+            raise SystemExit("no complete bench database: run `python bench/generate.py` first")
+        generate_hours(args.db_url, state, args.seed, args.hour_records, args.queue_scale)
+        return 0
     generate(args.db_url, args.orgs, args.persons, args.seed)
+    if not args.no_hours:
+        generate_hours(args.db_url, bench_state(args.db_url), args.seed, args.hour_records, args.queue_scale)
     return 0
 
+
+def generate_hours(url: str, state: str, seed: int, n_records: int, scale: float) -> None:
+    """Bring the schema up to date (Alembic), then load the hours (bench/generate_hours.py)."""
+    from generate_hours import load_hours
+
+    t0 = time.perf_counter()
+    base = foundation_comment(state)
+    set_comment(url, base)  # the hours are incomplete until the end of this step
+    log(f"hours: {n_records:,} hour records into {split_url(url)[1]}")
+    migrate(url)
+    log(f"  {'alembic upgrade (schema)':<40} {time.perf_counter() - t0:7.1f} s")
+    stats = load_hours(libpq_url(url), seed=seed, n_records=n_records, scale=scale)
+    total = time.perf_counter() - t0
+    states = stats["states"]
+    set_comment(url, f"{base}{HOURS_MARK}records={stats['records']} declarations={stats['declarations']} "
+                     f"pending_unit={states.get('pending_unit', 0)} pending_dept={states.get('pending_dept', 0)} "
+                     f"pending_hr={states.get('pending_hr', 0)} generated={datetime.datetime.now():%Y-%m-%d %H:%M} "
+                     f"load_seconds={total:.0f}")
+    log(f"hour records {stats['records']:,} ({stats['online']:,} from the online platform, "
+        f"{stats['records'] - stats['online']:,} from approved declarations); year summaries {stats['summaries']:,}")
+    log(f"declarations {stats['declarations']:,} by state: " + ", ".join(f"{k} {v:,}" for k, v in states.items()))
+    log("pending at the bench admins' orgs (planned): " + ", ".join(
+        f"{k} {at:,} of {n:,}" for k, (n, at) in stats["plan"].items()))
+    log("queues in the bench admins' scopes: " + ", ".join(f"{k} {v:,}" for k, v in stats["queues"].items()))
+    log("passed (public >= 30, professional >= 60) per year: " + ", ".join(
+        f"{p * 100 / max(n, 1):.0f}% of {n:,}" for p, n in zip(stats["passed"], stats["person_years"])))
+    log("sizes: " + ", ".join(f"{k} {v}" for k, v in stats["size"].items()) + f"; hours total {total:.1f} s")
 
 if __name__ == "__main__":
     sys.exit(main())

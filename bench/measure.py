@@ -117,6 +117,8 @@ class Result:
     sample_sql: list[Statement] = field(default_factory=list)
     body: bytes = b""
     matches: int = 0
+    target: float = 0.0  # ms; 0 = none
+    note: str = ""
 
     @property
     def median(self) -> float:
@@ -131,27 +133,36 @@ class Result:
         return {"label": self.label, "url": self.url, "median_ms": round(self.median, 2), "p90_ms": round(self.p90, 2),
                 "min_ms": round(min(self.times_ms), 2), "reps": len(self.times_ms), "size": self.size,
                 "status": self.status, "statements": self.statements, "auth_statements": self.auth_statements,
-                "sql_ms": round(self.sql_ms, 2),
+                "sql_ms": round(self.sql_ms, 2), "target_ms": self.target, "note": self.note,
                 "sql": [{"auth": s.auth, "ms": round(s.ms, 2), "sql": " ".join(s.sql.split())[:300]}
                         for s in self.sample_sql]}
 
 
 def measure(client, timer: WsgiTimer, recorder: SqlRecorder, label: str, url: str, reps: int, warmup: int,
-            expect: int = 200, keep_body: bool = False) -> Result:
-    """Warm up, then time `reps` GETs; statements are counted on every repetition (they must not vary)."""
-    for _ in range(warmup):
-        response = client.get(url)
+            expect: int = 200, keep_body: bool = False, method: str = "GET", data: dict | None = None,
+            check=None) -> Result:
+    """Warm up, then time `reps` requests (GET, or `method` with form `data`); statements are counted on every
+    repetition (they must not vary). `check(response)` may raise if a response is not the expected page."""
+
+    def call():
+        response = client.open(url, method=method, data=data) if method != "GET" else client.get(url)
         if response.status_code != expect:
             raise RuntimeError(f"{url}: HTTP {response.status_code}\n{response.get_data(as_text=True)[:2000]}")
+        if check is not None:
+            check(response)
+        return response
+
+    for _ in range(warmup):
+        call()
     times, sql_ms, counts = [], [], set()
     statements: list[Statement] = []
     size = status = 0
     for _ in range(reps):
         recorder.start()
-        response = client.get(url)
-        statements = recorder.stop()
-        if response.status_code != expect:
-            raise RuntimeError(f"{url}: HTTP {response.status_code}")
+        try:
+            response = call()
+        finally:
+            statements = recorder.stop()
         times.append(timer.last * 1000)
         sql_ms.append(sum(s.ms for s in statements))
         counts.add((len(statements), sum(s.auth for s in statements)))

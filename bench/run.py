@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -27,12 +28,21 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from common import CAPTCHA, DB_URL, PASSWORD, app_overrides, bench_state, id_number_of  # noqa: E402
+from common import CAPTCHA, DB_URL, PASSWORD, app_overrides, bench_state, has_hours, id_number_of  # noqa: E402
 from measure import SqlRecorder, WsgiTimer, csrf_from, instrument_security_manager, measure  # noqa: E402
 
 PICKER_FRAGMENTS = ["医院", "中学", "科技", "历下区", "泉城", "华信德润", "济南市", "人民医院", "济", "zzz"]
 TARGET_MS = 50.0
 TARGET_AUTH = 5
+# issue 3 (hours): server-time targets
+TARGET_ANNUAL_MS = 50.0
+TARGET_QUEUE_MS = 100.0
+TARGET_PDF_MS = 300.0
+QUEUE_STATE = {"UnitAdmin": "pending_unit", "DeptAdmin": "pending_dept", "HRAdmin": "pending_hr"}
+PAGE = 20  # rows per queue page (app.views.hours.DeclarationReviewView.index)
+DEEP_PAGE = 1000
+ROW_RE = re.compile(r'name="ids" value="(\d+)"')
+NEXT_RE = re.compile(r'<li class="next"><a href="[^"]*[?&;]after=(\d+)')
 
 
 def log(msg: str = "") -> None:
@@ -49,7 +59,7 @@ def login(client, id_number: str, role: str) -> None:
         raise RuntimeError(f"login {role} failed: {response.status_code} {response.get_data(as_text=True)[:1500]}")
 
 
-def run_ours(url: str, reps: int, warmup: int) -> dict:
+def run_ours(url: str, reps: int, warmup: int, hours: bool = False, follow_links: bool = False) -> dict:
     from app import create_app
     from app.extensions import appbuilder, db
 
@@ -96,15 +106,151 @@ def run_ours(url: str, reps: int, warmup: int) -> dict:
     results["pages"].append(r)
     log(f"  {r.label:<28} median {r.median:7.2f} ms  p90 {r.p90:7.2f}  sql {r.sql_ms:6.2f} ms  "
         f"{r.size:6d} B  {r.statements} stmt ({r.auth_statements} auth)")
-    results["plans"] = explain_pages(engine, results["queue"] + results["pages"])
+    if hours:
+        results["hours"], results["hours_info"] = run_hours(app, timer, recorder, reps, warmup, follow_links)
+    results["plans"] = explain_pages(engine, results["queue"] + results["pages"] + results.get("hours", []))
     with app.app_context():
         db.engine.dispose()
     return results
 
 
-def run_baseline(url: str, slow: bool, reps: int, slow_reps: int) -> dict | None:
+def hours_setup(app) -> dict:
+    """Untimed look-ups: the professional whose hours are shown, each admin's queue size and the ids where its
+    pages start (the queue is ordered by id descending, so page p starts after the (p-1)*20-th row)."""
+    from app.extensions import db
+
+    year = datetime.date.today().year - 1
+    info: dict = {"year": year, "queues": {}}
+    with app.app_context():
+        row = db.session.execute(db.text(
+            "SELECT u.username, p.id, p.name, (SELECT count(*) FROM hour_record h WHERE h.person_id = p.id) "
+            "FROM year_summary s JOIN annual_standard st ON st.year = s.year AND st.region_id IS NULL "
+            "JOIN person p ON p.id = s.person_id JOIN ab_user u ON u.id = p.user_id "
+            "JOIN membership m ON m.user_id = u.id AND m.role = 'Professional' AND m.state = 'active' "
+            "WHERE s.year = :year AND s.public_hours >= st.public_min AND s.professional_hours >= st.professional_min "
+            "AND s.public_hours + s.professional_hours >= st.total_min "
+            "AND (SELECT count(*) FROM year_summary x WHERE x.person_id = p.id) = 5 "
+            "AND (SELECT count(*) FROM hour_record h WHERE h.person_id = p.id) BETWEEN 10 AND 14 "
+            "ORDER BY p.id LIMIT 1"), {"year": year}).one()
+        info["professional"] = {"username": row[0], "person_id": row[1], "name": row[2], "records": row[3]}
+        info["year_records"] = db.session.execute(db.text(
+            "SELECT count(*) FROM hour_record WHERE person_id = :p AND year = :y"), {"p": row[1], "y": year}).scalar()
+        for role, state in QUEUE_STATE.items():
+            org = db.session.execute(db.text(
+                "SELECT o.id, o.name, o.path FROM membership m JOIN org o ON o.id = m.org_id "
+                "WHERE m.role = :role AND m.state = 'active' ORDER BY m.id LIMIT 1"), {"role": role}).one()
+            scoped = ("FROM declaration WHERE state = :state AND reviewer_org_id IN "
+                      "(SELECT id FROM org WHERE path LIKE :prefix)")
+            params = {"state": state, "prefix": org.path + "%"}
+            total = db.session.execute(db.text("SELECT count(*) " + scoped), params).scalar()
+            first = db.session.execute(db.text(f"SELECT id {scoped} ORDER BY id DESC LIMIT {4 * PAGE}"),
+                                       params).scalars().all()
+            deep = db.session.execute(db.text(f"SELECT id {scoped} ORDER BY id DESC "
+                                              f"OFFSET {(DEEP_PAGE - 1) * PAGE - 1} LIMIT 2"), params).scalars().all()
+            info["queues"][role] = {"org": org.name, "state": state, "pending": total, "first_ids": first,
+                                    "deep_after": deep[0] if len(deep) == 2 else None,
+                                    "deep_first": deep[1] if len(deep) == 2 else None}
+    return info
+
+
+def run_hours(app, timer, recorder, reps: int, warmup: int, follow_links: bool) -> tuple[list, dict]:
+    """Issue 3: the professional's 年度完成情况, each reviewer's declaration queue (first page and page 1,000),
+    one certificate PDF."""
+    info = hours_setup(app)
+    out = []
+
+    def show(r):
+        out.append(r)
+        verdict = "" if not r.target else ("  ok" if r.median <= r.target else f"  MISSED (target {r.target:.0f} ms)")
+        log(f"  {r.label:<52} median {r.median:7.2f} ms  p90 {r.p90:7.2f}  sql {r.sql_ms:6.2f} ms  "
+            f"{r.size:8,d} B  {r.statements} stmt ({r.auth_statements} auth){verdict}")
+
+    accounts = [("unit_admin", "UnitAdmin"), ("dept_admin", "DeptAdmin"), ("city_admin", "HRAdmin")]
+    for key, role in accounts:
+        q = info["queues"][role]
+        client = app.test_client()
+        login(client, id_number_of(key), role)
+
+        def rows_of(response, n=PAGE):
+            ids = [int(x) for x in ROW_RE.findall(response.get_data(as_text=True))]
+            if len(ids) != n:
+                raise RuntimeError(f"expected {n} rows on the queue page, got {len(ids)}")
+            return ids
+
+        # the pagination the bench computes is the app's: follow the first next links and compare
+        page = client.get("/review/declarations/")
+        for p in range(1, 4):
+            ids = rows_of(page)
+            if ids != q["first_ids"][(p - 1) * PAGE: p * PAGE]:
+                raise RuntimeError(f"{role}: page {p} rows differ from the computed queue order")
+            after = int(NEXT_RE.search(page.get_data(as_text=True)).group(1))
+            page = client.get(f"/review/declarations/?after={after}")
+        if follow_links:
+            t0 = time.perf_counter()
+            page = client.get("/review/declarations/")
+            for _ in range(DEEP_PAGE - 1):
+                after = int(NEXT_RE.search(page.get_data(as_text=True)).group(1))
+                page = client.get(f"/review/declarations/?after={after}")
+            if after != q["deep_after"] or rows_of(page)[0] != q["deep_first"]:
+                raise RuntimeError(f"{role}: following {DEEP_PAGE - 1} next links ended at after={after}, "
+                                   f"computed {q['deep_after']}")
+            q["followed"] = f"{DEEP_PAGE - 1} next links followed in {time.perf_counter() - t0:.1f} s, same page"
+
+        r = measure(client, timer, recorder, f"declaration queue first page {role} ({q['pending']:,} pending)",
+                    "/review/declarations/", reps, warmup, check=rows_of)
+        r.target = TARGET_QUEUE_MS
+        show(r)
+        if q["deep_after"] is None:
+            log(f"  {role}: fewer than {DEEP_PAGE} pages ({q['pending']:,} pending); page {DEEP_PAGE} not measured")
+            continue
+
+        def deep_check(response, first=q["deep_first"]):
+            if rows_of(response)[0] != first:
+                raise RuntimeError("page 1,000 does not start where computed")
+
+        r = measure(client, timer, recorder, f"declaration queue page 1,000 {role}",
+                    f"/review/declarations/?after={q['deep_after']}", reps, warmup, check=deep_check)
+        r.target = TARGET_QUEUE_MS
+        r.note = f"after={q['deep_after']}"
+        show(r)
+
+    prof = info["professional"]
+    client = app.test_client()
+    login(client, prof["username"], "Professional")
+
+    def annual_check(response):
+        if f'class="year-{info["year"]}"' not in response.get_data(as_text=True):
+            raise RuntimeError("annual page without the expected year")
+
+    r = measure(client, timer, recorder, "年度完成情况 /hours/annual Professional (5 years)", "/hours/annual", reps,
+                warmup, check=annual_check)
+    r.target = TARGET_ANNUAL_MS
+    show(r)
+    r = measure(client, timer, recorder, f"year detail /hours/annual/{info['year']} ({info['year_records']} records)",
+                f"/hours/annual/{info['year']}", reps, warmup)
+    show(r)
+
+    token = csrf_from(client.get("/hours/annual").get_data(as_text=True))
+
+    def pdf_check(response):
+        if response.mimetype != "application/pdf" or not response.get_data().startswith(b"%PDF"):
+            raise RuntimeError(f"not a PDF: {response.mimetype} {response.get_data()[:200]!r}")
+
+    url = f"/hours/print/{info['year']}/completion"
+    first = client.post(url, data={"csrf_token": token})
+    pdf_check(first)
+    info["pdf_first_ms"] = timer.last * 1000  # first in this process: font registration and the new row
+    r = measure(client, timer, recorder, f"certificate PDF POST {url}", url, reps, warmup, method="POST",
+                data={"csrf_token": token}, check=pdf_check)
+    r.target = TARGET_PDF_MS
+    r.note = "re-print (the row exists): audit row + PDF"
+    show(r)
+    return out, info
+
+
+def run_baseline(url: str, slow: bool, reps: int, slow_reps: int, hours: bool = False) -> dict | None:
     cmd = [sys.executable, str(HERE / "fab_baseline.py"), "--db-url", url, "--reps", str(reps),
-           "--slow-reps", str(slow_reps if slow else 0)]
+           "--slow-reps", str(slow_reps if slow else 0)] + (["--hours"] if hours else [])
     log(f"$ {' '.join(cmd[1:])}")
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
     lines = proc.stdout.strip().splitlines()
@@ -193,7 +339,64 @@ def report(ours: dict, base: dict | None, meta: dict) -> str:
         auth_base = max(r["auth_statements"] for r in base["results"])
         lines.append(f"- auth + permission statements per logged-in page: FAB {auth_base} vs ours {auth_ours} "
                      f"({ratio(auth_ours, auth_base)} fewer)")
+    if ours.get("hours"):
+        lines.extend(report_hours(ours, base))
     return "\n".join(lines)
+
+
+def report_hours(ours: dict, base: dict | None) -> list[str]:
+    info = ours["hours_info"]
+    prof = info["professional"]
+    lines = ["", "Hours (issue 3): 10,000,000 hour records; targets are server-time medians", "",
+             "| measurement | median ms | p90 ms | min ms | SQL ms | size | statements (auth) | target |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in ours["hours"]:
+        target = (f"< {r.target:.0f} ms {'ok' if r.median <= r.target else 'MISSED'}" if r.target else "none")
+        lines.append(f"| {r.label} | {r.median:.1f} | {r.p90:.1f} | {min(r.times_ms):.1f} | {r.sql_ms:.1f} | "
+                     f"{r.size:,} B | {r.statements} ({r.auth_statements}) | {target} |")
+    lines.append("")
+    lines.append(f"Professional: person {prof['person_id']} ({prof['records']} hour records in 5 years, "
+                 f"{info['year_records']} in {info['year']}, {info['year']} passed). First certificate of the run "
+                 f"(font registration, new certificate row): {info.get('pdf_first_ms', 0):.0f} ms.")
+    for role, q in info["queues"].items():
+        lines.append(f"Queue {role}: {q['org']}, {q['pending']:,} {q['state']} in scope; page {DEEP_PAGE:,} = "
+                     f"?after={q['deep_after']} (the id of row {(DEEP_PAGE - 1) * PAGE:,} in queue order; the first "
+                     f"3 next links of the app were followed and matched){'; ' + q['followed'] if 'followed' in q else ''}")
+    if not base:
+        return lines
+    by = {r["key"]: r for r in base["results"]}
+    if "hr_first" not in by:
+        return lines
+    lines += ["", "FAB 5.3 list views on the same tables (25 rows a page, count(*) + OFFSET):", "",
+              "| measurement | median ms | runs | size | rows shown | <option>s | statements (auth) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for key in ("hr_first", "hr_deep", "hr_deep_sorted", "decl_first", "decl_deep", "dq_first", "dq_deep"):
+        if key in by:
+            r = by[key]
+            lines.append(f"| {r['label']} | {r['median_ms']:,.1f} | {r['reps']} | {r['size']:,} B | {r['rows']} | "
+                         f"{r['options']:,} | {r['statements']} ({r['auth_statements']}) |")
+    mine = {r.label.split(" (")[0]: r for r in ours["hours"]}
+    annual = next(r for r in ours["hours"] if r.label.startswith("年度完成情况"))
+    hr_first = mine.get("declaration queue first page HRAdmin")
+    hr_deep = mine.get("declaration queue page 1,000 HRAdmin")
+    pdf = next(r for r in ours["hours"] if r.label.startswith("certificate PDF"))
+    lines += ["", "Ratios (FAB / ours):", "", "| task | FAB 5.3 | ours | ratio |", "|---|---:|---:|---:|"]
+
+    def row(task, fab, our):
+        if fab and our:
+            lines.append(f"| {task} | {fab['median_ms']:,.0f} ms | {our.median:.1f} ms | "
+                         f"**{fab['median_ms'] / our.median:,.0f}x** |")
+
+    row("a professional's hours: FAB HourRecord list (defaults) vs our 年度完成情况", by.get("hr_first"), annual)
+    row("reviewer queue, first page: FAB Declaration list (defaults) vs our city HR queue", by.get("decl_first"),
+        hr_first)
+    row("reviewer queue, page 1,000: FAB Declaration list (defaults, `page_…=999`) vs our city HR queue "
+        "(`?after=`)", by.get("decl_deep"), hr_deep)
+    row("reviewer queue, first page: FAB configured (state = pending_hr, id desc) vs our city HR queue",
+        by.get("dq_first"), hr_first)
+    row("reviewer queue, page 1,000: FAB configured vs our city HR queue", by.get("dq_deep"), hr_deep)
+    lines.append(f"| one certificate PDF | no generated counterpart | {pdf.median:.1f} ms | - |")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -212,28 +415,37 @@ def main(argv=None) -> int:
     parser.add_argument("--show-sql", action="store_true",
                         help="print the statements of each logged-in page and EXPLAIN ANALYZE of the page statements")
     parser.add_argument("--json", help="also write every figure to this file")
+    parser.add_argument("--no-hours", action="store_true", help="skip the pages of issue 3 (hours)")
+    parser.add_argument("--follow-links", action="store_true",
+                        help="also reach each reviewer's page 1,000 by following 999 next links (untimed check)")
     args = parser.parse_args(argv)
     if args.reps < 20:
         parser.error("--reps must be at least 20")
 
     state = bench_state(args.db_url)
-    if state is None:
+    if state is None or (not has_hours(state) and not args.no_hours):
         if not args.generate:
-            log("The bench database is missing or incomplete: run `python bench/generate.py` "
-                "(or this script with --generate).")
-            return 2
-        subprocess.run([sys.executable, str(HERE / "generate.py"), "--db-url", args.db_url], check=True)
-        state = bench_state(args.db_url)
+            if state is None:
+                log("The bench database is missing or incomplete: run `python bench/generate.py` "
+                    "(or this script with --generate).")
+                return 2
+            log("The bench database has no hours (issue 3): run `python bench/generate.py --hours` for them; "
+                "measuring the foundation pages only.")
+        else:
+            subprocess.run([sys.executable, str(HERE / "generate.py"), "--db-url", args.db_url, "--if-missing"],
+                           check=True)
+            state = bench_state(args.db_url)
+    hours = has_hours(state) and not args.no_hours
     log(f"database: {state}")
 
     t0 = time.perf_counter()
     load_start = os.getloadavg()[0]
     log("ours:")
-    ours = run_ours(args.db_url, args.reps, args.warmup)
+    ours = run_ours(args.db_url, args.reps, args.warmup, hours, args.follow_links)
     base = None
     if not args.no_baseline:
         log("FAB 5.3 baseline:")
-        base = run_baseline(args.db_url, args.slow, args.baseline_reps, args.slow_reps)
+        base = run_baseline(args.db_url, args.slow, args.baseline_reps, args.slow_reps, hours)
     plans = ours.pop("plans")
     meta = {"date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -241,9 +453,19 @@ def main(argv=None) -> int:
             "db": state,
             "load": f"{load_start:.1f} / {os.getloadavg()[0]:.1f} (other work shares the machine)"}
     text = report(ours, base, meta)
+    missed = [r for r in ours.get("hours", []) if r.target and r.median > r.target]
+    if missed and not args.show_sql:
+        log("")
+        log("EXPLAIN (ANALYZE, BUFFERS) of the pages that missed their target:")
+        show_plan = False
+        for line in plans:
+            if line.startswith("-- "):
+                show_plan = any(line.startswith(f"-- {r.label}:") for r in missed)
+            if show_plan:
+                log(line)
     if args.show_sql:
         log("")
-        for r in ours["queue"] + ours["pages"]:
+        for r in ours["queue"] + ours["pages"] + ours.get("hours", []):
             log(f"-- {r.label}: {r.statements} statements ({r.auth_statements} auth)")
             for s in r.sample_sql:
                 log(f"   [{'auth' if s.auth else 'page'} {s.ms:6.2f} ms] {' '.join(s.sql.split())[:160]}")

@@ -6,6 +6,7 @@ pdftoppm is installed) for a human to look at.
 """
 from __future__ import annotations
 
+import base64
 import datetime
 import io
 import itertools
@@ -16,12 +17,12 @@ import subprocess
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from app.extensions import db as _db
-from app.models import (AnnualStandard, AuditLog, Certificate, LearningForm, Person, RoleName, Subject,
-                        YearSummary)
+from app.models import AnnualStandard, AuditLog, Certificate, LearningForm, Person, RoleName, Subject
 from app.workflows import certificates as certs
 from app.workflows.base import DomainError, PermissionDenied
 from app.workflows.declaration import credit
@@ -172,7 +173,14 @@ def test_the_qr_code_is_in_the_pdf_and_the_link_is_the_public_verification_page(
 
     images = [img for p in PdfReader(io.BytesIO(pdf)).pages for img in p.images]
     assert len(images) == 1
-    assert certs.verify_url(cert) == f"http://localhost/verify/?number={cert.number}&code={cert.verify_code}"
+    url = f"http://localhost/verify/?number={cert.number}&code={cert.verify_code}"
+    assert certs.verify_url(cert) == url
+    # the picture in the PDF is the QR code of exactly that link (same modules as a fresh encoding of it)
+    expected = Image.open(io.BytesIO(base64.b64decode(certs._qr_data_uri(url).split(",", 1)[1]))).convert("L")
+    printed = images[0].image.convert("L")
+    assert printed.size == expected.size and list(printed.getdata()) == list(expected.getdata())
+    other = Image.open(io.BytesIO(base64.b64decode(certs._qr_data_uri(url + "X").split(",", 1)[1]))).convert("L")
+    assert list(other.getdata()) != list(printed.getdata())
 
 
 def test_register_form_lists_hours_per_learning_form_grouped_by_type(world):
@@ -187,7 +195,7 @@ def test_register_form_lists_hours_per_learning_form_grouped_by_type(world):
     text = _flat(_text(pdf))
     assert f"测试市{YEAR}年度专业技术人员继续教育学时登记表" in text
     assert "李华" in text and "主治医师" in text
-    assert "总学时" in text and "58学时（公需科目30，专业科目28）" in text
+    assert "总学时58学时" in text and "公需科目30学时" in text and "专业科目28学时" in text
     # one row per learning form: the two training records add up, the paper stays apart, in catalogue order
     assert "培训类培训进修38" in text
     assert "论文著作类论文20" in text
@@ -302,9 +310,16 @@ def test_lookup_by_id_number_and_name_needs_both(world):
     assert {c.id for c in found} == {completion.id, register.id}
     assert {c.id for c in certs.lookup(" " + person.id_number.lower() + " ", " 孙 丽")} == {completion.id, register.id}
     assert certs.lookup(person.id_number, "孙莉") == []
+    assert certs.lookup(person.id_number, "孙") == [] and certs.lookup(person.id_number, "孙丽丽") == []
+    assert certs.lookup(person.id_number, "%") == [] and certs.lookup(person.id_number[:-1] + "%", "孙丽") == []
     assert certs.lookup(other.id_number, "孙丽") == []
     assert certs.lookup(person.id_number, "") == []
     assert certs.lookup("", "孙丽") == []
+
+    foreigner, f_account = _professional(world, "Maria Garcia")
+    _passed_year(foreigner)
+    f_cert = certs.issue(foreigner, YEAR, certs.REGISTER, _own(f_account))
+    assert [c.id for c in certs.lookup(foreigner.id_number, "maria  garcia")] == [f_cert.id]
 
 
 # ------------------------------------------------------------------ the public page (X6, H6)

@@ -14,6 +14,7 @@ def register_views(appbuilder) -> None:
     from .public import PublicView
     from .review import RegistrationReviewView
     from .support import SupportView
+    from .verify import VerifyView
 
     from flask import current_app
 
@@ -21,6 +22,7 @@ def register_views(appbuilder) -> None:
 
     register_template_helpers(current_app)
     appbuilder.add_view_no_menu(PublicView())
+    appbuilder.add_view_no_menu(VerifyView())
     appbuilder.add_view_no_menu(AccountView())
     appbuilder.add_view(HomeView(), "My home", label=_l("My home"), icon="fa-home")
     appbuilder.add_view(HoursView(), "My declarations", label=_l("My declarations"), icon="fa-list",

@@ -9,6 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.validators import NumberRange
 
 from ..extensions import db
 from ..models import Account, AuditLog, Membership, MembershipState, Org, Person, Region, RoleName
@@ -161,8 +162,11 @@ class RegionModelView(AppModelView):
     route_base = "/regions"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
     list_title = _l("Regions")
-    list_columns = ["code", "name", "parent"]
-    add_columns = edit_columns = ["code", "name", "parent"]
+    list_columns = ["code", "name", "parent", "declaration_levels"]
+    add_columns = edit_columns = ["code", "name", "parent", "declaration_levels"]
     search_columns = ["code", "name"]
-    label_columns = {"code": _l("Region code"), "name": _l("Name"), "parent": _l("Parent region")}
+    label_columns = {"code": _l("Region code"), "name": _l("Name"), "parent": _l("Parent region"),
+                     "declaration_levels": _l("Review levels of hour declarations")}
+    description_columns = {"declaration_levels": _l("3: unit, department, HR bureau; 2: unit, HR bureau; 1: unit")}
+    validators_columns = {"declaration_levels": [NumberRange(min=1, max=3)]}
     formatters_columns = labels.formatters(list_columns)

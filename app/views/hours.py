@@ -81,20 +81,28 @@ class HoursView(BaseView):
         flash(gettext("Submitted for review.") if submit else gettext("Saved as a draft."), "success")
         return redirect(url_for("HoursView.detail", declaration_id=saved.id))
 
+    @staticmethod
+    def _refused(form: DeclarationForm, exc: DomainError, detail_errors: dict) -> None:
+        """Show a refusal next to its field: a form field's, or one of the learning form's detail fields."""
+        flash_form_errors(form, exc)
+        if exc.field in decl_flow.FIELDS:
+            detail_errors[exc.field] = str(exc.message)
+
     @expose("/declare", methods=["GET", "POST"])
     @has_access
     def declare(self):
         _my_person()
         form = self._form()
+        detail_errors: dict = {}
         if form.validate_on_submit():
             try:
                 return self._save(form, None)
             except DomainError as exc:
-                flash_form_errors(form, exc)
+                self._refused(form, exc, detail_errors)
         elif form.is_submitted():
             flash(gettext("Please correct the marked fields."), "danger")
         return self.render_template("hours/declare.html", form=form, item=None, fields=decl_flow.FIELDS,
-                                    values=request.form, title=_l("Declare hours"))
+                                    values=request.form, detail_errors=detail_errors, title=_l("Declare hours"))
 
     @expose("/<int:declaration_id>/edit", methods=["GET", "POST"])
     @has_access
@@ -104,14 +112,17 @@ class HoursView(BaseView):
             flash(gettext("Only a draft or a rejected declaration can be edited."), "warning")
             return redirect(url_for("HoursView.detail", declaration_id=item.id))
         form = self._form(item)
+        detail_errors: dict = {}
         if form.validate_on_submit():
             try:
                 return self._save(form, item)
             except DomainError as exc:
-                flash_form_errors(form, exc)
+                self._refused(form, exc, detail_errors)
+        elif form.is_submitted():
+            flash(gettext("Please correct the marked fields."), "danger")
         values = request.form if request.method == "POST" else {f"f_{k}": v for k, v in item.details.items()}
         return self.render_template("hours/declare.html", form=form, item=item, fields=decl_flow.FIELDS,
-                                    values=values, title=_l("Edit declaration"))
+                                    values=values, detail_errors=detail_errors, title=_l("Edit declaration"))
 
     def _own(self, declaration_id) -> Declaration:
         item = db.session.get(Declaration, declaration_id)

@@ -46,8 +46,9 @@ class BaseReportMachine(StateMachine):
 machine = BaseReportMachine()
 
 
-def parse_lines(text: str) -> tuple[list[tuple[str, Decimal]], list[str]]:
-    """'证件号 学时' per line (space, comma or tab); returns rows and row-level error messages."""
+def parse_lines(text: str) -> tuple[list[tuple[int, str, Decimal]], list[str]]:
+    """'证件号 学时' per line (space, comma or tab); returns rows (line number, 证件号, hours) and row-level
+    error messages."""
     rows, errors, seen = [], [], set()
     for number, raw in enumerate((text or "").splitlines(), start=1):
         raw = raw.strip()
@@ -60,6 +61,8 @@ def parse_lines(text: str) -> tuple[list[tuple[str, Decimal]], list[str]]:
         id_number = normalize_id_number(parts[0])
         try:
             hours = Decimal(parts[1]).quantize(Decimal("0.1"))
+            if not hours.is_finite():  # "NaN" parses and survives quantize, then breaks every comparison
+                raise InvalidOperation
         except InvalidOperation:
             errors.append(gettext("Line %(n)s: the hours are not a number.", n=number))
             continue
@@ -67,7 +70,7 @@ def parse_lines(text: str) -> tuple[list[tuple[str, Decimal]], list[str]]:
             errors.append(gettext("Line %(n)s: this ID number is listed twice.", n=number))
             continue
         seen.add(id_number)
-        rows.append((id_number, hours))
+        rows.append((number, id_number, hours))
     return rows, errors
 
 
@@ -103,14 +106,15 @@ def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None
     if rows:
         found = db.session.execute(select(Person.id_number, Person.id).join(
             Membership, Membership.user_id == Person.user_id).where(
-            Person.id_number.in_([r[0] for r in rows]), Membership.role == RoleName.PROFESSIONAL.value,
+            Person.id_number.in_([r[1] for r in rows]), Membership.role == RoleName.PROFESSIONAL.value,
             Membership.state == MembershipState.ACTIVE.value)).all()
         persons = dict(found)
-    for number, (id_number, hours) in enumerate(rows, start=1):
+    # Errors name the line of the pasted list (blank and refused lines included), as the other line errors do.
+    for number, id_number, hours in rows:
         if id_number not in persons:
-            errors.append(gettext("Trainee %(n)s: no registered professional has this ID number.", n=number))
+            errors.append(gettext("Line %(n)s: no registered professional has this ID number.", n=number))
         if hours <= 0 or (form is not None and hours > form.max_hours):
-            errors.append(gettext("Trainee %(n)s: the hours must be above 0 and at most %(max)s.", n=number,
+            errors.append(gettext("Line %(n)s: the hours must be above 0 and at most %(max)s.", n=number,
                                   max=form.max_hours if form else 0))
     if errors:
         raise DomainError("；".join(errors), field="lines")
@@ -120,7 +124,7 @@ def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None
                             state=S.PENDING.value)
         db.session.add(report)
         db.session.flush()
-        db.session.add_all([BaseReportLine(report_id=report.id, person_id=persons[i], hours=h) for i, h in rows])
+        db.session.add_all([BaseReportLine(report_id=report.id, person_id=persons[i], hours=h) for _, i, h in rows])
         audit(actor, "base_report.submit", object_type="base_report", object_id=report.id, to_state="pending",
               comment=f"{len(rows)}")
         db.session.commit()

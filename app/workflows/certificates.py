@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hmac
 import io
 import os
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -174,12 +175,12 @@ def lookup(id_number: str | None, name: str | None, actor: Actor | None = None) 
     """H6 e-certificate lookup: the certificates of the person with this 证件号 AND this name (newest first).
     With an actor, the lookup is written to the audit trail (a read of personal data)."""
     id_number = normalize_id_number((id_number or "")[:30])
-    name = re.sub(r"\s+", "", (name or "")[:30])
+    name = re.sub(r"\s+", "", (name or "")[:30]).upper()  # spaces and letter case do not matter
     found: list[Certificate] = []
     if id_number and name:
         found = list(db.session.scalars(
             select(Certificate).join(Person, Certificate.person_id == Person.id)
-            .where(Person.id_number == id_number, Person.name == name)
+            .where(Person.id_number == id_number, func.upper(func.replace(Person.name, " ", "")) == name)
             .order_by(Certificate.year.desc(), Certificate.kind)))
     if actor is not None:
         audit(actor, "certificate.lookup", object_type="person",
@@ -258,7 +259,9 @@ def register_rows(items: list[HourRecord]) -> list[RegisterRow]:
     return [RegisterRow(GROUP_ZH.get(g, g), f, sums[(g, f)]) for g, f in keys]
 
 
+@functools.lru_cache(maxsize=512)
 def _qr_data_uri(text: str) -> str:
+    """The QR code of a link as a PNG data URI, made locally (a re-print of the same certificate reuses it)."""
     import qrcode
 
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=2)
@@ -281,7 +284,7 @@ def font_path() -> tuple[str, int]:
                       + "). Install fonts-wqy-zenhei (scripts/setup.sh does) or set CERT_FONT_PATH.")
 
 
-def _ensure_font() -> None:
+def ensure_font() -> None:
     """Register the CJK font with ReportLab once per process and make it known to xhtml2pdf as `CertCJK`."""
     global _font_ready
     if _font_ready:
@@ -330,6 +333,7 @@ def document_context(cert: Certificate) -> dict:
         "verify_url": verify_url(cert),
         "hours_text": hours_text,
         "platform": current_app.config.get("APP_NAME", ""),
+        "doc_noun": "证书" if cert.kind == COMPLETION else "登记表",
     }
 
 
@@ -338,7 +342,7 @@ def render_pdf(cert: Certificate) -> bytes:
     from xhtml2pdf import pisa
     from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-    _ensure_font()
+    ensure_font()
     template = "pdf/completion.html" if cert.kind == COMPLETION else "pdf/register.html"
     html = current_app.jinja_env.get_template(template).render(**document_context(cert))
     out = io.BytesIO()

@@ -87,11 +87,15 @@ class DeclarationMachine(StateMachine):
             return S.DRAFT, {"reviewer_org_id": None}
         if transition.action == "reject":
             return S.REJECTED, {}
-        chain = [o.id for o in chain_for(item.unit)]
-        position = chain.index(item.reviewer_org_id) if item.reviewer_org_id in chain else len(chain) - 1
-        if position + 1 >= len(chain):
+        # The next level is the nearest org of the chain above the org that just approved. When that org is no
+        # longer in the chain (the region's levels changed while the item was pending), the review still goes
+        # on above it instead of jumping to the end.
+        current = item.reviewer_org
+        above = [o for o in chain_for(item.unit)
+                 if current is not None and o.id != current.id and current.path.startswith(o.path)]
+        if not above:
             return S.APPROVED, {}
-        nxt = db.session.get(Org, chain[position + 1])
+        nxt = above[0]
         return (S.PENDING_DEPT if nxt.kind == OrgKind.DEPARTMENT.value else S.PENDING_HR), {"reviewer_org_id": nxt.id}
 
     def on_enter(self, item: Declaration, transition: Transition, actor: Actor, comment: str | None) -> None:
@@ -185,6 +189,8 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
         raise DomainError(_l("Enter a title of 2 to 100 characters without < or >."), field="title")
     try:
         hours = Decimal(str(data.hours).strip()).quantize(Decimal("0.1"))
+        if not hours.is_finite():  # "NaN" parses and survives quantize, then breaks every comparison
+            raise InvalidOperation
     except (InvalidOperation, ValueError, TypeError):
         raise DomainError(_l("Hours must be a number."), field="hours") from None
     if hours <= 0:
@@ -352,7 +358,8 @@ def _scoped(stmt, actor: Actor):
     if actor.role not in REVIEWERS or not actor.scope_path:
         return stmt.where(False)
     orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
-    return stmt.where(Declaration.reviewer_org_id.in_(orgs))
+    own = select(Person.id).where(Person.user_id == actor.user_id)  # nobody reviews their own declaration
+    return stmt.where(Declaration.reviewer_org_id.in_(orgs), Declaration.person_id.notin_(own))
 
 
 def queue(actor: Actor, *, year: int | None = None, subject: str | None = None, q: str | None = None,

@@ -102,11 +102,10 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture()
-def page(browser, live_server, request):
-    """A fresh browser context (no cookies) per test. Page errors (JavaScript exceptions, resources blocked by
-    the CSP, failed loads) are collected and fail the test; on failure a screenshot is saved."""
-    context = browser.new_context(base_url=live_server, locale="zh-CN", timezone_id="Asia/Shanghai",
+def _open_page(browser, base_url: str):
+    """A fresh browser context (no cookies) and a page in it. Page errors (JavaScript exceptions, resources
+    blocked by the CSP, failed loads) are collected in `page.errors`."""
+    context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
                                   viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     pg = context.new_page()
@@ -131,6 +130,14 @@ def page(browser, live_server, request):
     pg.on("response", on_response)
     pg.on("requestfailed", on_request_failed)
     pg.errors = errors
+    return context, pg
+
+
+@pytest.fixture()
+def page(browser, live_server, request):
+    """A fresh browser context (no cookies) per test. Page errors (JavaScript exceptions, resources blocked by
+    the CSP, failed loads) are collected and fail the test; on failure a screenshot is saved."""
+    context, pg = _open_page(browser, live_server)
     yield pg
     report = getattr(request.node, "rep_call", None)
     safe_name = re.sub(r"[^\w.-]+", "_", request.node.name)
@@ -158,3 +165,18 @@ def shot():
 
     return take
 
+
+@pytest.fixture()
+def new_page(browser, live_server):
+    """new_page(): one more page in its own fresh context (no cookies: a visitor who is not logged in), with
+    the same error collection as `page`; closed after the test."""
+    contexts = []
+
+    def open_one():
+        context, pg = _open_page(browser, live_server)
+        contexts.append(context)
+        return pg
+
+    yield open_one
+    for context in contexts:
+        context.close()
