@@ -63,6 +63,8 @@ def app(worker_id):
     with application.app_context():
         upgrade()
         _snapshot_reference_data()
+        if not pg_name:
+            _sqlite_without_fsync()
     yield application
     if pg_name:
         from app.extensions import db as _db
@@ -88,6 +90,16 @@ def db(app):
 # Reference data that the migrations load (learning-form catalogue, yearly standards): restored after each test.
 REFERENCE_TABLES = ("learning_form", "annual_standard")
 _reference: dict[str, list[dict]] = {}
+
+
+def _sqlite_without_fsync() -> None:
+    """Test databases are thrown away: skip SQLite's fsync at every commit (the suite's biggest cost)."""
+    from sqlalchemy import event
+
+    from app.extensions import db as _db
+
+    event.listen(_db.engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
+    _db.engine.dispose()
 
 
 def _snapshot_reference_data() -> None:

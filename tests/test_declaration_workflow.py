@@ -226,7 +226,7 @@ def test_grid(world, db, owner_account, owner, state, action):
     assert after["state"] == target
     assert after["reviewer"] == (getattr(world, reviewer).id if reviewer else None)
     assert after["audit"] == before["audit"] + 1
-    [row] = audit_rows(db, item.id, f"declaration.{action}")[-1:]
+    row = audit_rows(db, item.id, f"declaration.{action}")[-1]
     assert (row.from_state, row.to_state, row.actor_id, row.role, row.ip) == (
         state, target, actor.user_id, actor.role.value, "127.0.0.1")
     if action == "reject":
@@ -474,13 +474,16 @@ def test_queues_counts_and_visibility_follow_the_subtree(world, db, owner):
 
 # ---------------------------------------------------------------- 4. concurrent approvals (T4, PostgreSQL)
 
-def _bulk_pending(db, world, state: str, reviewer: Org, n: int = 200) -> tuple[list[int], dict]:
-    """n declarations of 8 professionals of the unit over two years and both subjects, waiting at `reviewer`."""
-    people = [person_of(professional(world.unit, f"并发申报人{i}")) for i in range(8)]
+def _bulk_pending(db, world, state: str, reviewer: Org, n: int = 200, persons: int = 8) -> tuple[list[int], dict]:
+    """n declarations of some professionals of the unit over two years and both subjects, waiting at `reviewer`
+    (with one person, all of the same year and subject)."""
+    people = [person_of(professional(world.unit, f"并发申报人{i}")) for i in range(persons)]
     online = form("online")
     rows, expected = [], defaultdict(Decimal)
     for i in range(n):
-        person, year, subject = people[i % 8], YEAR - (i % 2), ("public", "professional")[(i // 2) % 2]
+        person = people[i % persons]
+        year, subject = (YEAR - (i % 2), ("public", "professional")[(i // 2) % 2]) if persons > 1 else (
+            YEAR, "professional")
         hours = Decimal(1 + i % 7) + Decimal("0.5")
         rows.append(Declaration(person_id=person.id, unit_id=world.unit.id, reviewer_org_id=reviewer.id,
                                 subject=subject, form_id=online.id, year=year, title=f"网络课程{i}", hours=hours,
@@ -492,8 +495,11 @@ def _bulk_pending(db, world, state: str, reviewer: Org, n: int = 200) -> tuple[l
     return [r.id for r in rows], expected
 
 
-def _race(app, reviewers: list[tuple[int, RoleName, int]], ids: list[int]) -> list[tuple[int, str, int]]:
-    """Each reviewer approves every id at the same moment, in its own thread, app context and session."""
+def _race(app, reviewers: list[tuple[int, RoleName, int]], ids: list[int],
+          orders: list[list[int]] | None = None) -> list[tuple[int, str, int]]:
+    """Each reviewer approves every id (or the ids of its own order) at the same moment, in its own thread, app
+    context and session."""
+    orders = orders or [ids] * len(reviewers)
     barrier = threading.Barrier(len(reviewers))
     outcomes: list[list[tuple[int, str]]] = [[] for _ in reviewers]
 
@@ -505,7 +511,7 @@ def _race(app, reviewers: list[tuple[int, RoleName, int]], ids: list[int]) -> li
             actor = actor_for(tdb.session.get(Account, user_id), role, tdb.session.get(Org, org_id))
             tdb.session.commit()
             barrier.wait(timeout=30)
-            for item_id in ids:
+            for item_id in orders[idx]:
                 item = tdb.session.get(Declaration, item_id)
                 try:
                     flow.approve(item, actor)
@@ -526,16 +532,16 @@ def _race(app, reviewers: list[tuple[int, RoleName, int]], ids: list[int]) -> li
         t.join(timeout=300)
     assert not any(t.is_alive() for t in threads)
     flat = [(item_id, what, idx) for idx, rows in enumerate(outcomes) for item_id, what in rows]
-    assert len(flat) == len(ids) * len(reviewers), "every reviewer tried every declaration"
+    assert len(flat) == sum(map(len, orders)), "every reviewer tried every declaration of its list"
     assert [row for row in flat if row[1].startswith("error")] == []
     winners = defaultdict(list)
     for item_id, what, idx in flat:
         if what == "approve":
             winners[item_id].append(idx)
     assert sorted(winners) == sorted(ids) and all(len(w) == 1 for w in winners.values()), "approved twice"
-    # The race really happened: both reviewers won some, and some updates lost on the state check.
+    # The race really happened: both reviewers won some (and, on the same list, some lost on the state check).
     assert {idx for _, what, idx in flat if what == "approve"} == set(range(len(reviewers)))
-    assert any(what == "concurrent" for _, what, _ in flat)
+    assert any(what == "concurrent" for _, what, _ in flat) or len(set(map(tuple, orders))) > 1
     return flat
 
 
@@ -592,6 +598,22 @@ def test_two_hr_admins_credit_the_same_200_exactly_once(app, world, db):
         got[(s.person_id, s.year, "public")] += s.public_hours
         got[(s.person_id, s.year, "professional")] += s.professional_hours
     assert {k: v for k, v in got.items() if v} == dict(expected)
+
+
+def test_parallel_credits_to_one_person_and_year_all_add_up(app, world, db):
+    """Two HR admins approve different declarations of the same person and year at once: the first pair race to
+    create the YearSummary row, the rest to add to it; no addition is lost."""
+    _needs_postgres(db)
+    ids, expected = _bulk_pending(db, world, "pending_hr", world.district, n=60, persons=1)
+    second = factories.make_account("第二人社管理员", [(R.HR_ADMIN, world.district)])
+    reviewers = [(world.district_admin.id, R.HR_ADMIN, world.district.id),
+                 (second.id, R.HR_ADMIN, world.district.id)]
+    _race(app, reviewers, ids, orders=[ids[0::2], ids[1::2]])
+
+    db.session.expire_all()
+    [summary] = db.session.scalars(select(YearSummary)).all()
+    assert (summary.public_hours, summary.professional_hours) == (0, sum(expected.values()))
+    assert db.session.scalar(select(func.count(HourRecord.id))) == 60
 
 
 # ---------------------------------------------------------------- 5. YearSummary == credited records

@@ -395,7 +395,9 @@ def can_see(item: Declaration, actor: Actor) -> bool:
     """The applicant, and reviewers whose subtree holds the declaration's unit."""
     if machine.is_owner(item, actor):
         return True
-    return actor.role in REVIEWERS and actor.covers(item.unit.path)
+    # Reviewers see what was submitted to their subtree, never a professional's unsubmitted draft.
+    return (actor.role in REVIEWERS and item.state != S.DRAFT.value and item.person.user_id != actor.user_id
+            and actor.covers(item.unit.path))
 
 
 # ---------------------------------------------------------------- notifications (X2)

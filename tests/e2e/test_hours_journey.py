@@ -219,8 +219,16 @@ def test_declare_review_pass_print_and_verify(page: Page, new_page, shot):
     assert_no_page_errors(page)
 
     # X6: a visitor who is not logged in checks the number and the code on the public page.
+    # They start from the public home page and type what is printed (the QR code holds the same link).
     visitor = new_page()
-    visitor.goto("/verify/?" + f"number={number}&code={code}")
+    visitor.goto("/")
+    visitor.click("#verify-link")
+    expect(visitor).to_have_url(re.compile(r"/verify/$"))
+    expect(visitor.locator("#verify-result")).to_have_count(0)
+    visitor.fill("#verify-code-form #number", number)
+    visitor.fill("#verify-code-form #code", code.lower())  # case does not matter
+    visitor.locator("#verify-code-form button[type=submit]").click()
+    expect(visitor).to_have_url(re.compile(r"/verify/\?"))
     result = visitor.locator("#verify-result")
     expect(result).to_have_class(re.compile(r"\bpanel-success\b"))
     expect(result.locator(".panel-title")).to_have_text("证书真实有效。")
@@ -240,5 +248,6 @@ def test_declare_review_pass_print_and_verify(page: Page, new_page, shot):
     expect(result).to_have_class(re.compile(r"\balert-danger\b"))
     expect(result).to_have_text("未找到与该证书编号和核验码相符的证书。")
     assert PROFESSIONAL[1] not in visible_text(visitor)
+    shot(visitor, "25b-verify-not-found")
     assert_all_chinese(visitor, number)
     assert_no_page_errors(visitor)

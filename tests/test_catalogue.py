@@ -1,0 +1,263 @@
+"""H7: the HR bureau edits the yearly standards and the learning-form catalogue (FAB ModelViews /standards/ and
+/learning-forms/). The city bureau edits everything; a district bureau only its own region's standards; nobody
+else reaches either screen."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import AnnualStandard, LearningForm, Org, Region, RoleName
+from app.workflows.declaration import FIELDS
+from tests.conftest import csrf_from, page, zh
+from tests.test_access_matrix import (YEAR, assert_unchanged, cheap_passwords, log_in, make_person, state_snapshot)
+
+R = RoleName
+NONE = "__None"  # FAB's value for an empty relationship select (here: every region, the default)
+
+
+@pytest.fixture()
+def w(world):
+    """The world with a region for each district bureau (甲区 for district, 乙区 for other_district)."""
+    cheap_passwords()
+    world.region, world.other_region = Region(code="370102", name="甲区"), Region(code="370103", name="乙区")
+    db.session.add_all([world.region, world.other_region])
+    db.session.flush()
+    db.session.execute(update(Org).where(Org.id == world.district.id).values(region_id=world.region.id))
+    db.session.execute(update(Org).where(Org.id == world.other_district.id).values(region_id=world.other_region.id))
+    db.session.commit()
+    return world
+
+
+def standard(year: int, region: Region | None) -> AnnualStandard | None:
+    db.session.expire_all()
+    return db.session.scalar(select(AnnualStandard).where(
+        AnnualStandard.year == year,
+        AnnualStandard.region_id == region.id if region else AnnualStandard.region_id.is_(None)))
+
+
+def add_standard(year: int, region: Region | None, total: int = 100) -> AnnualStandard:
+    row = AnnualStandard(year=year, region_id=region.id if region else None, public_min=30, professional_min=60,
+                         total_min=total)
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def post_fab(client, url: str, data: dict):
+    """Post a FAB form as the browser does: the page's CSRF token, multipart."""
+    token = csrf_from(client.get(url).get_data(as_text=True))
+    return client.post(url, data={"csrf_token": token, **data}, content_type="multipart/form-data")
+
+
+def after_redirect(client, response) -> str:
+    """The page a redirect leads to, with the messages flashed on the way."""
+    assert response.status_code == 302, response.status_code
+    return page(client.get(response.headers["Location"], follow_redirects=True))
+
+
+def standard_form(year: int, region: Region | None, public="30", professional="60", total="90") -> dict:
+    return {"year": str(year), "region": str(region.id) if region else NONE, "public_min": public,
+            "professional_min": professional, "total_min": total}
+
+
+def form_data(**overrides) -> dict:
+    data = {"code": "lecture", "name": "专题讲座", "group": "training", "fields_json": '["organiser", "dates"]',
+            "hour_rule": "每半天计4学时", "max_hours": "8", "year_cap": "24", "active": "y"}
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def shown_ids(html: str, base: str) -> set[int]:
+    return {int(x) for x in re.findall(rf'href="/{base}/show/(\d+)', html)}
+
+
+# ------------------------------------------------------------------ the city bureau
+
+def test_city_hr_edits_a_standard(client, w):
+    row = standard(YEAR, None)
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    assert row.id in shown_ids(client.get("/standards/list/").get_data(as_text=True), "standards")
+    response = post_fab(client, f"/standards/edit/{row.id}", standard_form(YEAR, None, "36", "64", "100"))
+    assert response.status_code == 302
+    row = standard(YEAR, None)
+    assert (row.public_min, row.professional_min, row.total_min) == (36, 64, 100)
+    # a professional's standards page shows the new figures
+    client.post("/logout/", data={"csrf_token": csrf_from(client.get("/home/").get_data(as_text=True))})
+    log_in(client, make_person("看标准的人", w.unit).username, R.PROFESSIONAL.value)
+    assert re.search(rf"<td>{YEAR}</td><td>36(\.0)?</td><td>64(\.0)?</td><td>100(\.0)?</td>",
+                     client.get("/hours/standards").get_data(as_text=True))
+
+
+def test_city_hr_adds_a_regional_standard(client, w):
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    assert post_fab(client, "/standards/add", standard_form(YEAR, w.other_region, total="120")).status_code == 302
+    assert standard(YEAR, w.other_region).total_min == 120
+
+
+def test_a_second_standard_for_the_same_year_and_region_is_refused(client, w):
+    """Two defaults (no region) for one year would make the pass mark depend on row order."""
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    own = add_standard(YEAR, w.region)
+    before = state_snapshot()
+    for region in (None, w.region):
+        response = post_fab(client, "/standards/add", standard_form(YEAR, region, total="10"))
+        assert response.status_code == 302
+        assert zh("A standard for this year and region already exists.") in after_redirect(client, response)
+        assert_unchanged(before)
+    # nor by editing another year's standard into an existing year and region
+    response = post_fab(client, f"/standards/edit/{standard(YEAR - 1, None).id}", standard_form(YEAR, None))
+    assert zh("A standard for this year and region already exists.") in after_redirect(client, response)
+    response = post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, None))
+    assert zh("A standard for this year and region already exists.") in after_redirect(client, response)
+    assert_unchanged(before)
+
+
+def test_city_hr_adds_a_learning_form_the_declaration_form_then_offers(client, w):
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    assert post_fab(client, "/learning-forms/add", form_data()).status_code == 302
+    form = db.session.scalar(select(LearningForm).where(LearningForm.code == "lecture"))
+    assert (form.name, form.group, form.fields, form.max_hours, form.year_cap, form.active) == (
+        "专题讲座", "training", ["organiser", "dates"], 8, 24, True)
+    assert form.id in shown_ids(client.get("/learning-forms/list/").get_data(as_text=True), "learning-forms")
+    client.post("/logout/", data={"csrf_token": csrf_from(client.get("/home/").get_data(as_text=True))})
+    log_in(client, make_person("申报的人", w.unit).username, R.PROFESSIONAL.value)
+    html = client.get("/hours/declare").get_data(as_text=True)
+    assert f'<option value="{form.id}" data-fields="organiser,dates"' in html
+
+
+def test_city_hr_retires_a_learning_form(client, w):
+    form = db.session.scalar(select(LearningForm).where(LearningForm.code == "online"))
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    data = form_data(code=form.code, name=form.name, group=form.group, fields_json=form.fields_json,
+                     max_hours=str(form.max_hours), year_cap="", active=None)  # the box unticked
+    assert post_fab(client, f"/learning-forms/edit/{form.id}", data).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(LearningForm, form.id).active is False
+
+
+def _unknown_field_message() -> str:
+    return zh("Unknown field. Allowed: %(keys)s", keys=", ".join(FIELDS))
+
+
+BAD_FORMS = [
+    ("not-json", {"fields_json": "organiser, dates"}, lambda: zh(
+        'Write the fields as a JSON list, e.g. ["organiser", "dates"].')),
+    ("unknown-key", {"fields_json": '["organiser", "colour"]'}, _unknown_field_message),
+    ("not-a-list", {"fields_json": '{"organiser": true}'}, _unknown_field_message),
+    ("negative-cap", {"max_hours": "-1"}, lambda: zh("Hours must be between 0 and 1000.")),
+    ("huge-cap", {"max_hours": "100000"}, lambda: zh("Hours must be between 0 and 1000.")),
+]
+
+
+@pytest.mark.parametrize("overrides,message", [c[1:] for c in BAD_FORMS], ids=[c[0] for c in BAD_FORMS])
+def test_a_bad_learning_form_is_refused_in_chinese_and_nothing_is_written(client, w, overrides, message):
+    existing = db.session.scalar(select(LearningForm).where(LearningForm.code == "training"))
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    before = state_snapshot()
+    for url, data in (("/learning-forms/add", form_data(**overrides)),
+                      (f"/learning-forms/edit/{existing.id}", form_data(code="training", **overrides))):
+        response = post_fab(client, url, data)
+        assert response.status_code == 200, url
+        assert message() in page(response), url
+    assert_unchanged(before)
+
+
+# ------------------------------------------------------------------ a district bureau
+
+def test_district_hr_sees_the_defaults_and_its_own_regions_standards_only(client, w):
+    own, other = add_standard(YEAR, w.region), add_standard(YEAR, w.other_region)
+    defaults = set(db.session.scalars(select(AnnualStandard.id).where(AnnualStandard.region_id.is_(None))))
+    assert defaults
+    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    assert shown_ids(client.get("/standards/list/").get_data(as_text=True), "standards") == defaults | {own.id}
+    assert client.get(f"/standards/show/{own.id}").status_code == 200
+    assert client.get(f"/standards/show/{other.id}").status_code in (302, 404)
+
+
+def test_district_hr_adds_standards_for_its_own_region_only(client, w):
+    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    add_form = page(client.get("/standards/add"))
+    choices = add_form.split('id="region"')[1].split("</select>")[0]
+    assert w.region.name in choices and w.other_region.name not in choices
+    before = state_snapshot()
+    response = post_fab(client, "/standards/add", standard_form(YEAR - 1, w.other_region, total="70"))
+    assert response.status_code == 200  # another region is not a valid choice
+    assert_unchanged(before)
+    # a default for every region: a district cannot make one; what it adds is its own region's
+    post_fab(client, "/standards/add", standard_form(YEAR - 1, None, total="70"))
+    db.session.expire_all()
+    added = db.session.scalars(select(AnnualStandard).where(AnnualStandard.total_min == 70)).all()
+    assert [(s.year, s.region_id) for s in added] == [(YEAR - 1, w.region.id)]
+    assert post_fab(client, "/standards/add", standard_form(YEAR - 2, w.region, total="95")).status_code == 302
+    assert standard(YEAR - 2, w.region).total_min == 95
+    assert standard(YEAR - 2, w.other_region) is None and standard(YEAR - 1, w.other_region) is None
+
+
+def test_district_hr_edits_its_own_standard_but_not_a_default_nor_into_another_region(client, w):
+    own = add_standard(YEAR, w.region)
+    default = standard(YEAR, None)
+    token = log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    before = state_snapshot()
+    # the default (every region's) standard: visible, not editable
+    assert client.get(f"/standards/show/{default.id}").status_code == 200
+    assert client.get(f"/standards/edit/{default.id}").status_code == 403
+    for region in (None, w.region):
+        response = client.post(f"/standards/edit/{default.id}", data={"csrf_token": token, **standard_form(
+            YEAR, region, total="1")}, content_type="multipart/form-data")
+        assert response.status_code == 403
+        assert_unchanged(before)
+    # its own standard moved to another region: that region is not even a choice
+    response = post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, w.other_region, total="1"))
+    assert response.status_code == 200
+    region_cell = page(response).split('id="region"')[1].split("</td>")[0]
+    assert 'class="alert alert-danger"' in region_cell  # refused at the field (FAB's own text, see the report)
+    assert w.other_region.name not in page(response).split('id="region"')[1].split("</select>")[0]
+    assert_unchanged(before)
+    # ... or turned into the default of every region
+    response = post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, None, total="1"))
+    assert response.status_code == 302
+    assert zh("You do not have permission to do this.") in after_redirect(client, response)
+    assert_unchanged(before)
+    # the counterpart: its own region's figures it may change
+    assert post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, w.region, total="99")).status_code == 302
+    assert standard(YEAR, w.region).total_min == 99
+
+
+def test_district_hr_cannot_touch_the_catalogue(client, w):
+    form = db.session.scalar(select(LearningForm).where(LearningForm.code == "training"))
+    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    before = state_snapshot()
+    assert shown_ids(client.get("/learning-forms/list/").get_data(as_text=True), "learning-forms") == set()
+    assert client.get(f"/learning-forms/show/{form.id}").status_code in (302, 404)
+    assert client.get("/learning-forms/add").status_code == 403
+    token = csrf_from(client.get("/account/password").get_data(as_text=True))
+    for url, data, status in (("/learning-forms/add", form_data(), 403),
+                              (f"/learning-forms/edit/{form.id}", form_data(code="training", max_hours="999"), 404)):
+        response = client.post(url, data={"csrf_token": token, **data}, content_type="multipart/form-data")
+        assert response.status_code == status, (url, response.status_code)
+    assert_unchanged(before)
+
+
+# ------------------------------------------------------------------ everybody else
+
+@pytest.mark.parametrize("who,role", [("professional", R.PROFESSIONAL), ("unit_admin", R.UNIT_ADMIN),
+                                      ("dept_admin", R.DEPT_ADMIN), ("base_admin", R.BASE_ADMIN),
+                                      ("support", R.SUPPORT), ("sysadmin", R.SYSADMIN), ("auditor", R.AUDITOR)])
+def test_other_roles_cannot_reach_the_catalogue(client, w, who, role):
+    account = make_person("专技人员", w.unit) if who == "professional" else getattr(w, who)
+    token = log_in(client, account.username, role.value)
+    row, form = standard(YEAR, None), db.session.scalar(select(LearningForm).limit(1))
+    before = state_snapshot()
+    for url in ("/standards/list/", f"/standards/edit/{row.id}", "/learning-forms/list/",
+                f"/learning-forms/edit/{form.id}"):
+        assert client.get(url).status_code == 403, url
+    for url, data in (("/standards/add", standard_form(YEAR - 2, None, total="1")),
+                      (f"/standards/edit/{row.id}", standard_form(YEAR, None, total="1")),
+                      ("/learning-forms/add", form_data()),
+                      (f"/learning-forms/edit/{form.id}", form_data(code=form.code, max_hours="999"))):
+        response = client.post(url, data={"csrf_token": token, **data}, content_type="multipart/form-data")
+        assert response.status_code == 403, url
+    assert_unchanged(before)
