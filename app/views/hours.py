@@ -182,7 +182,8 @@ class HoursView(BaseView):
         person = _my_person()
         years = list(range(datetime.date.today().year, datetime.date.today().year - 10, -1))
         marks = annual.standards(years, annual.region_of(person))
-        return self.render_template("hours/standards.html", marks=[marks[y] for y in years if y in marks],
+        distinct = list(dict.fromkeys(marks[y] for y in years if y in marks))
+        return self.render_template("hours/standards.html", marks=distinct,
                                     title=_l("Yearly standards"))
 
     @expose("/print/<int:year>/<any(completion, register):kind>", methods=["POST"])

@@ -56,7 +56,8 @@ def region_of(person: Person) -> int | None:
 
 
 def standards(years: list[int], region_id: int | None) -> dict[int, AnnualStandard]:
-    """The standard of each year: the region's own, else the region above it, else the default (no region)."""
+    """The standard of each year: the region's own, else the region above it, else the default (no region);
+    a year without any standard yet takes the latest earlier one."""
     region_ids = []
     if region_id:
         from ..models import Region
@@ -66,15 +67,22 @@ def standards(years: list[int], region_id: int | None) -> dict[int, AnnualStanda
             region_ids.append(region.id)
             region = region.parent
     rows = db.session.scalars(select(AnnualStandard).where(
-        AnnualStandard.year.in_(years),
+        AnnualStandard.year <= max(years),
         or_(AnnualStandard.region_id.in_(region_ids or [0]), AnnualStandard.region_id.is_(None))))
     rank = {rid: i for i, rid in enumerate(region_ids)}
-    best: dict[int, AnnualStandard] = {}
+    by_year: dict[int, AnnualStandard] = {}
     for row in rows:
-        current = best.get(row.year)
+        current = by_year.get(row.year)
         key = rank.get(row.region_id, len(rank))
         if current is None or key < rank.get(current.region_id, len(rank)):
-            best[row.year] = row
+            by_year[row.year] = row
+    # A year the HR bureau has not set yet keeps the latest earlier year's standard.
+    known = sorted(by_year)
+    best: dict[int, AnnualStandard] = {}
+    for year in years:
+        earlier = [y for y in known if y <= year]
+        if earlier:
+            best[year] = by_year[earlier[-1]]
     return best
 
 

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 import re
 import struct
 import zlib
 
 import pytest
 
-from tests.e2e.test_journeys import (PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login,
-                                     logout, visible_text)
+from app.workflows.certificates import CODE_ALPHABET
+from tests.e2e.conftest import CHROMIUM
 
-from playwright.sync_api import Page, expect  # noqa: E402,I001  (test_journeys skips first without Chromium)
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
+
+from tests.e2e.test_journeys import (PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese,  # noqa: E402
+                                     assert_no_page_errors, login, logout, visible_text)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +38,6 @@ HR_ADMIN = ("370102196804040024", "赵人社")
 YEAR = datetime.date.today().year
 PUBLIC_TITLE = "数字政府建设与数据安全专题网络学习"
 TRAINING_TITLE = "心血管介入诊疗技术高级研修班"
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # as printed on the certificates: no 0/O, 1/I
 
 
 def assert_all_chinese(page: Page, *allowed: str) -> None:

@@ -1,0 +1,49 @@
+"""State machine 8: the annual result is computed from credited hours and the year's standard."""
+import datetime
+from decimal import Decimal
+
+from app.models import AnnualStandard, RoleName, Subject
+from app.workflows import annual
+from app.workflows.declaration import credit
+from tests import factories
+
+
+def _person(world, db):
+    from app.models import Person
+
+    account = factories.make_account("年度测试", [(RoleName.PROFESSIONAL, world.unit)], person_unit=world.unit)
+    return db.session.query(Person).filter_by(user_id=account.id).one()
+
+
+def test_pass_needs_every_minimum(world, db):
+    person = _person(world, db)
+    year = datetime.date.today().year
+    credit(person.id, year, Subject.PUBLIC, Decimal(30), form_id=None, title="公需", source="online", source_id=1)
+    credit(person.id, year, Subject.PROFESSIONAL, Decimal(59), form_id=None, title="专业", source="online",
+           source_id=2)
+    db.session.commit()
+    result = annual.year_result(person, year)
+    assert result.public_met and not result.professional_met and not result.passed
+    credit(person.id, year, Subject.PROFESSIONAL, Decimal(1), form_id=None, title="专业", source="online",
+           source_id=3)
+    db.session.commit()
+    assert annual.year_result(person, year).passed
+
+
+def test_region_standard_overrides_default_and_later_years_keep_the_latest(world, db):
+    person = _person(world, db)
+    from app.models import Region
+
+    region = Region(code="370199", name="测试区")
+    db.session.add(region)
+    db.session.flush()
+    world.unit.region_id = region.id
+    last = db.session.query(AnnualStandard).filter(AnnualStandard.region_id.is_(None)).order_by(
+        AnnualStandard.year.desc()).first()
+    db.session.add(AnnualStandard(year=last.year, region_id=region.id, public_min=50, professional_min=125,
+                                  total_min=175))
+    db.session.commit()
+    marks = annual.standards([last.year, last.year + 1], region.id)
+    assert marks[last.year].public_min == 50
+    assert marks[last.year + 1] is marks[last.year]  # a year not set yet keeps the latest standard
+    assert annual.standards([last.year], None)[last.year].public_min == last.public_min
