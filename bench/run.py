@@ -409,8 +409,9 @@ def report_hours(ours: dict, base: dict | None) -> list[str]:
 
     def row(task, fab, our):
         if fab and our:
-            lines.append(f"| {task} | {fab['median_ms']:,.0f} ms | {our.median:.1f} ms | "
-                         f"**{fab['median_ms'] / our.median:,.0f}x** |")
+            x = fab["median_ms"] / our.median
+            text = f"**{x:,.0f}x**" if x >= 10 else f"**{x:.1f}x**" + (" (FAB faster)" if x < 1 else "")
+            lines.append(f"| {task} | {fab['median_ms']:,.0f} ms | {our.median:.1f} ms | {text} |")
 
     row("a professional's hours: FAB HourRecord list (defaults) vs our 年度完成情况", by.get("hr_first"), annual)
     row("reviewer queue, first page: FAB Declaration list (defaults) vs our city HR queue", by.get("decl_first"),

@@ -275,7 +275,7 @@ def test_detail_shows_the_review_timeline(my_client, me, w):
     timeline = html.split('class="table table-condensed timeline"')[1].split("</table>")[0]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>",
                       timeline)
-    stamp = re.compile(rf"^{TODAY.isoformat()} \d\d:\d\d$")
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$")
     assert [(bool(stamp.match(t)), who.split("(")[0], action, reason) for t, who, action, _state, reason in rows] == [
         (True, "申报人张医生", zh("Declaration created"), ""),
         (True, "申报人张医生", zh("Submitted for review"), ""),

@@ -54,7 +54,7 @@ class HoursView(BaseView):
         state = request.args.get("state", "")
         state = state if state in {s for s, _ in STATE_TABS} else ""
         actor = current_actor()
-        tab = request.args.get("tab", "mine")
+        tab = "base" if request.args.get("tab") == "base" else "mine"
         person = _my_person()
         rows = decl_flow.mine(actor, state or None) if tab == "mine" else []
         reported = report_flow.reported_for(person) if tab == "base" else []

@@ -375,7 +375,7 @@ def queue(actor: Actor, *, year: int | None = None, subject: str | None = None, 
     if subject:
         stmt = stmt.where(Declaration.subject == subject)
     if q:
-        stmt = stmt.where(Declaration.title.like(f"%{q.strip()}%"))
+        stmt = stmt.where(Declaration.title.contains(q.strip(), autoescape=True))
     if after_id:
         stmt = stmt.where(Declaration.id < after_id)
     stmt = stmt.options(selectinload(Declaration.person), selectinload(Declaration.form),

@@ -274,7 +274,7 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind
     if kind:
         stmt = stmt.where(Registration.kind == kind)
     if q:
-        stmt = stmt.where(Registration.applicant_name.like(f"%{q.strip()}%"))
+        stmt = stmt.where(Registration.applicant_name.contains(q.strip(), autoescape=True))
     if after_id:
         stmt = stmt.where(Registration.id < after_id)
     return list(db.session.scalars(stmt.order_by(Registration.id.desc()).limit(limit)))
