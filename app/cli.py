@@ -31,7 +31,7 @@ def register_cli(app: Flask) -> None:
     @translate.command()
     def update() -> None:
         """Extract messages and merge them into translations/zh."""
-        _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-o", "messages.pot", ".")
+        _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "lazy_gettext", "-k", "N_", "-o", "messages.pot", ".")
         _pybabel("update", "-i", "messages.pot", "-d", "translations", "--no-fuzzy-matching", "--ignore-obsolete")
         os.remove(os.path.join(ROOT, "messages.pot"))
 

@@ -31,7 +31,7 @@ def test_pass_needs_every_minimum(world, db):
 
 
 def test_region_standard_overrides_default_and_later_years_keep_the_latest(world, db):
-    person = _person(world, db)
+    _person(world, db)
     from app.models import Region
 
     region = Region(code="370199", name="测试区")

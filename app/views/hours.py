@@ -20,7 +20,7 @@ from ..workflows import declaration as decl_flow
 from ..workflows.attachments import path_of
 from ..workflows.base import DomainError
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
-from .util import flash_form_errors
+from .util import N_, batch_decision, flash_form_errors
 
 STATE_TABS = [("", _l("All")), ("draft", _l("Not submitted")), ("pending", _l("Pending review")),
               ("approved", _l("Approved")), ("rejected", _l("Rejected"))]
@@ -246,21 +246,8 @@ class DeclarationReviewView(BaseView):
     @expose("/decide", methods=["POST"])
     @has_access
     def decide(self):
-        form = DecisionForm()
-        ids = [int(x) for x in request.form.getlist("ids") if x.isdigit()][:200]
-        if not form.validate_on_submit():
-            flash(gettext("Invalid request."), "danger")
-        elif not ids:
-            flash(gettext("Select at least one declaration."), "warning")
-        else:
-            try:
-                done, failed = decl_flow.decide_many(ids, form.action.data, current_actor(), form.reason.data)
-                if done:
-                    flash(gettext("%(n)s declaration(s) handled.", n=done), "success")
-                for _id, message in failed:
-                    flash(gettext("Declaration %(id)s: %(msg)s", id=_id, msg=message), "danger")
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
+        batch_decision(decl_flow.decide_many, none_selected=N_("Select at least one declaration."),
+                       handled=N_("%(n)s declaration(s) handled."), failed_one=N_("Declaration %(id)s: %(msg)s"))
         return redirect(url_for("DeclarationReviewView.index"))
 
 

@@ -1,16 +1,16 @@
 """Registration review queue (U5, D4, H3): scoped to the reviewer's subtree, batch approve / reject."""
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 
 from ..models import RegistrationState
 from ..security import REVIEW_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import registration as reg_flow
-from ..workflows.base import DomainError
 from .forms import DecisionForm
+from .util import N_, batch_decision
 
 KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
                 ("department", _l("Competent department")), ("base", _l("Training base")),
@@ -53,20 +53,7 @@ class RegistrationReviewView(BaseView):
     @expose("/decide", methods=["POST"])
     @has_access
     def decide(self):
-        form = DecisionForm()
-        ids = [int(x) for x in request.form.getlist("ids") if x.isdigit()][:200]
-        if not form.validate_on_submit():
-            flash(gettext("Invalid request."), "danger")
-        elif not ids:
-            flash(gettext("Select at least one registration."), "warning")
-        else:
-            try:
-                done, failed = reg_flow.decide_many(ids, form.action.data, current_actor(), form.reason.data)
-                if done:
-                    flash(gettext("%(n)s registration(s) handled.", n=done), "success")
-                for _id, message in failed:
-                    flash(gettext("Registration %(id)s: %(msg)s", id=_id, msg=message), "danger")
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
+        batch_decision(reg_flow.decide_many, none_selected=N_("Select at least one registration."),
+                       handled=N_("%(n)s registration(s) handled."), failed_one=N_("Registration %(id)s: %(msg)s"))
         return redirect(url_for("RegistrationReviewView.index", **{k: v for k, v in request.args.items()
                                                                      if k in ("state", "kind", "q")}))

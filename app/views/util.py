@@ -1,6 +1,11 @@
 """Small helpers shared by views."""
 from __future__ import annotations
 
+
+def N_(msgid: str) -> str:
+    """Mark a msgid for extraction where it is translated later (`flask translate update` knows N_)."""
+    return msgid
+
 from urllib.parse import urlparse
 
 from flask import current_app, flash
@@ -35,3 +40,33 @@ def limit(config_key: str, methods: list[str] | None = None):
         return limiter.limit(lambda: current_app.config[config_key], methods=methods)(func)
 
     return decorator
+
+
+def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one: str) -> None:
+    """The POST of a review queue: validate the decision form, decide the ticked ids, flash the outcome.
+
+    The messages are msgids with %(n)s (handled) and %(id)s / %(msg)s (failed_one)."""
+    from flask import request
+    from flask_babel import gettext
+
+    from ..security import current_actor
+    from ..workflows.base import DomainError
+    from .forms import DecisionForm
+
+    form = DecisionForm()
+    ids = [int(x) for x in request.form.getlist("ids") if x.isdigit()][:200]
+    if not form.validate_on_submit():
+        flash(gettext("Invalid request."), "danger")
+        return
+    if not ids:
+        flash(gettext(none_selected), "warning")
+        return
+    try:
+        done, failed = decide_many(ids, form.action.data, current_actor(), form.reason.data)
+    except DomainError as exc:
+        flash(str(exc.message), "danger")
+        return
+    if done:
+        flash(gettext(handled, n=done), "success")
+    for item_id, message in failed:
+        flash(gettext(failed_one, id=item_id, msg=message), "danger")

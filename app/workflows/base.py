@@ -171,6 +171,14 @@ class StateMachine:
         self.after_commit(item, transition)
         return item
 
+    def decide_many(self, ids: list[int], action: str, actor: Actor, reason: str | None = None):
+        """A reviewer's batch approve / reject (reason required to reject); returns (done, [(id, error)])."""
+        if action not in ("approve", "reject"):
+            raise DomainError(_l("Unknown action."))
+        if action == "reject" and not (reason or "").strip():
+            raise DomainError(_l("A reason is required to reject."), field="reason")
+        return self.apply_many(ids, action, actor, reason)
+
     def apply_many(self, ids: list[int], action: str, actor: Actor, comment: str | None = None,
                    loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
         """Apply one action to many items, each in its own transaction; return (done, [(id, error)])."""

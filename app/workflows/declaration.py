@@ -328,11 +328,8 @@ def reject(item: Declaration, actor: Actor, reason: str | None) -> Declaration:
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    if action not in ("approve", "reject"):
-        raise DomainError(_l("Unknown action."))
-    if action == "reject" and not (reason or "").strip():
-        raise DomainError(_l("A reason is required to reject."), field="reason")
-    return machine.apply_many(ids, action, actor, reason)
+    """Batch approve / reject; each item is its own transaction. Returns (done, failures)."""
+    return machine.decide_many(ids, action, actor, reason)
 
 
 def timeline(item: Declaration):

@@ -94,12 +94,8 @@ def reject(reg: Registration, actor: Actor, reason: str | None) -> Registration:
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    """Batch approve / reject; each registration is its own transaction. Returns (done, failures)."""
-    if action not in ("approve", "reject"):
-        raise DomainError(_l("Unknown action."))
-    if action == "reject" and not (reason or "").strip():
-        raise DomainError(_l("A reason is required to reject."), field="reason")
-    return machine.apply_many(ids, action, actor, reason)
+    """Batch approve / reject; each item is its own transaction. Returns (done, failures)."""
+    return machine.decide_many(ids, action, actor, reason)
 
 
 def withdraw(reg_id: int, id_number: str, password: str, ip: str | None = None) -> Registration:
