@@ -362,22 +362,24 @@ def _scoped(stmt, actor: Actor):
 def queue(actor: Actor, *, year: int | None = None, subject: str | None = None, q: str | None = None,
           after_id: int | None = None, limit: int = 20) -> list[Declaration]:
     """The reviewer's queue: declarations waiting at an org of their subtree at their level, newest first,
-    keyset-paginated (no deep OFFSET)."""
+    keyset-paginated (no deep OFFSET). The page's ids come from the index alone; only those rows are loaded."""
     state = next((s for s, role in REVIEW_ROLE.items() if role == actor.role), None)
     if state is None:
         return []
-    stmt = _scoped(select(Declaration).where(Declaration.state == state.value), actor)
+    ids = _scoped(select(Declaration.id).where(Declaration.state == state.value), actor)
     if year:
-        stmt = stmt.where(Declaration.year == year)
+        ids = ids.where(Declaration.year == year)
     if subject:
-        stmt = stmt.where(Declaration.subject == subject)
+        ids = ids.where(Declaration.subject == subject)
     if q:
-        stmt = stmt.where(Declaration.title.contains(q.strip(), autoescape=True))
+        ids = ids.where(Declaration.title.contains(q.strip(), autoescape=True))
     if after_id:
-        stmt = stmt.where(Declaration.id < after_id)
-    stmt = stmt.options(selectinload(Declaration.person), selectinload(Declaration.form),
-                        selectinload(Declaration.unit))
-    return list(db.session.scalars(stmt.order_by(Declaration.id.desc()).limit(limit)))
+        ids = ids.where(Declaration.id < after_id)
+    ids = ids.order_by(Declaration.id.desc()).limit(limit)
+    stmt = (select(Declaration).where(Declaration.id.in_(ids))
+            .options(selectinload(Declaration.person), selectinload(Declaration.form), selectinload(Declaration.unit))
+            .order_by(Declaration.id.desc()))
+    return list(db.session.scalars(stmt))
 
 
 def pending_count(actor: Actor) -> int:
