@@ -285,7 +285,7 @@ def load_hours(url: str, *, seed: int = 2026, n_records: int = 10_000_000, scale
     everyone = range(n_active)
     with_dept = [i for i in everyone if person_chain[i][1] is not None]
     recent = [len(years) - 1] * 9 + [len(years) - 2]  # pending: 90% this year, 10% last year
-    unit_org, unit_path = admins.get("UnitAdmin", (None, None))
+    _unit_org, unit_path = admins.get("UnitAdmin", (None, None))
     dept_org, _dept_path = admins.get("DeptAdmin", (None, None))
     at_unit = [i for i in everyone if unit_path and orgs[units[i]][1].startswith(unit_path)]
     at_dept = [i for i in with_dept if person_chain[i][1] == dept_org]

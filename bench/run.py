@@ -214,9 +214,9 @@ def run_hours(app, timer, recorder, reps: int, warmup: int, follow_links: bool) 
 
         def deep_check(response, first=q["deep_first"]):
             if rows_of(response)[0] != first:
-                raise RuntimeError("page 1,000 does not start where computed")
+                raise RuntimeError(f"page {DEEP_PAGE:,} does not start where computed")
 
-        r = measure(client, timer, recorder, f"declaration queue page 1,000 {role}",
+        r = measure(client, timer, recorder, f"declaration queue page {DEEP_PAGE:,} {role}",
                     f"/review/declarations/?after={q['deep_after']}", reps, warmup, check=deep_check)
         r.target = TARGET_QUEUE_MS
         r.note = f"after={q['deep_after']}"
@@ -384,9 +384,10 @@ def report_hours(ours: dict, base: dict | None) -> list[str]:
             lines.append(f"Queue {role}: {q['org']}, {q['pending']:,} {q['state']} in scope: fewer than "
                          f"{DEEP_PAGE:,} pages")
             continue
+        followed = f"; {q['followed']}" if "followed" in q else ""
         lines.append(f"Queue {role}: {q['org']}, {q['pending']:,} {q['state']} in scope; page {DEEP_PAGE:,} = "
                      f"?after={q['deep_after']} (the id of row {(DEEP_PAGE - 1) * PAGE:,} in queue order; the first "
-                     f"3 next links of the app were followed and matched){'; ' + q['followed'] if 'followed' in q else ''}")
+                     f"3 next links of the app were followed and matched){followed}")
     if not base:
         return lines
     by = {r["key"]: r for r in base["results"]}
@@ -403,7 +404,7 @@ def report_hours(ours: dict, base: dict | None) -> list[str]:
     mine = {r.label.split(" (")[0]: r for r in ours["hours"]}
     annual = next(r for r in ours["hours"] if r.label.startswith("年度完成情况"))
     hr_first = mine.get("declaration queue first page HRAdmin")
-    hr_deep = mine.get("declaration queue page 1,000 HRAdmin")
+    hr_deep = mine.get(f"declaration queue page {DEEP_PAGE:,} HRAdmin")
     pdf = next(r for r in ours["hours"] if r.label.startswith("certificate PDF"))
     lines += ["", "Ratios (FAB / ours):", "", "| task | FAB 5.3 | ours | ratio |", "|---|---:|---:|---:|"]
 
