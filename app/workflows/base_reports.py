@@ -16,6 +16,7 @@ from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm,
 from ..validators import normalize_id_number
 from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, audit
 from .declaration import YEARS_BACK, credit
+from .orgs import subtree_ids
 
 S = BaseReportState
 MAX_LINES = 2000
@@ -152,7 +153,7 @@ def of_base(actor: Actor) -> list[BaseReport]:
 def queue(actor: Actor, state: str = S.PENDING.value) -> list[BaseReport]:
     if actor.role != RoleName.HR_ADMIN or not actor.scope_path:
         return []
-    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    orgs = subtree_ids(actor.scope_path)
     return list(db.session.scalars(select(BaseReport).options(selectinload(BaseReport.base)).where(
         BaseReport.state == state, BaseReport.reviewer_org_id.in_(orgs)).order_by(BaseReport.id.desc()).limit(100)))
 

@@ -20,6 +20,7 @@ from ..models import (Account, Declaration, DeclarationState, HourRecord, Learni
 from .attachments import path_of, store_attachments
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import send_email
+from .orgs import subtree_ids
 
 S = DeclarationState
 REVIEW_ROLE = {S.PENDING_UNIT: RoleName.UNIT_ADMIN, S.PENDING_DEPT: RoleName.DEPT_ADMIN,
@@ -354,7 +355,7 @@ def mine(actor: Actor, state: str | None = None) -> list[Declaration]:
 def _scoped(stmt, actor: Actor):
     if actor.role not in REVIEWERS or not actor.scope_path:
         return stmt.where(False)
-    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    orgs = subtree_ids(actor.scope_path)
     own = select(Person.id).where(Person.user_id == actor.user_id)  # nobody reviews their own declaration
     return stmt.where(Declaration.reviewer_org_id.in_(orgs), Declaration.person_id.notin_(own))
 

@@ -37,5 +37,10 @@ def search_orgs(q: str, kinds: list[str] | None = None, limit: int = 20, region_
     return list(db.session.scalars(stmt))
 
 
+def subtree_ids(root_path: str):
+    """A subquery of the ids of every org in the subtree whose root has this path."""
+    return select(Org.id).where(Org.path.startswith(root_path, autoescape=True))
+
+
 def org_in_subtree(org: Org | None, root_path: str) -> bool:
     return bool(org and org.path.startswith(root_path))

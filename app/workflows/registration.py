@@ -19,7 +19,7 @@ from ..validators import birth_date_and_gender
 from .accounts import check_new_password, display_name, find_account, hash_password
 from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now
 from .notify import send_email
-from .orgs import create_org
+from .orgs import create_org, subtree_ids
 
 S = RegistrationState
 REVIEWERS = frozenset({RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN})
@@ -255,7 +255,7 @@ def _scoped(stmt, actor: Actor):
         return stmt
     if actor.role not in REVIEWERS or not actor.scope_path:
         return stmt.where(False)
-    orgs = select(Org.id).where(Org.path.startswith(actor.scope_path, autoescape=True))
+    orgs = subtree_ids(actor.scope_path)
     return stmt.where(Registration.reviewer_org_id.in_(orgs))
 
 
