@@ -5,3 +5,5 @@ from .registration import Registration, RegistrationState  # noqa: F401
 from .audit import AuditLog  # noqa: F401
 from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, BaseReportState, Certificate,  # noqa: F401
                     Declaration, DeclarationState, HourRecord, LearningForm, Subject, YearSummary)
+from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, IdentityCorrection, OrgChange,  # noqa: F401
+                      OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)

@@ -89,6 +89,9 @@ class Membership(Model):
     org: Mapped[Org | None] = relationship(Org)
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=MembershipState.PENDING.value)
     is_super: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # An admin with an org-defined role (U3) reaches only that role's modules; none: the org's full admin set.
+    org_role_id: Mapped[int | None] = mapped_column(ForeignKey("org_role.id"))
+    org_role = relationship("OrgRole")
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (

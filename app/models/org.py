@@ -6,7 +6,7 @@ import enum
 
 from flask_appbuilder import Model
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 
@@ -45,6 +45,7 @@ class OrgState(str, enum.Enum):
     ACTIVE = "active"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    CLOSED = "closed"  # deleted (a sub-unit) or merged into another org (S4); kept for the history
 
 
 class Region(Model):
@@ -72,7 +73,7 @@ class Org(Model):
     region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
     region: Mapped[Region | None] = relationship()
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("org.id"))
-    parent: Mapped[Org | None] = relationship(remote_side=[id])
+    parent: Mapped[Org | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
     # Materialised path "/1/5/23/": the subtree of an org is every org whose path starts with its own.
     path: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=OrgState.PENDING.value)
@@ -82,6 +83,10 @@ class Org(Model):
     address: Mapped[str | None] = mapped_column(String(200))
     contact: Mapped[str | None] = mapped_column(String(30))
     description: Mapped[str | None] = mapped_column(Text)
+    # S4: the org this one was merged into (state closed).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("org.id"))
+    # S4: the credit code is a temporary one issued by support staff.
+    temporary_code: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0")
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
 
     __table_args__ = (
@@ -116,4 +121,5 @@ ORG_STATE_LABELS = {
     OrgState.ACTIVE: _l("Active"),
     OrgState.REJECTED: _l("Rejected"),
     OrgState.WITHDRAWN: _l("Withdrawn"),
+    OrgState.CLOSED: _l("Closed"),
 }

@@ -6,7 +6,9 @@ import datetime
 from flask_babel import lazy_gettext as _l
 
 from ..models.account import MEMBERSHIP_STATE_LABELS, ROLE_LABELS
+from ..models.changes import CHANGE_STATE_LABELS, ORG_CHANGE_STATE_LABELS, TRANSFER_STATE_LABELS
 from ..models.hours import DECLARATION_STATE_LABELS
+from ..models.org import ORG_STATE_LABELS
 from ..models.registration import REGISTRATION_STATE_LABELS
 
 AUDIT_ACTIONS = {
@@ -33,13 +35,54 @@ AUDIT_ACTIONS = {
     "base_report.approve": _l("Base report approved"),
     "base_report.reject": _l("Base report rejected"),
     "certificate.issue": _l("Certificate printed"),
+    # issue 4: personnel and organisation changes
+    "profile.edit": _l("Profile edited"),
+    "title_change.submit": _l("Title change submitted"),
+    "title_change.approve": _l("Title change approved"),
+    "title_change.reject": _l("Title change rejected"),
+    "title_change.withdraw": _l("Title change withdrawn"),
+    "transfer.submit": _l("Transfer applied for"),
+    "transfer.start": _l("Transfer-out started by the unit"),
+    "transfer.release": _l("Transfer released by the current unit"),
+    "transfer.accept": _l("Transfer accepted by the new unit"),
+    "transfer.reject": _l("Transfer rejected"),
+    "transfer.withdraw": _l("Transfer withdrawn"),
+    "identity_correction.submit": _l("Identity correction requested"),
+    "identity_correction.approve": _l("Identity correction approved"),
+    "identity_correction.reject": _l("Identity correction rejected"),
+    "identity_correction.withdraw": _l("Identity correction withdrawn"),
+    "identity.view": _l("Full ID number viewed"),
+    "org.edit": _l("Organisation profile edited"),
+    "org_change.submit": _l("Organisation change requested"),
+    "org_change.approve_old": _l("Approved by the current organisation above"),
+    "org_change.approve_new": _l("Approved by the new organisation above"),
+    "org_change.reject_old": _l("Rejected by the current organisation above"),
+    "org_change.reject_new": _l("Rejected by the new organisation above"),
+    "org_change.withdraw": _l("Organisation change withdrawn"),
+    "org.close": _l("Organisation deleted"),
+    "org.merge": _l("Organisations merged"),
+    "org.temporary_code": _l("Temporary credit code issued"),
+    "admin.add": _l("Administrator added"),
+    "admin.remove": _l("Administrator removed"),
+    "admin.make_super": _l("Super administrator handed over"),
+    "admin.set_role": _l("Administrator role changed"),
+    "org_role.create": _l("Role defined"),
+    "org_role.edit": _l("Role edited"),
+    "org_role.delete": _l("Role deleted"),
 }
 AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role"),
                  "declaration": _l("Hour declaration"), "base_report": _l("Base report"),
-                 "certificate": _l("Certificate")}
+                 "certificate": _l("Certificate"), "title_change": _l("Title change"),
+                 "transfer": _l("Unit transfer"), "identity_correction": _l("Identity correction"),
+                 "org_change": _l("Organisation change"), "org": _l("Organisation"), "org_role": _l("Role"),
+                 "person": _l("Professional")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
-          **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()}}
+          **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()},
+          **{s.value: label for s, label in CHANGE_STATE_LABELS.items()},
+          **{s.value: label for s, label in TRANSFER_STATE_LABELS.items()},
+          **{s.value: label for s, label in ORG_CHANGE_STATE_LABELS.items()},
+          **{s.value: label for s, label in ORG_STATE_LABELS.items()}}
 DECLARATION_STATES = {s.value: label for s, label in DECLARATION_STATE_LABELS.items()}
 ROLES = {r.value: label for r, label in ROLE_LABELS.items()}
 GENDERS = {"M": _l("Male"), "F": _l("Female")}

@@ -99,3 +99,54 @@ def delete_files(item: Declaration):
     return remove
 
 
+
+
+# ---------------------------------------------------------------- evidence of change requests (issue 4)
+
+def change_folder() -> str:
+    path = os.path.join(current_app.config["UPLOAD_FOLDER"], "changes")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def store_change_files(owner_type: str, owner_id: int, files: list[tuple[str, bytes]]):
+    """Write the evidence files of a change request (title change, identity correction) and add their rows to the
+    caller's transaction; the files are checked before anything is written. Returns a function that removes the
+    written files, for the caller to run if its transaction fails."""
+    from ..models import ChangeAttachment
+
+    already = db.session.scalar(select(func.count(ChangeAttachment.id)).where(
+        ChangeAttachment.owner_type == owner_type, ChangeAttachment.owner_id == owner_id)) or 0
+    checked = check_files(files, already)
+    written = []
+
+    def remove():
+        for path in written:
+            if os.path.exists(path):
+                os.remove(path)
+
+    try:
+        for name, data, ext, content_type in checked:
+            stored = f"{uuid.uuid4().hex}.{ext}"
+            path = os.path.join(change_folder(), stored)
+            with open(path, "xb") as f:
+                f.write(data)
+            written.append(path)
+            db.session.add(ChangeAttachment(owner_type=owner_type, owner_id=owner_id, filename=name,
+                                            stored_name=stored, content_type=content_type, size=len(data)))
+    except Exception:
+        remove()
+        raise
+    return remove
+
+
+def change_files(owner_type: str, owner_id: int) -> list:
+    from ..models import ChangeAttachment
+
+    return list(db.session.scalars(select(ChangeAttachment).where(
+        ChangeAttachment.owner_type == owner_type, ChangeAttachment.owner_id == owner_id)
+        .order_by(ChangeAttachment.id)))
+
+
+def change_path_of(row) -> str:
+    return os.path.join(change_folder(), row.stored_name)
