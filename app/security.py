@@ -127,7 +127,8 @@ def module_allows(membership, view_name: str) -> bool:
     org_role = getattr(membership, "org_role", None) if membership is not None else None
     if org_role is None:
         return True
-    if not org_role.active:
+    if not org_role.active or org_role.org_id != membership.org_id:
+        # a deleted role, or one of another org (never assignable; defence in depth): self-service only
         return view_name in SELF_SERVICE_NAMES
     allowed = set(SELF_SERVICE_NAMES)
     for key in org_role.modules:

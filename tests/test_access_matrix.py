@@ -15,13 +15,16 @@ import itertools
 import os
 
 import pytest
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from werkzeug.security import generate_password_hash
 
 from app.extensions import db
 from app.models import (Account, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
-                        Declaration, HourRecord, LearningForm, Membership, MembershipState, Org, OrgKind, Person,
-                        Region, Registration, RegistrationState, RoleName, YearSummary)
+                        Declaration, HourRecord, LearningForm, Membership, MembershipState, Org, OrgKind, OrgRole,
+                        Person,
+                        Region, Registration, RegistrationState, RoleName, Transfer, YearSummary)
+from app.models import ChangeAttachment, IdentityCorrection, TitleChange  # issue 4: P6, P7, S3
+from app.models import OrgChange  # issue 4: state machine 5
 from app.workflows import base_reports as report_flow
 from app.workflows import declaration as decl_flow
 from app.workflows import registration as reg_flow
@@ -44,7 +47,7 @@ PUBLIC = {
     "PublicView.orgs", "PublicView.help",
     "VerifyView.index", "VerifyView.lookup",  # X6 / H6 certificate verification
 }
-SELF_SERVICE = {"HomeView.index", "AccountView.password", "AccountView.role"}
+SELF_SERVICE = {"HomeView.index", "AccountView.password", "AccountView.role", "ChangeAttachmentView.download"}
 
 
 def _fab(view: str, **allowed: frozenset) -> dict[str, frozenset]:
@@ -92,7 +95,31 @@ RESTRICTED: dict[str, frozenset] = {
     "BaseReportReviewView.decide": HR,
     **_fab("AnnualStandardModelView", list=HR, show=HR, add=HR, edit=HR),
     **_fab("LearningFormModelView", list=HR, show=HR, add=HR, edit=HR),
+    # issue 4: profile, title change and identity correction requests (P6, P7): the routes name no person but the
+    # professional's own requests; personnel change review (U6, D4, H3); identity corrections by support only (S3)
+    **{f"ProfileView.{name}": PROFESSIONAL for name in ("index", "title", "withdraw_title", "identity",
+                                                        "withdraw_identity")},
+    **{f"PersonnelReviewView.{name}": REVIEWERS for name in ("index", "detail", "decide")},
+    **{f"IdentityReviewView.{name}": frozenset({R.SUPPORT.value}) for name in ("index", "detail", "decide")},
+    # issue 4: unit transfer; the professional's routes name no person, the reviews only unit admins decide
+    "TransferView.index": PROFESSIONAL,
+    "TransferView.withdraw": PROFESSIONAL,
+    **{f"TransferReviewView.{name}": frozenset({R.UNIT_ADMIN.value})
+       for name in ("index", "decide", "start", "staff", "withdraw")},
 }
+
+# issue 4: org admins and roles (U3 / D3 / H2): every org admin; sub-units and the orgs below (U4 / H1)
+ORG_ADMINS = REVIEWERS | BASE_ADMIN
+RESTRICTED.update({f"OrgAdminsView.{name}": ORG_ADMINS for name in (
+    "index", "add", "add_staff", "add_new", "add_existing", "make_super", "remove", "set_role", "roles", "edit_role",
+    "delete_role")})
+RESTRICTED.update({f"SubUnitView.{name}": REVIEWERS for name in ("index", "detail", "close", "remove_admin")})
+# issue 4: the org profile of the session's own org (U2 / D2), state machine 5 decided by the orgs above (reviewers),
+# org merge and temporary credit codes by support staff only (S4)
+RESTRICTED.update({f"OrgProfileView.{name}": ORG_ADMINS for name in ("index", "edit", "change", "withdraw")})
+RESTRICTED.update({f"OrgChangeReviewView.{name}": REVIEWERS for name in ("index", "detail", "decide")})
+RESTRICTED.update({f"SupportOrgView.{name}": frozenset({R.SUPPORT.value})
+                   for name in ("index", "merge", "temporary_code")})
 
 DENIED_CASES = [(role, endpoint) for endpoint, allowed in RESTRICTED.items() for role in ALL_ROLES
                 if role not in allowed]
@@ -117,12 +144,17 @@ def state_snapshot() -> dict:
     """Everything a refused request must leave as it was (read as plain rows, never from the identity map)."""
     ex = db.session.execute
     transitions = or_(AuditLog.to_state.is_not(None), AuditLog.action.like("password.%"),
-                      AuditLog.action.like("role.%"), AuditLog.action.like("registration.%"))
+                      AuditLog.action.like("role.%"), AuditLog.action.like("registration.%"),
+                      and_(AuditLog.result == "ok", or_(AuditLog.action.like("admin.%"),
+                                                         AuditLog.action.like("org_role.%"))))
     return {
         "registrations": ex(select(Registration.id, Registration.state, Registration.decided_by_id)
                             .order_by(Registration.id)).all(),
         "memberships": ex(select(Membership.id, Membership.user_id, Membership.role, Membership.org_id,
-                                 Membership.state).order_by(Membership.id)).all(),
+                                 Membership.state, Membership.is_super, Membership.org_role_id)
+                          .order_by(Membership.id)).all(),
+        "org roles": ex(select(OrgRole.id, OrgRole.org_id, OrgRole.name, OrgRole.modules_json, OrgRole.active)
+                        .order_by(OrgRole.id)).all(),
         "accounts": ex(select(Account.id, Account.username, Account.password, Account.must_change_password,
                               Account.active, Account.sessions_valid_after, Account.email)
                        .order_by(Account.id)).all(),
@@ -156,6 +188,24 @@ def state_snapshot() -> dict:
         "standards": ex(select(AnnualStandard.id, AnnualStandard.year, AnnualStandard.region_id,
                                AnnualStandard.public_min, AnnualStandard.professional_min,
                                AnnualStandard.total_min).order_by(AnnualStandard.id)).all(),
+        "transfers": ex(select(Transfer.id, Transfer.person_id, Transfer.from_unit_id, Transfer.to_unit_id,
+                               Transfer.state, Transfer.reason).order_by(Transfer.id)).all(),
+        "title changes": ex(select(TitleChange.id, TitleChange.person_id, TitleChange.state, TitleChange.reason,
+                                   TitleChange.after_json).order_by(TitleChange.id)).all(),
+        "identity corrections": ex(select(IdentityCorrection.id, IdentityCorrection.user_id, IdentityCorrection.state,
+                                          IdentityCorrection.new_name, IdentityCorrection.new_id_number)
+                                   .order_by(IdentityCorrection.id)).all(),
+        "change attachments": ex(select(ChangeAttachment.id, ChangeAttachment.owner_type, ChangeAttachment.owner_id,
+                                        ChangeAttachment.stored_name).order_by(ChangeAttachment.id)).all(),
+        "person details": ex(select(Person.id, Person.id_number, Person.school, Person.major, Person.title_series,
+                                    Person.title_level, Person.title_name, Person.title_date, Person.title_cert_no,
+                                    Person.vocational_qualifications).order_by(Person.id)).all(),
+        "org profiles": ex(select(Org.id, Org.credit_code, Org.temporary_code, Org.merged_into_id, Org.region_id,
+                                  Org.phone, Org.address, Org.contact, Org.nature, Org.industry, Org.description)
+                           .order_by(Org.id)).all(),
+        "org changes": ex(select(OrgChange.id, OrgChange.org_id, OrgChange.state, OrgChange.new_parent_id,
+                                 OrgChange.new_credit_code, OrgChange.old_decided_by_id, OrgChange.new_decided_by_id,
+                                 OrgChange.reason).order_by(OrgChange.id)).all(),
         "learning forms": ex(select(LearningForm.id, LearningForm.code, LearningForm.name, LearningForm.group,
                                     LearningForm.fields_json, LearningForm.max_hours, LearningForm.year_cap,
                                     LearningForm.active).order_by(LearningForm.id)).all(),
@@ -345,6 +395,35 @@ def _build_matrix() -> dict:
     standard = AnnualStandard(year=YEAR, region_id=region.id, public_min=20, professional_min=50, total_min=70)
     db.session.add(standard)
     db.session.commit()
+    # issue 4: another unit's person applying to move to a third unit of the other district
+    from app.workflows import transfer as transfer_flow
+
+    mover = make_person("乙校调转人", world.other_unit)
+    third_unit = factories.make_org(OrgKind.UNIT, "乙区第二中学", world.other_district)
+    transfer = transfer_flow.submit(factories.actor_for(mover, R.PROFESSIONAL, world.other_unit), third_unit.id)
+    # issue 4: another unit's admin membership and org-defined role
+    from app.workflows import admins as admin_flow
+
+    other_org_role = admin_flow.create_role(factories.actor_for(world.other_unit_admin, R.UNIT_ADMIN, world.other_unit),
+                                            "乙校审核员", ["registrations"])
+    # issue 4: the other unit's person's pending title change and identity correction, each with its evidence
+    from app.workflows import identity as id_flow
+    from app.workflows import title_change as title_flow
+
+    other_actor = factories.actor_for(other, R.PROFESSIONAL, world.other_unit)
+    title_change = title_flow.submit(other_actor, {"title_series": "中小学教师", "title_level": "副高级",
+                                                   "title_name": "高级教师", "title_cert_no": "GJ-2025-1"},
+                                     [("乙校职称证书.png", PNG)])
+    correction = id_flow.submit(other_actor, "乙校王老帅", factories.new_id_number(), [("乙校身份证.png", PNG)])
+    # issue 4: another district's unit asking for a new credit code (pending with its org above, other_district)
+    from app.demo import make_credit_code
+    from app.workflows import org_change as org_change_flow
+
+    changing_unit = factories.make_org(OrgKind.UNIT, "乙区职业学校", world.other_district)
+    changing_admin = factories.make_account("乙区职校管理员", [(R.UNIT_ADMIN, changing_unit)])
+    org_change = org_change_flow.request_change(
+        factories.actor_for(changing_admin, R.UNIT_ADMIN, changing_unit),
+        org_change_flow.ChangeRequest(credit_code=make_credit_code("370103", 660001), parent_id=None))
     users = {role: getattr(world, attr).username for role, attr in ROLE_ACCOUNTS.items()}
     users[R.PROFESSIONAL.value] = professional.username
     users[ANONYMOUS] = None
@@ -365,6 +444,15 @@ def _build_matrix() -> dict:
         "other_report": report.id,
         "other_standard": standard.id,
         "learning_form": learning_form().id,
+        "other_title_change": title_change.id,
+        "other_correction": correction.id,
+        "other_change_file": db.session.scalar(select(ChangeAttachment.id).where(
+            ChangeAttachment.owner_type == "title_change", ChangeAttachment.owner_id == title_change.id)),
+        "other_admin": db.session.scalar(select(Membership.id).where(Membership.user_id == world.other_unit_admin.id)),
+        "other_org_role": other_org_role.id,
+        "other_transfer": transfer.id,
+        "third_unit": third_unit.id,
+        "other_org_change": org_change.id,
     }
 
 
@@ -428,7 +516,13 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
           "LearningFormModelView": data["learning_form"]}.get(view)
     values = {"pk": pk, "name": "reset_password", "filename": "export.csv", "account_id": data["other_account"],
               "membership_id": data["other_membership"], "declaration_id": data["other_declaration"],
-              "attachment_id": data["other_attachment"], "report_id": data["other_report"], "year": YEAR}
+              "attachment_id": data["other_attachment"], "report_id": data["other_report"], "year": YEAR,
+              "transfer_id": data["other_transfer"],
+              "admin_id": data["other_admin"], "role_id": data["other_org_role"], "org_id": data["other_unit"]}
+    values.update(change_id=data["other_title_change"], correction_id=data["other_correction"])
+    values["org_change_id"] = data["other_org_change"]
+    if view == "ChangeAttachmentView":  # the other unit's title change evidence
+        values["attachment_id"] = data["other_change_file"]
     form = {
         "RegistrationReviewView.decide": {"ids": str(data["other_reg"]), "action": "approve"},
         "SupportView.assign": {"role": R.UNIT_ADMIN.value, "org_id": str(data["other_unit"])},
@@ -447,6 +541,29 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
                                       "fields_json": "[]", "max_hours": "500", "active": "y"},
         "LearningFormModelView.edit": {"code": "tampered", "name": TAMPERED, "group": "training",
                                        "fields_json": "[]", "max_hours": "500", "active": "y"},
+        "TransferView.index": {"to_unit_id": str(data["third_unit"]), "note": TAMPERED},
+        "OrgAdminsView.add_staff": {"person_id": str(data["other_person"])},
+        "OrgAdminsView.add_new": {"id_type": "resident_id", "id_number": factories.new_id_number(), "name": TAMPERED,
+                                  "email": "tampered@example.cn", "mobile": "13912345670",
+                                  "password": "Tamper#2026x", "confirm": "Tamper#2026x"},
+        "OrgAdminsView.add_existing": {"id_number": data["other_username"], "password": factories.PASSWORD},
+        "OrgAdminsView.set_role": {"org_role_id": str(data["other_org_role"])},
+        "OrgAdminsView.roles": {"name": TAMPERED, "modules": "staff"},
+        "OrgAdminsView.edit_role": {"name": TAMPERED, "modules": "staff"},
+        "TransferReviewView.decide": {"ids": str(data["other_transfer"]), "action": "approve"},
+        "TransferReviewView.start": {"person_id": str(data["other_person"]), "to_unit_id": str(data["third_unit"])},
+        "ProfileView.index": {"gender": "M", "ethnicity": "汉族", "education": "大学本科", "school": TAMPERED,
+                              "major": TAMPERED, "degree": "学士"},
+        "ProfileView.title": {"title_series": "卫生技术", "title_level": "正高级", "title_name": TAMPERED},
+        "ProfileView.identity": {"new_name": "篡改姓名", "new_id_number": data["other_username"]},
+        "PersonnelReviewView.decide": {"ids": str(data["other_title_change"]), "action": "approve"},
+        "IdentityReviewView.decide": {"action": "approve"},
+        "OrgProfileView.edit": {"phone": "0531-0000000", "address": TAMPERED, "description": TAMPERED},
+        "OrgProfileView.change": {"credit_code": _valid_code(660002),
+                                   "parent_id": str(data["other_unit"])},
+        "OrgChangeReviewView.decide": {"ids": str(data["other_org_change"]), "action": "approve"},
+        "SupportOrgView.merge": {"source_id": str(data["other_unit"]), "target_id": str(data["third_unit"]),
+                                 "confirm": "y"},
     }.get(endpoint)
     if endpoint.startswith("HoursView.") and form is not None:
         form = declaration_data(db.session.get(LearningForm, data["learning_form"]), **form)
@@ -458,6 +575,12 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     choices = [VARIANTS[name] if name in VARIANTS else (values[name],) for name in names]
     with app.test_request_context():
         return [(url_for(endpoint, **dict(zip(names, combo))), form or {}) for combo in itertools.product(*choices)]
+
+
+def _valid_code(seq: int) -> str:
+    from app.demo import make_credit_code
+
+    return make_credit_code("370103", seq)
 
 
 def url_and_form(app, endpoint: str, data: dict) -> tuple[str, dict]:
@@ -513,7 +636,12 @@ PERMITTED_PAGES = [(role, endpoint) for endpoint in ("RegistrationReviewView.ind
                                                      "HoursView.annual", "HoursView.standards",
                                                      "DeclarationReviewView.index", "BaseReportView.index",
                                                      "BaseReportView.new", "BaseReportReviewView.index",
-                                                     "AnnualStandardModelView.list", "LearningFormModelView.list")
+                                                     "AnnualStandardModelView.list", "LearningFormModelView.list",
+                                                     "ProfileView.index", "ProfileView.title", "ProfileView.identity",
+                                                     "PersonnelReviewView.index", "IdentityReviewView.index",
+                                                     "OrgAdminsView.index", "OrgAdminsView.roles", "SubUnitView.index",
+                                                     "OrgProfileView.index", "OrgChangeReviewView.index",
+                                                     "SupportOrgView.index")
                    for role in sorted(RESTRICTED[endpoint])]
 
 

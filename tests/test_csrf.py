@@ -236,6 +236,71 @@ def verify_lookup(app, client, world):
     return Case("/verify/lookup", {"id_number": person.username, "name": "防伪测试人", "captcha": CAPTCHA})
 
 
+# ------------------------------------------------------------------ issue 4: unit transfer
+
+def _transfer_state(item_id: int, expected: str):
+    from app.models import Transfer
+
+    def check():
+        assert db.session.execute(select(Transfer.state).where(Transfer.id == item_id)).scalar_one() == expected
+    return check
+
+
+def transfer_apply(app, client, world):
+    from app.models import Transfer
+
+    _logged_in_as(client, _professional(world), R.PROFESSIONAL)
+
+    def check():
+        assert db.session.scalar(select(Transfer.id).limit(1)) is None
+    return Case("/transfer/", {"to_unit_id": str(world.other_unit.id), "note": "伪造的调转"}, check)
+
+
+def _applied_transfer(world, released: bool = False):
+    from app.workflows import transfer as transfer_flow
+
+    person = _professional(world)
+    item = transfer_flow.submit(factories.actor_for(person, R.PROFESSIONAL, world.unit), world.other_unit.id)
+    if released:
+        transfer_flow.release(item, factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit))
+    return person, item
+
+
+def transfer_withdraw(app, client, world):
+    person, item = _applied_transfer(world)
+    _logged_in_as(client, person, R.PROFESSIONAL)
+    return Case(f"/transfer/{item.id}/withdraw", {}, _transfer_state(item.id, "pending_out"))
+
+
+def transfer_decide(app, client, world):
+    _, item = _applied_transfer(world)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case("/review/transfers/decide", {"ids": str(item.id), "action": "approve"},
+                _transfer_state(item.id, "pending_out"))
+
+
+def transfer_start(app, client, world):
+    from app.models import Transfer
+
+    employee = person_of(_professional(world))
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(Transfer.id).limit(1)) is None
+    return Case("/review/transfers/start", {"person_id": str(employee.id), "to_unit_id": str(world.other_unit.id)},
+                check)
+
+
+def transfer_unit_withdraw(app, client, world):
+    from app.workflows import transfer as transfer_flow
+
+    employee = person_of(_professional(world))
+    item = transfer_flow.start(factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit), employee.id,
+                               world.other_unit.id)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case(f"/review/transfers/{item.id}/withdraw", {}, _transfer_state(item.id, "pending_in"))
+
+
 # FAB ModelViews: posted by the role closest to the view (the CSRF check comes before the permission check)
 FAB_VIEWS = {"OrgModelView": ("orgs", "sysadmin", R.SYSADMIN), "StaffModelView": ("staff", "unit_admin", R.UNIT_ADMIN),
              "RegionModelView": ("regions", "sysadmin", R.SYSADMIN),
@@ -301,7 +366,147 @@ CASES: dict[str, Callable] = {
     "BaseReportView.new": base_report_new,
     "BaseReportReviewView.decide": base_report_decide,
     "VerifyView.lookup": verify_lookup,
+    "TransferView.index": transfer_apply,
+    "TransferView.withdraw": transfer_withdraw,
+    "TransferReviewView.decide": transfer_decide,
+    "TransferReviewView.start": transfer_start,
+    "TransferReviewView.withdraw": transfer_unit_withdraw,
 }
+
+
+# ------------------------------------------------------------------ issue 4: org admins, roles, sub-units
+
+def _deputy(world) -> int:
+    """A second, non-super admin of the unit; its membership id."""
+    deputy = factories.make_account("副管理员")
+    membership = Membership(user_id=deputy.id, role=R.UNIT_ADMIN.value, org_id=world.unit.id, state="active")
+    db.session.add(membership)
+    db.session.commit()
+    return membership.id
+
+
+def _unit_role(world):
+    from app.workflows import admins as admin_flow
+
+    return admin_flow.create_role(factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit), "审核员",
+                                  ["registrations"])
+
+
+def _as_unit_admin(build):
+    def case(app, client, world):
+        result = build(world)
+        _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+        return result
+    return case
+
+
+ADMIN_CASES: dict[str, Callable] = {
+    "OrgAdminsView.add_staff": _as_unit_admin(lambda world: Case(
+        "/org/admins/add/staff", {"person_id": str(person_of(_professional(world)).id)})),
+    "OrgAdminsView.add_new": _as_unit_admin(lambda world: Case("/org/admins/add/new", {
+        "id_type": "resident_id", "id_number": factories.new_id_number(), "name": "伪造的管理员",
+        "email": "forged@example.cn", "mobile": "13912345670", "password": "Forged#2026x",
+        "confirm": "Forged#2026x"})),
+    "OrgAdminsView.add_existing": _as_unit_admin(lambda world: Case("/org/admins/add/existing", {
+        "id_number": world.other_unit_admin.username, "password": factories.PASSWORD})),
+    "OrgAdminsView.make_super": _as_unit_admin(lambda world: Case(f"/org/admins/{_deputy(world)}/make-super", {})),
+    "OrgAdminsView.remove": _as_unit_admin(lambda world: Case(f"/org/admins/{_deputy(world)}/remove", {})),
+    "OrgAdminsView.set_role": _as_unit_admin(lambda world: Case(
+        f"/org/admins/{_deputy(world)}/role", {"org_role_id": str(_unit_role(world).id)})),
+    "OrgAdminsView.roles": _as_unit_admin(lambda world: Case("/org/admins/roles", {"name": "伪造的角色",
+                                                                                   "modules": "staff"})),
+    "OrgAdminsView.edit_role": _as_unit_admin(lambda world: Case(
+        f"/org/admins/roles/{_unit_role(world).id}/edit", {"name": "伪造的角色", "modules": "staff"})),
+    "OrgAdminsView.delete_role": _as_unit_admin(lambda world: Case(
+        f"/org/admins/roles/{_unit_role(world).id}/delete", {})),
+    "SubUnitView.close": _as_unit_admin(lambda world: Case(f"/org/sub-units/{world.sub_unit.id}/close", {})),
+    "SubUnitView.remove_admin": _as_unit_admin(lambda world: Case(
+        "/org/sub-units/admins/%d/remove" % db.session.scalar(select(Membership.id).where(
+            Membership.user_id == world.sub_unit_admin.id)), {})),
+}
+CASES.update(ADMIN_CASES)
+
+
+# ------------------------------------------------------------------ issue 4: org profile, state machine 5, S4
+
+def _org_change(world):
+    from app.demo import make_credit_code
+    from app.workflows import org_change as org_change_flow
+
+    return org_change_flow.request_change(factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit),
+                                          org_change_flow.ChangeRequest(make_credit_code("370103", 550001), None))
+
+
+def _org_change_state(item_id: int, expected: str):
+    from app.models import OrgChange
+
+    def check():
+        assert db.session.execute(select(OrgChange.state).where(OrgChange.id == item_id)).scalar_one() == expected
+    return check
+
+
+def _org_profile_edit(app, client, world):
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case("/org/profile/edit", {"phone": "0531-0000000", "address": "伪造的地址"})
+
+
+def _org_profile_change(app, client, world):
+    from app.demo import make_credit_code
+    from app.models import OrgChange
+
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(OrgChange.id)) is None
+    return Case("/org/profile/change", {"credit_code": make_credit_code("370103", 550002)}, check)
+
+
+def _org_profile_withdraw(app, client, world):
+    item = _org_change(world)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case(f"/org/profile/change/{item.id}/withdraw", {}, _org_change_state(item.id, "pending"))
+
+
+def _org_change_decide(app, client, world):
+    item = _org_change(world)
+    _logged_in_as(client, world.dept_admin, R.DEPT_ADMIN)
+    return Case("/review/org-changes/decide", {"ids": str(item.id), "action": "approve"},
+                _org_change_state(item.id, "pending"))
+
+
+def _support_org_merge(app, client, world):
+    from app.models import Org, OrgKind
+
+    target = factories.make_org(OrgKind.UNIT, "合并目标单位", world.dept)
+    _logged_in_as(client, world.support, R.SUPPORT)
+
+    def check():
+        assert db.session.execute(select(Org.state).where(Org.id == world.unit.id)).scalar_one() == "active"
+    return Case("/support/orgs/merge", {"source_id": str(world.unit.id), "target_id": str(target.id),
+                                        "confirm": "y"}, check)
+
+
+def _support_org_temporary_code(app, client, world):
+    from app.models import Org, OrgKind
+
+    org = factories.make_org(OrgKind.UNIT, "无代码单位", world.dept)
+    db.session.execute(Org.__table__.update().where(Org.id == org.id).values(credit_code=None))
+    db.session.commit()
+    _logged_in_as(client, world.support, R.SUPPORT)
+
+    def check():
+        assert db.session.execute(select(Org.credit_code).where(Org.id == org.id)).scalar_one() is None
+    return Case(f"/support/orgs/{org.id}/temporary-code", {}, check)
+
+
+CASES.update({
+    "OrgProfileView.edit": _org_profile_edit,
+    "OrgProfileView.change": _org_profile_change,
+    "OrgProfileView.withdraw": _org_profile_withdraw,
+    "OrgChangeReviewView.decide": _org_change_decide,
+    "SupportOrgView.merge": _support_org_merge,
+    "SupportOrgView.temporary_code": _support_org_temporary_code,
+})
 
 
 def _endpoint(case_key: str) -> str:
@@ -310,6 +515,108 @@ def _endpoint(case_key: str) -> str:
 
 def _rule(app, endpoint: str):
     return next(r for r in app.url_map.iter_rules() if r.endpoint == _endpoint(endpoint))
+
+
+# ------------------------------------------------------------------ issue 4: profile, title change, identity correction
+
+def _profile_owner(world):
+    from tests.test_title_change import professional
+
+    return professional(world.unit, "防伪测试人")
+
+
+def _title_change_state(item_id: int, expected: str):
+    from app.models import TitleChange
+
+    def check():
+        assert db.session.execute(select(TitleChange.state).where(TitleChange.id == item_id)).scalar_one() == expected
+    return check
+
+
+def _correction_state(item_id: int, expected: str):
+    from app.models import IdentityCorrection
+
+    def check():
+        assert db.session.execute(select(IdentityCorrection.state)
+                                  .where(IdentityCorrection.id == item_id)).scalar_one() == expected
+    return check
+
+
+def _nothing_requested():
+    from app.models import IdentityCorrection, TitleChange
+
+    def check():
+        assert db.session.scalar(select(TitleChange.id).limit(1)) is None
+        assert db.session.scalar(select(IdentityCorrection.id).limit(1)) is None
+    return check
+
+
+def profile_edit(app, client, world):
+    person = _profile_owner(world)
+    _logged_in_as(client, person, R.PROFESSIONAL)
+
+    def check():  # the school stays as it was
+        assert person_of(person).school is None
+    return Case("/profile/", {"gender": "M", "ethnicity": "汉族", "education": "大学本科", "school": "伪造的学校",
+                              "major": "伪造的专业", "degree": "学士"}, check)
+
+
+def profile_title(app, client, world):
+    _logged_in_as(client, _profile_owner(world), R.PROFESSIONAL)
+    return Case("/profile/title", {"title_series": "卫生技术", "title_level": "正高级", "title_name": "伪造的职务"},
+                _nothing_requested())
+
+
+def profile_withdraw_title(app, client, world):
+    from tests.test_title_change import make_change
+
+    person = _profile_owner(world)
+    item = make_change(world, person)
+    _logged_in_as(client, person, R.PROFESSIONAL)
+    return Case(f"/profile/title/{item.id}/withdraw", {}, _title_change_state(item.id, "pending"))
+
+
+def profile_identity(app, client, world):
+    _logged_in_as(client, _profile_owner(world), R.PROFESSIONAL)
+    return Case("/profile/identity", {"new_name": "伪造姓名", "new_id_number": factories.new_id_number()},
+                _nothing_requested())
+
+
+def profile_withdraw_identity(app, client, world):
+    from tests.test_identity_correction import make_correction
+
+    person = _profile_owner(world)
+    item = make_correction(world, person)
+    _logged_in_as(client, person, R.PROFESSIONAL)
+    return Case(f"/profile/identity/{item.id}/withdraw", {}, _correction_state(item.id, "pending"))
+
+
+def personnel_decide(app, client, world):
+    from tests.test_title_change import make_change
+
+    item = make_change(world, _profile_owner(world))
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case("/review/personnel/decide", {"ids": str(item.id), "action": "approve"},
+                _title_change_state(item.id, "pending"))
+
+
+def identity_decide(app, client, world):
+    from tests.test_identity_correction import make_correction
+
+    item = make_correction(world, _profile_owner(world))
+    _logged_in_as(client, world.support, R.SUPPORT)
+    return Case(f"/support/identity/{item.id}/decide", {"action": "approve"}, _correction_state(item.id, "pending"))
+
+
+CASES.update({
+    "ProfileView.index": profile_edit,
+    "ProfileView.title": profile_title,
+    "ProfileView.withdraw_title": profile_withdraw_title,
+    "ProfileView.identity": profile_identity,
+    "ProfileView.withdraw_identity": profile_withdraw_identity,
+    "PersonnelReviewView.decide": personnel_decide,
+    "IdentityReviewView.decide": identity_decide,
+})
 
 
 # ------------------------------------------------------------------ tests

@@ -11,9 +11,13 @@ def register_views(appbuilder) -> None:
     from .catalogue import AnnualStandardModelView, LearningFormModelView
     from .hours import AttachmentView, DeclarationReviewView, HoursView
     from .home import HomeView
+    from .org_admins import OrgAdminsView, SubUnitView
+    from .org_profile import OrgChangeReviewView, OrgProfileView, SupportOrgView
+    from .profile import ChangeAttachmentView, IdentityReviewView, PersonnelReviewView, ProfileView
     from .public import PublicView
     from .review import RegistrationReviewView
     from .support import SupportView
+    from .transfer import TransferReviewView, TransferView
     from .verify import VerifyView
 
     from flask import current_app
@@ -55,3 +59,26 @@ def register_views(appbuilder) -> None:
                         category="Management")
     appbuilder.add_view(AuditLogModelView(), "Audit log", label=_l("Audit log"), icon="fa-history",
                         category="Audit", category_label=_l("Audit"), category_icon="fa-eye")
+    # issue 4: profile and title change (P6), identity corrections (P7, S3), personnel change review (U6, D4, H3)
+    appbuilder.add_view(ProfileView(), "My profile", label=_l("My profile"), icon="fa-user")
+    appbuilder.add_view_no_menu(ChangeAttachmentView())
+    appbuilder.add_view(PersonnelReviewView(), "Personnel changes", label=_l("Personnel change review"),
+                        icon="fa-id-badge", category="Review")
+    appbuilder.add_view(IdentityReviewView(), "Identity corrections", label=_l("Identity corrections"),
+                        icon="fa-id-card-o", category="Review")
+    # issue 4: unit transfer (P7, U7)
+    appbuilder.add_view(TransferView(), "Unit transfer", label=_l("Unit transfer"), icon="fa-exchange")
+    appbuilder.add_view(TransferReviewView(), "Transfers", label=_l("Unit transfers"), icon="fa-exchange",
+                        category="Review")
+    # issue 4: org admins and roles (U3, D3, H2), sub-units and the orgs below (U4, H1)
+    appbuilder.add_view(OrgAdminsView(), "Administrators", label=_l("Administrators"), icon="fa-user-secret",
+                        category="Management")
+    appbuilder.add_view(SubUnitView(), "Sub-units", label=_l("Sub-units"), icon="fa-sitemap",
+                        category="Management")
+    # issue 4: org profile, credit code / parent change (U2, D2, state machine 5), org merge, temporary codes (S4)
+    appbuilder.add_view(OrgProfileView(), "Org profile", label=_l("Org profile"), icon="fa-building-o",
+                        category="Management")
+    appbuilder.add_view(OrgChangeReviewView(), "Org changes", label=_l("Organisation changes"),
+                        icon="fa-random", category="Review")
+    appbuilder.add_view(SupportOrgView(), "Org merge", label=_l("Org merge and temporary codes"),
+                        icon="fa-compress", category="Management")

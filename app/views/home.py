@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Person, RoleName
-from ..security import HOME_VIEW, current_actor, current_membership
+from ..security import HOME_VIEW, REVIEW_VIEW, current_actor, current_membership, module_allows
 from ..validators import mask_id_number
 from ..workflows import annual
 from ..workflows import declaration as decl_flow
@@ -27,12 +27,25 @@ class HomeView(BaseView):
     def index(self):
         actor = current_actor()
         membership = current_membership()
-        pending = reg_flow.pending_count(actor) if actor.role in reg_flow.REVIEWERS else None
-        pending_declarations = decl_flow.pending_count(actor) if actor.role in decl_flow.REVIEWERS else None
+        # an admin with an org-defined role sees only the queues of its modules (U3)
+        pending = (reg_flow.pending_count(actor) if actor.role in reg_flow.REVIEWERS
+                   and module_allows(membership, REVIEW_VIEW) else None)
+        pending_declarations = (decl_flow.pending_count(actor) if actor.role in decl_flow.REVIEWERS
+                                and module_allows(membership, "DeclarationReviewView") else None)
+        # issue 4: title changes waiting for a reviewer (U6 / D4 / H3), identity corrections for support (S3)
+        from ..security import PERSONNEL_REVIEW_VIEW
+        from ..workflows import identity as id_flow
+        from ..workflows import title_change as title_flow
+
+        pending_changes = (title_flow.pending_count(actor) if actor.role in title_flow.REVIEWERS
+                           and module_allows(membership, PERSONNEL_REVIEW_VIEW) else None)
+        pending_corrections = id_flow.pending_count(actor) if id_flow.can_decide(actor) else None
         person = this_year = None
         if actor.role == RoleName.PROFESSIONAL:
             person = db.session.scalar(select(Person).where(Person.user_id == current_user.id))
             this_year = annual.year_result(person, datetime.date.today().year) if person else None
         return self.render_template("home.html", membership=membership, pending=pending, person=person,
-                                    pending_declarations=pending_declarations, this_year=this_year,
+                                    pending_declarations=pending_declarations,
+                                    pending_changes=pending_changes, pending_corrections=pending_corrections,
+                                    this_year=this_year,
                                     masked=mask_id_number(current_user.username), title=_l("My home"))

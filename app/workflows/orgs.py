@@ -44,3 +44,38 @@ def subtree_ids(root_path: str):
 
 def org_in_subtree(org: Org | None, root_path: str) -> bool:
     return bool(org and org.path.startswith(root_path))
+
+
+def rewrite_subtree(root: Org, new_parent: Org) -> int:
+    """Put `root` under `new_parent` and rewrite the materialised path of root and of its whole subtree in one
+    UPDATE ("/1/5/23/..." -> new parent's path + "23/..."); the caller checks that new_parent is not inside the
+    subtree and commits. Descendants that shared root's region follow it to the new parent's region.
+    Returns the number of orgs whose path changed."""
+    from sqlalchemy import literal, update
+
+    old_prefix = root.path
+    new_prefix = f"{new_parent.path}{root.id}/"
+    old_region = root.region_id
+    new_region = new_parent.region_id if new_parent.region_id is not None else old_region
+    db.session.flush()
+    count = 0
+    if old_prefix != new_prefix:
+        count = db.session.execute(
+            update(Org).where(Org.path.startswith(old_prefix, autoescape=True))
+            .values(path=literal(new_prefix) + func.substr(Org.path, len(old_prefix) + 1))
+            .execution_options(synchronize_session=False)).rowcount
+    if new_region != old_region:
+        same_region = Org.region_id.is_(None) if old_region is None else Org.region_id == old_region
+        db.session.execute(
+            update(Org).where(Org.path.startswith(new_prefix, autoescape=True), same_region)
+            .values(region_id=new_region).execution_options(synchronize_session=False))
+    db.session.execute(update(Org).where(Org.id == root.id).values(parent_id=new_parent.id)
+                       .execution_options(synchronize_session=False))
+    db.session.expire_all()
+    return count
+
+
+def longest_path_below(root: Org) -> int:
+    """The length of the longest materialised path in root's subtree."""
+    return db.session.scalar(select(func.max(func.length(Org.path))).where(
+        Org.path.startswith(root.path, autoescape=True))) or len(root.path)
