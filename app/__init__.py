@@ -30,6 +30,17 @@ def create_app(config: object | None = None, **overrides) -> Flask:
     if app.config.get("TESTING") is not True:
         app.config["CAPTCHA_FIXED"] = None
 
+    # Every <int:…> in a URL names a row of an INTEGER column: a larger number is simply not found (404), never a
+    # database error.
+    from werkzeug.routing import IntegerConverter
+
+    class RowIdConverter(IntegerConverter):
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", 2 ** 31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = RowIdConverter
+
     with app.app_context():
         db.init_app(app)
         csrf.init_app(app)

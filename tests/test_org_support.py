@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (AuditLog, Declaration, Membership, Org, OrgChange, OrgKind, OrgState, Person, RoleName)
-from app.validators import validate_credit_code
+from app.validators import validate_temporary_code
 from app.workflows import org_change
 from app.workflows import org_support as flow
 from app.workflows.base import DomainError, PermissionDenied
@@ -199,7 +199,7 @@ def test_temporary_codes_are_valid_and_unique(world, db):
     codes = [flow.issue_temporary_code(org, support(world)) for org in orgs]
     assert len(set(codes)) == 25
     for code in codes:
-        assert len(code) == 18 and validate_credit_code(code) == code  # the GB 32100 check every form applies
+        assert len(code) == 18 and validate_temporary_code(code) == code  # what org registration accepts
     db.session.expire_all()
     assert all(db.session.get(Org, o.id).temporary_code for o in orgs)
     assert [r.object_id for r in audits("org.temporary_code")] == [o.id for o in orgs]

@@ -17,6 +17,7 @@ from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFi
 from ..workflows import accounts
 from ..workflows.base import DomainError
 from . import labels
+from .util import db_id
 
 ORG_LABELS = {
     "name": _l("Organisation name"), "kind_label": _l("Kind"), "credit_code": _l("Unified social credit code"),
@@ -24,6 +25,16 @@ ORG_LABELS = {
     "nature": _l("Nature"), "industry": _l("Industry"), "phone": _l("Phone"), "address": _l("Address"),
     "contact": _l("Contact"), "created_at": _l("Registered at"), "kind": _l("Kind"), "state": _l("State"),
 }
+
+
+class RowInterface(SQLAInterface):
+    """FAB's data interface, where a primary key that no INTEGER column can hold finds nothing (a 404) instead of
+    a database error."""
+
+    def get(self, id, filters=None, select_columns=None, outer_default_load=False):
+        if db_id(str(id)) is None:
+            return None
+        return super().get(id, filters, select_columns, outer_default_load)
 
 
 class AppModelView(ModelView):
@@ -61,7 +72,7 @@ class ActiveStaffFilter(BaseFilter):
 
 
 class OrgModelView(AppModelView):
-    datamodel = SQLAInterface(Org)
+    datamodel = RowInterface(Org)
     class_permission_name = ORG_VIEW
     route_base = "/orgs"
     base_permissions = ["can_list", "can_show"]
@@ -82,7 +93,7 @@ class OrgModelView(AppModelView):
 class StaffModelView(AppModelView):
     """Professionals of the orgs in scope (U10 staff lookup); the full 证件号 is never shown here."""
 
-    datamodel = SQLAInterface(Person)
+    datamodel = RowInterface(Person)
     class_permission_name = STAFF_VIEW
     route_base = "/staff"
     base_permissions = ["can_list", "can_show", "can_reset_password"]
@@ -133,7 +144,7 @@ class StaffModelView(AppModelView):
 class AuditLogModelView(AppModelView):
     """X1: the auditor reads the trail; nobody edits it."""
 
-    datamodel = SQLAInterface(AuditLog)
+    datamodel = RowInterface(AuditLog)
     class_permission_name = AUDIT_VIEW
     route_base = "/audit"
     base_permissions = ["can_list", "can_show"]
@@ -157,7 +168,7 @@ class AuditLogModelView(AppModelView):
 
 
 class RegionModelView(AppModelView):
-    datamodel = SQLAInterface(Region)
+    datamodel = RowInterface(Region)
     class_permission_name = REGION_VIEW
     route_base = "/regions"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]

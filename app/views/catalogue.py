@@ -9,7 +9,6 @@ import json
 from flask import abort
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.filters import BaseFilter
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import BooleanField, SelectField
@@ -22,7 +21,7 @@ from ..security import current_membership
 from ..workflows.base import DomainError
 from ..workflows.declaration import FIELDS
 from . import labels
-from .admin import AppModelView
+from .admin import AppModelView, RowInterface
 
 
 def _hr_org():
@@ -102,7 +101,7 @@ HOURS_RANGE = NumberRange(min=0, max=1000, message=_l("Hours must be between 0 a
 
 
 class AnnualStandardModelView(AppModelView):
-    datamodel = SQLAInterface(AnnualStandard)
+    datamodel = RowInterface(AnnualStandard)
     class_permission_name = "AnnualStandardModelView"
     route_base = "/standards"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
@@ -152,7 +151,7 @@ class AnnualStandardModelView(AppModelView):
 
 
 class LearningFormModelView(AppModelView):
-    datamodel = SQLAInterface(LearningForm)
+    datamodel = RowInterface(LearningForm)
     class_permission_name = "LearningFormModelView"
     route_base = "/learning-forms"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]

@@ -26,6 +26,17 @@ ORG_NATURES = ["机关", "事业单位", "国有企业", "民营企业", "外资
 INDUSTRIES = ["教育", "卫生健康", "工程建设", "农业", "制造业", "信息技术", "金融", "文化传媒", "其他"]
 
 
+class RowIdField(IntegerField):
+    """The id of a row picked in a form: a number no INTEGER column can hold is no choice at all (the field's
+    DataRequired / Optional validators then answer), never a database error."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not 0 < self.data <= 2 ** 31 - 1:
+            self.data = None
+            self.process_errors = []
+
+
 def _choices(values):
     return [("", _l("Please choose"))] + [(x, x) for x in values]
 
@@ -53,7 +64,7 @@ class LoginForm(FlaskForm):
 
 
 class PickRoleForm(FlaskForm):
-    membership_id = IntegerField(validators=[DataRequired(REQUIRED)])
+    membership_id = RowIdField(validators=[DataRequired(REQUIRED)])
 
 
 class ChangePasswordForm(FlaskForm):
@@ -102,7 +113,7 @@ class PersonRegistrationForm(AccountFieldsMixin, FlaskForm):
     gender = RadioField(_l("Gender"), choices=[("M", _l("Male")), ("F", _l("Female"))], default="M")
     ethnicity = SelectField(_l("Ethnicity"), choices=_choices(ETHNICITIES), validators=[DataRequired(REQUIRED)])
     native_place = StringField(_l("Native place"), validators=[Optional(), Length(max=50)])
-    unit_id = IntegerField(_l("Unit"), validators=[DataRequired(_l("Choose your unit from the list."))])
+    unit_id = RowIdField(_l("Unit"), validators=[DataRequired(_l("Choose your unit from the list."))])
     department = StringField(_l("Department"), validators=[Optional(), Length(max=50)])
     education = SelectField(_l("Highest education"), choices=_choices(EDUCATION), validators=[DataRequired(REQUIRED)])
     school = StringField(_l("School"), validators=[DataRequired(REQUIRED), Length(max=60)])
@@ -128,7 +139,7 @@ class OrgRegistrationForm(AccountFieldsMixin, FlaskForm):
     org_name = StringField(_l("Organisation name"), validators=[DataRequired(REQUIRED), _wrap(v.validate_org_name)])
     credit_code = StringField(_l("Unified social credit code"), validators=[DataRequired(REQUIRED), Length(max=20)])
     temporary_code = BooleanField(_l("The organisation has no credit code (temporary code)"))
-    parent_id = IntegerField(_l("Organisation above"), validators=[DataRequired(
+    parent_id = RowIdField(_l("Organisation above"), validators=[DataRequired(
         _l("Choose the organisation above yours from the list."))])
     nature = SelectField(_l("Nature"), choices=_choices(ORG_NATURES), validators=[Optional()])
     industry = SelectField(_l("Industry"), choices=_choices(INDUSTRIES), validators=[Optional()])
@@ -166,7 +177,7 @@ class AccountLookupForm(FlaskForm):
 class AssignRoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[(r.value, ROLE_LABELS[r]) for r in LOGIN_ROLES],
                        validators=[DataRequired(REQUIRED)])
-    org_id = IntegerField(_l("Organisation"), validators=[Optional()])
+    org_id = RowIdField(_l("Organisation"), validators=[Optional()])
 
 
 # ---------------------------------------------------------------- hours (issue 3)

@@ -20,14 +20,12 @@ from ..workflows import declaration as decl_flow
 from ..workflows.attachments import path_of
 from ..workflows.base import DomainError
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
-from .util import N_, batch_decision, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors
 
 STATE_TABS = [("", _l("All")), ("draft", _l("Not submitted")), ("pending", _l("Pending review")),
               ("approved", _l("Approved")), ("rejected", _l("Rejected"))]
 
 
-def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
 
 
 def _years() -> list[int]:
@@ -221,10 +219,10 @@ class DeclarationReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        year = _int(request.args.get("year"))
+        year = db_id(request.args.get("year"))
         subject = request.args.get("subject") if request.args.get("subject") in ("public", "professional") else None
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = decl_flow.queue(actor, year=year, subject=subject, q=q, after_id=_int(request.args.get("after")),
+        rows = decl_flow.queue(actor, year=year, subject=subject, q=q, after_id=db_id(request.args.get("after")),
                                limit=21)
         has_more = len(rows) > 20
         rows = rows[:20]

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError as WTFValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -19,8 +19,8 @@ from ..security import MODULES, ORG_ADMINS_VIEW, SUB_UNIT_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import admins as flow
 from ..workflows.base import DomainError, PermissionDenied
-from .forms import INDUSTRIES, REQUIRED, ButtonForm, _wrap
-from .util import flash_form_errors
+from .forms import INDUSTRIES, REQUIRED, ButtonForm, RowIdField, _wrap
+from .util import db_id, flash_form_errors
 
 PAGE_SIZE = 20
 
@@ -54,7 +54,7 @@ class ExistingAdminForm(FlaskForm):
 
 
 class AddStaffForm(FlaskForm):
-    person_id = IntegerField(validators=[DataRequired(_l("Choose a member of your organisation's staff from the "
+    person_id = RowIdField(validators=[DataRequired(_l("Choose a member of your organisation's staff from the "
                                                          "search results."))])
 
 
@@ -70,12 +70,8 @@ class RoleForm(FlaskForm):
     modules = MultiCheckboxField(_l("Permission modules"), validate_choice=False)
 
 
-def _optional_int(value):
-    return int(value) if value not in (None, "") and str(value).isdigit() else None
-
-
 class SetRoleForm(FlaskForm):
-    org_role_id = SelectField(_l("Role"), coerce=_optional_int, validate_choice=False, validators=[Optional()])
+    org_role_id = SelectField(_l("Role"), coerce=db_id, validate_choice=False, validators=[Optional()])
 
 
 def _refuse(exc: DomainError):
@@ -83,8 +79,6 @@ def _refuse(exc: DomainError):
     abort(403)
 
 
-def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() and len(str(value)) < 12 else None
 
 
 # ---------------------------------------------------------------- U3 / D3 / H2
@@ -330,7 +324,7 @@ class SubUnitView(BaseView):
         industry = args.get("industry") if args.get("industry") in INDUSTRIES else ""
         kind = args.get("kind") if args.get("kind") in flow.LEVELS else ""
         state = args.get("state") if args.get("state") in {s for s, _ in STATE_CHOICES} else OrgState.ACTIVE.value
-        after_id = _int(args.get("after_id"))
+        after_id = db_id(args.get("after_id"))
         after = (args.get("after_name", "")[:100], after_id) if after_id else None
         rows = flow.sub_orgs(actor, q=q or None, industry=industry or None, kind=kind or None, state=state,
                              after=after, limit=PAGE_SIZE + 1)

@@ -23,7 +23,7 @@ from ..workflows import org_support
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import INDUSTRIES, ORG_NATURES, REQUIRED, ButtonForm, DecisionForm
-from .util import N_, batch_decision, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors
 
 PAGE_SIZE = 20
 MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -46,9 +46,6 @@ def _one_of(values):
     return check
 
 
-def _int(value) -> int | None:
-    value = (value or "").strip() if isinstance(value, str) else value
-    return int(value) if value and str(value).isdigit() and len(str(value)) < 10 else None
 
 
 def _with_current(values: list[str], current: str | None) -> list[tuple[str, str]]:
@@ -86,7 +83,7 @@ class OrgChangeForm(FlaskForm):
                 raise WTFValidationError(str(exc.message)) from exc
 
     def validate_parent_id(self, field):
-        if field.data and _int(field.data) is None:
+        if field.data and db_id(field.data) is None:
             raise WTFValidationError(str(_l("Choose the new organisation above from the list.")))
 
 
@@ -117,7 +114,7 @@ class OrgProfileView(BaseView):
         change_form = change_form or OrgChangeForm(formdata=None)
         changes = flow.changes_of(org)
         pending = next((c for c in changes if c.state in flow.PENDING_ORG_CHANGE_STATES), None)
-        picked = db.session.get(Org, _int(change_form.parent_id.data)) if _int(change_form.parent_id.data) else None
+        picked = db.session.get(Org, db_id(change_form.parent_id.data)) if db_id(change_form.parent_id.data) else None
         kinds = ALLOWED_PARENTS[OrgKind(org.kind)]
         return self.render_template(
             "org/profile.html", org=org, form=form, change_form=change_form, changes=changes, pending=pending,
@@ -154,7 +151,7 @@ class OrgProfileView(BaseView):
         org = _own_org()
         form = OrgChangeForm()
         if form.validate_on_submit():
-            data = flow.ChangeRequest(credit_code=form.credit_code.data, parent_id=_int(form.parent_id.data),
+            data = flow.ChangeRequest(credit_code=form.credit_code.data, parent_id=db_id(form.parent_id.data),
                                       note=form.note.data)
             try:
                 flow.request_change(current_actor(), data)
@@ -199,7 +196,7 @@ class OrgChangeReviewView(BaseView):
         actor = current_actor()
         tab = request.args.get("tab") or flow.TODO
         tab = tab if tab in {t for t, _ in TABS} else flow.TODO
-        after = _int(request.args.get("after"))
+        after = db_id(request.args.get("after"))
         rows = flow.queue(actor, tab, after_id=after, limit=PAGE_SIZE + 1)
         has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -231,7 +228,7 @@ class OrgChangeReviewView(BaseView):
     def decide(self):
         batch_decision(flow.decide_many, none_selected=N_("Select at least one request."),
                        handled=N_("%(n)s request(s) handled."), failed_one=N_("Request %(id)s: %(msg)s"))
-        back = _int(request.args.get("back"))
+        back = db_id(request.args.get("back"))
         if back:
             return redirect(url_for("OrgChangeReviewView.detail", org_change_id=back))
         return redirect(url_for("OrgChangeReviewView.index"))
@@ -254,11 +251,11 @@ class MergeForm(FlaskForm):
                            validators=[DataRequired(_l("Please confirm the merge."))])
 
     def validate_source_id(self, field):
-        if _int(field.data) is None:
+        if db_id(field.data) is None:
             raise WTFValidationError(str(_l("Choose the organisation to merge from the list.")))
 
     def validate_target_id(self, field):
-        if _int(field.data) is None:
+        if db_id(field.data) is None:
             raise WTFValidationError(str(_l("Choose the organisation to merge into from the list.")))
 
 
@@ -277,8 +274,8 @@ class SupportOrgView(BaseView):
         state = state if state in {s for s, _ in STATE_CHOICES} else ""
         rows = org_support.search(q, kind or None, state or None) if (q or kind or state) else []
         form = form or MergeForm(formdata=None)
-        source = db.session.get(Org, _int(form.source_id.data)) if _int(form.source_id.data) else None
-        target = db.session.get(Org, _int(form.target_id.data)) if _int(form.target_id.data) else None
+        source = db.session.get(Org, db_id(form.source_id.data)) if db_id(form.source_id.data) else None
+        target = db.session.get(Org, db_id(form.target_id.data)) if db_id(form.target_id.data) else None
         return self.render_template(
             "org/support.html", rows=rows, q=q, kind=kind, state=state, kinds=KIND_CHOICES, states=STATE_CHOICES,
             form=form, source=source, target=target, button=ButtonForm(formdata=None),
@@ -294,8 +291,8 @@ class SupportOrgView(BaseView):
     def merge(self):
         form = MergeForm()
         if form.validate_on_submit():
-            source = db.session.get(Org, _int(form.source_id.data))
-            target = db.session.get(Org, _int(form.target_id.data))
+            source = db.session.get(Org, db_id(form.source_id.data))
+            target = db.session.get(Org, db_id(form.target_id.data))
             try:
                 org_support.merge(source, target, current_actor())
                 flash(gettext("%(a)s has been merged into %(b)s.", a=source.name, b=target.name), "success")

@@ -24,7 +24,7 @@ from ..workflows import title_change as title_flow
 from ..workflows.attachments import change_path_of
 from ..workflows.base import DomainError
 from .forms import DEGREES, EDUCATION, ETHNICITIES, TITLE_LEVELS, TITLE_SERIES, ButtonForm, DecisionForm
-from .util import N_, batch_decision, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors
 
 REQUIRED = _l("This field is required.")
 TOO_LONG = _l("At most %(max)d characters.")
@@ -135,8 +135,6 @@ def _files(field) -> list[tuple[str, bytes]]:
     return [(f.filename, f.read()) for f in request.files.getlist(field.name) if f and f.filename]
 
 
-def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
 
 
 def _my_person() -> Person:
@@ -294,7 +292,7 @@ class PersonnelReviewView(BaseView):
         if state not in {s for s, _ in STATE_TABS}:
             state = ChangeState.PENDING.value
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = title_flow.queue(actor, state=state, q=q, after_id=_int(request.args.get("after")),
+        rows = title_flow.queue(actor, state=state, q=q, after_id=db_id(request.args.get("after")),
                                 limit=PAGE_SIZE + 1)
         has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
@@ -340,7 +338,7 @@ class IdentityReviewView(BaseView):
         if state not in {s for s, _ in STATE_TABS}:
             state = ChangeState.PENDING.value
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = id_flow.queue(actor, state=state, q=q, after_id=_int(request.args.get("after")), limit=PAGE_SIZE + 1)
+        rows = id_flow.queue(actor, state=state, q=q, after_id=db_id(request.args.get("after")), limit=PAGE_SIZE + 1)
         has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         return self.render_template(

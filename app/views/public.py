@@ -16,7 +16,7 @@ from ..workflows.base import DomainError
 from ..workflows.orgs import search_orgs
 from .captcha import check_captcha
 from .forms import OrgRegistrationForm, PersonRegistrationForm, ProgressForm, WithdrawForm
-from .util import flash_form_errors, limit
+from .util import db_id, flash_form_errors, limit
 
 # The org kinds that register on the public page, in the order of the home page.
 REGISTERABLE = {
@@ -128,7 +128,7 @@ class PublicView(BaseView):
         form = WithdrawForm()
         if form.validate_on_submit():
             try:
-                reg_id = int(form.registration_id.data) if form.registration_id.data.isdigit() else 0
+                reg_id = db_id(form.registration_id.data) or 0
                 reg_flow.withdraw(reg_id, session.get("progress_id", ""), form.password.data, request.remote_addr)
                 flash(gettext("Your registration has been withdrawn."), "success")
             except DomainError as exc:

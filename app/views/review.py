@@ -10,7 +10,7 @@ from ..security import REVIEW_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import registration as reg_flow
 from .forms import DecisionForm
-from .util import N_, batch_decision
+from .util import N_, batch_decision, db_id
 
 KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
                 ("department", _l("Competent department")), ("base", _l("Training base")),
@@ -21,8 +21,6 @@ STATE_TABS = [(RegistrationState.PENDING.value, _l("Pending review")),
 PAGE_SIZE = 20
 
 
-def _int(value) -> int | None:
-    return int(value) if value and str(value).isdigit() else None
 
 
 class RegistrationReviewView(BaseView):
@@ -40,7 +38,7 @@ class RegistrationReviewView(BaseView):
         kind = request.args.get("kind") or None
         kind = kind if kind in {k for k, _ in KIND_CHOICES} else None
         q = (request.args.get("q") or "").strip()[:30] or None
-        after = _int(request.args.get("after"))
+        after = db_id(request.args.get("after"))
         rows = reg_flow.queue(actor, state=state, q=q, kind=kind, after_id=after, limit=PAGE_SIZE + 1)
         has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]

@@ -16,16 +16,12 @@ from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import ButtonForm, DecisionForm
-from .util import N_, batch_decision, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors
 
 PAGE_SIZE = 20
 TABS = [("out", _l("Outgoing: waiting for me")), ("in", _l("Incoming: waiting for me")), ("history", _l("History"))]
 
 
-def _id(value) -> int | None:
-    """A posted id: digits only and small enough for an integer column (anything else is no id)."""
-    value = (value or "").strip() if isinstance(value, str) else value
-    return int(value) if isinstance(value, str) and value.isdigit() and len(value) <= 9 else None
 
 
 class TransferForm(FlaskForm):
@@ -65,7 +61,7 @@ class TransferView(BaseView):
         form = TransferForm()
         if form.validate_on_submit():
             try:
-                flow.submit(actor, _id(form.to_unit_id.data), form.note.data)
+                flow.submit(actor, db_id(form.to_unit_id.data), form.note.data)
                 flash(gettext("Your transfer application has been submitted; your current unit reviews it first."),
                       "success")
                 return redirect(url_for("TransferView.index"))
@@ -73,7 +69,7 @@ class TransferView(BaseView):
                 flash_form_errors(form, exc)
         rows = flow.mine(actor)
         reasons = flow.blocked_reasons(person)
-        picked = db.session.get(Org, _id(form.to_unit_id.data)) if _id(form.to_unit_id.data) else None
+        picked = db.session.get(Org, db_id(form.to_unit_id.data)) if db_id(form.to_unit_id.data) else None
         return self.render_template(
             "transfer/index.html", person=person, rows=rows, names=_decisions(rows), form=form,
             picked=picked if picked is not None and picked.kind == "unit" else None,
@@ -109,7 +105,7 @@ class TransferReviewView(BaseView):
         tab = request.args.get("tab") or "out"
         tab = tab if tab in {t for t, _ in TABS} else "out"
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = flow.queue(actor, tab, q=q, after_id=_id(request.args.get("after")), limit=PAGE_SIZE + 1)
+        rows = flow.queue(actor, tab, q=q, after_id=db_id(request.args.get("after")), limit=PAGE_SIZE + 1)
         has_more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         withdrawable = {r.id for r in rows if tab == "history" and flow.can_withdraw_as_unit(r, actor)}
@@ -135,18 +131,18 @@ class TransferReviewView(BaseView):
         form = StartTransferForm()
         if form.validate_on_submit():
             try:
-                flow.start(actor, _id(form.person_id.data), _id(form.to_unit_id.data), form.note.data)
+                flow.start(actor, db_id(form.person_id.data), db_id(form.to_unit_id.data), form.note.data)
                 flash(gettext("The transfer-out has been started; the new unit accepts or rejects it."), "success")
                 return redirect(url_for("TransferReviewView.index", tab="history"))
             except DomainError as exc:
                 flash_form_errors(form, exc)
         person = None
-        if _id(form.person_id.data):
+        if db_id(form.person_id.data):
             try:  # only a person of the admin's own subtree is ever shown back
-                person = flow.employee(actor, _id(form.person_id.data))
+                person = flow.employee(actor, db_id(form.person_id.data))
             except DomainError:
                 person = None
-        unit = db.session.get(Org, _id(form.to_unit_id.data)) if _id(form.to_unit_id.data) else None
+        unit = db.session.get(Org, db_id(form.to_unit_id.data)) if db_id(form.to_unit_id.data) else None
         return self.render_template("transfer/start.html", form=form, person=person,
                                     unit=unit if unit is not None and unit.kind == "unit" else None,
                                     mask=mask_id_number, title=_l("Start a transfer-out"))

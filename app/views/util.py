@@ -8,6 +8,19 @@ def N_(msgid: str) -> str:
 
 from urllib.parse import urlparse
 
+MAX_DB_ID = 2 ** 31 - 1  # the largest value of an INTEGER column: larger "ids" name nothing
+
+
+def db_id(value) -> int | None:
+    """A record id from a form or query string: digits only and within an integer column, else None."""
+    value = value.strip() if isinstance(value, str) else value
+    if isinstance(value, int):
+        return value if 0 < value <= MAX_DB_ID else None
+    if not isinstance(value, str) or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_DB_ID else None
+
 from flask import current_app, flash
 
 from ..extensions import limiter
@@ -54,7 +67,7 @@ def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one:
     from .forms import DecisionForm
 
     form = DecisionForm()
-    ids = [int(x) for x in request.form.getlist("ids") if x.isdigit()][:200]
+    ids = [i for i in map(db_id, request.form.getlist("ids")) if i is not None][:200]
     if not form.validate_on_submit():
         flash(gettext("Invalid request."), "danger")
         return

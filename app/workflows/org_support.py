@@ -12,7 +12,7 @@ from ..models import (BaseReport, Declaration, Membership, MembershipState, Org,
                       OrgState, Person, RoleName)
 from ..models.changes import PENDING_ORG_CHANGE_STATES
 from ..models.hours import BaseReportState
-from ..validators import _USCC_ALPHABET, _uscc_check_char, validate_credit_code
+from ..validators import make_temporary_credit_code, validate_temporary_code
 from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit
 from .orgs import longest_path_below, rewrite_subtree
 from .pending import blocked_message, pending_for_org
@@ -121,15 +121,11 @@ def merge(source: Org | None, target: Org | None, actor: Actor) -> Org:
 
 # ---------------------------------------------------------------- temporary credit codes
 
-# GB 32100: registration authority "Y" (other) and org category "1"; a code of this platform's own numbering.
-TEMP_PREFIX = "Y1"
-
-
 def make_temporary_code(division: str | None = None) -> str:
-    """A random 18-character code that passes the GB 32100 check (the same check every form applies)."""
+    """A random temporary code in the platform's own format, "LS" + 16 digits (the division code, then 10 random
+    digits): the format the org registration form accepts as "the temporary code issued by support"."""
     division = division if division and len(division) == 6 and division.isdigit() else "370000"
-    body = TEMP_PREFIX + division + "".join(secrets.choice(_USCC_ALPHABET) for _ in range(9))
-    return validate_credit_code(body + _uscc_check_char(body))
+    return validate_temporary_code(make_temporary_credit_code(int(division + f"{secrets.randbelow(10 ** 10):010d}")))
 
 
 def _code_in_use(code: str) -> bool:
