@@ -413,7 +413,7 @@ def test_bad_input_on_the_decision_form(client, fast_world):
         ({"ids": str(item.id)}, zh("Invalid request.")),
         ({"ids": str(item.id), "action": "reject", "reason": "长" * 501}, zh("Invalid request.")),
         ({"ids": str(item.id), "action": "reject", "reason": "   "}, zh("A reason is required to reject.")),
-        ({"ids": "99999999999999999999", "action": "approve"}, zh("Select at least one transfer.")  # no row can have it),
+        ({"ids": "99999999999999999999", "action": "approve"}, zh("Select at least one transfer.")),  # no row has it
         ({"ids": "987654", "action": "approve"}, zh("Record not found.")),
     ]
     for data, message in cases:
