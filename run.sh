@@ -5,10 +5,10 @@ cd "$(dirname "$0")"
 bash scripts/setup.sh
 export FLASK_APP=run.py
 .venv/bin/flask db upgrade
-.venv/bin/flask seed-demo
 # A local SMTP debugging server prints every e-mail the platform sends (registration decisions, reset links).
 if ! (exec 3<>/dev/tcp/127.0.0.1/8025) 2>/dev/null; then
   .venv/bin/python -m aiosmtpd -n -l 127.0.0.1:8025 > instance/mail.log 2>&1 &
   echo "[run] e-mails are written to instance/mail.log"
 fi
+.venv/bin/flask seed-demo
 exec .venv/bin/python run.py

@@ -17,6 +17,8 @@ from .models import (Account, Membership, MembershipState, Org, OrgKind, OrgStat
                      RegistrationState, RoleName, Subject)
 from .validators import _gb11643_check_char, _uscc_check_char
 from .workflows.accounts import hash_password
+from .workflows.base import Actor
+from .workflows.pending import pending_for_person
 from .workflows.orgs import create_org
 
 DEMO_PASSWORD = "Demo@2026"
@@ -47,6 +49,14 @@ DEMO_ACCOUNTS = [
     ("370102198308080026", "吴系统", RoleName.SYSADMIN, None),
     ("370102198109090010", "郑审计", RoleName.AUDITOR, None),
 ]
+# Issue 4 (personnel and org changes): a professional with hours and nothing pending, free to change title and
+# unit; the admin of the unit a transfer goes to; a second admin of 李单位's unit holding an org-defined role.
+CHANGE_ACCOUNTS = [
+    ("370102198811110122", "刘调转", RoleName.PROFESSIONAL, "u-hospital1"),
+    ("370102197912120210", "何接收", RoleName.UNIT_ADMIN, "u-hospital2"),
+    ("370102198603130313", "孔审核", RoleName.UNIT_ADMIN, "u-hospital1"),
+]
+QUIET_UNITS = ("u-street", "u-lixia-m1")
 # An account holding two roles, to show the role choice after login.
 MULTI_ROLE = ("370102198210100017", "陈双岗", [(RoleName.PROFESSIONAL, "u-school1"), (RoleName.UNIT_ADMIN, "u-school1"),
                                                (RoleName.UNIT_ADMIN, "u-school2")])
@@ -167,7 +177,8 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
         _registration(kind.value, admin, role, new, parent, name, RegistrationState.PENDING, None, is_super=True)
 
     # Professionals in every registration state, spread over the units.
-    unit_keys = [k for k in orgs if k.startswith("u-")]
+    # Two units keep no staff so that nothing is pending for them: their org changes wait in the demo (issue 4).
+    unit_keys = [k for k in orgs if k.startswith("u-") and k not in QUIET_UNITS]
     states = [RegistrationState.APPROVED] * 5 + [RegistrationState.PENDING] * 3 + [
         RegistrationState.REJECTED, RegistrationState.WITHDRAWN]
     start = datetime.date(1965, 1, 1)
@@ -183,9 +194,16 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
         person = _person(account, unit, rng)
         reason = "所在单位填写错误，请重新选择单位后注册" if state == RegistrationState.REJECTED else None
         _registration("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, state, reason)
+    for id_number, name, role, key in CHANGE_ACCOUNTS:
+        account = _account(id_number, name, f"demo-{id_number[-4:]}@jxjy.example.cn", pw)
+        db.session.add(Membership(user_id=account.id, role=role.value, org_id=orgs[key].id,
+                                  state=MembershipState.ACTIVE.value, is_super=name == "何接收"))
+        if role == RoleName.PROFESSIONAL:
+            _person(account, orgs[key], rng)
     db.session.flush()
     _hours(orgs, rng)
     db.session.commit()
+    _changes(orgs)
     return True
 
 
@@ -255,6 +273,76 @@ def _hours(orgs: dict[str, Org], rng: random.Random) -> None:
     db.session.flush()
     for person in staff[:12]:
         db.session.add(BaseReportLine(report_id=report.id, person_id=person.id, hours=24))
+
+
+def _changes(orgs: dict[str, Org]) -> None:
+    """Issue 4 items in every queue, made through the workflows (so each has its audit trail): title changes
+    waiting at 济南市第一人民医院, a transfer out of it and one into it, an identity correction for support,
+    a credit-code change and a parent change waiting for the orgs above, and an org-defined role."""
+    from .workflows import admins, identity, org_change, title_change, transfer
+    from .workflows.accounts import display_name
+
+    def actor(account: Account, role: RoleName, org: Org | None) -> Actor:
+        return Actor(account.id, display_name(account), role, org.id if org else None, org.path if org else None)
+
+    def staff_of(keys: tuple, n: int, skip: set) -> list[Person]:
+        people = db.session.scalars(select(Person).join(Membership, Membership.user_id == Person.user_id).where(
+            Person.unit_id.in_([orgs[k].id for k in keys]), Membership.role == RoleName.PROFESSIONAL.value,
+            Membership.state == MembershipState.ACTIVE.value).order_by(Person.id))
+        return [p for p in people if p.id not in skip and not pending_for_person(p)][:n]
+
+    def account_of(id_number: str) -> Account:
+        return db.session.scalar(select(Account).where(Account.username == id_number))
+
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
+           b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+    unit = orgs["u-hospital1"]
+    HOSPITAL = ("u-hospital1", "u-hospital1-east", "u-hospital1-lab")  # 李单位's unit and its sub-units
+    used = {p.id for p in db.session.scalars(select(Person).join(Account, Person.user_id == Account.id).where(
+        Account.username.in_([DEMO_ACCOUNTS[0][0], CHANGE_ACCOUNTS[0][0], MULTI_ROLE[0]])))}
+    upgrades = [("卫生技术", "副高级", "副主任医师"), ("卫生技术", "中级", "主治医师"), ("卫生技术", "正高级", "主任医师")]
+    for person, (series, level, name) in zip(staff_of(HOSPITAL, 3, used), upgrades):
+        used.add(person.id)
+        title_change.submit(actor(person.user, RoleName.PROFESSIONAL, person.unit),
+                            {"title_series": series, "title_level": level, "title_name": name,
+                             "title_date": datetime.date(datetime.date.today().year, 1, 1),
+                             "title_cert_no": f"ZC{person.id:06d}"}, [("职称证书.png", png)])
+    for person in staff_of(HOSPITAL, 1, used):
+        used.add(person.id)
+        transfer.submit(actor(person.user, RoleName.PROFESSIONAL, person.unit), orgs["u-hospital2"].id, "工作调动")
+    school = orgs["u-school3"]
+    school_admin = _org_admin(school, "370102198306160612", "卫实验")
+    for person in staff_of(("u-school3",), 1, used):  # released by the school: waits for the hospital to accept
+        used.add(person.id)
+        item = transfer.submit(actor(person.user, RoleName.PROFESSIONAL, school), unit.id, "夫妻团聚")
+        transfer.release(item, actor(school_admin, RoleName.UNIT_ADMIN, school))
+    for person in staff_of(("u-hospital2",), 1, used):
+        used.add(person.id)
+        identity.submit(actor(person.user, RoleName.PROFESSIONAL, orgs["u-hospital2"]), person.name + "娟",
+                        person.id_number, [("身份证正面.png", png)], "户籍姓名更正")
+    street_admin = _org_admin(orgs["u-street"], "37010219770414041X", "冯街道")
+    org_change.request_change(actor(street_admin, RoleName.UNIT_ADMIN, orgs["u-street"]),
+                              org_change.ChangeRequest(credit_code=make_credit_code("370102", 7001),
+                                                       parent_id=None, note="营业执照换发"))
+    school_admin = _org_admin(orgs["u-lixia-m1"], "370102198004150515", "褚二中")
+    org_change.request_change(actor(school_admin, RoleName.UNIT_ADMIN, orgs["u-lixia-m1"]),
+                              org_change.ChangeRequest(credit_code=None, parent_id=orgs["d-edu"].id,
+                                                       note="划归市教育局管理"))
+    li = account_of(DEMO_ACCOUNTS[1][0])
+    role = admins.create_role(actor(li, RoleName.UNIT_ADMIN, unit), "注册与学时审核员",
+                              ["registrations", "declarations"])
+    kong = db.session.scalar(select(Membership).join(Account, Membership.user_id == Account.id).where(
+        Account.username == CHANGE_ACCOUNTS[2][0]))
+    admins.set_role(actor(li, RoleName.UNIT_ADMIN, unit), kong.id, role.id)
+
+
+def _org_admin(org: Org, id_number: str, name: str) -> Account:
+    """A super admin for a demo org that has none (password DEMO_PASSWORD)."""
+    account = _account(id_number, name, f"demo-{id_number[-4:]}@jxjy.example.cn", hash_password(DEMO_PASSWORD))
+    db.session.add(Membership(user_id=account.id, role=RoleName.UNIT_ADMIN.value, org_id=org.id,
+                              state=MembershipState.ACTIVE.value, is_super=True))
+    db.session.commit()
+    return account
 
 
 def _person(account: Account, unit: Org, rng: random.Random) -> Person:
