@@ -176,25 +176,40 @@ class StateMachine:
         self.after_commit(item, transition)
         return item
 
+    def decision_step(self, item, decision: str, actor: Actor) -> str:
+        """The action a reviewer's "approve" / "reject" means for this item: the action itself, unless the machine
+        has several deciding parties (the old and the new unit of a transfer, the old and new parent of an org
+        change), each with a step of its own."""
+        return decision
+
+    def decide(self, item, decision: str, actor: Actor, reason: str | None = None):
+        """A reviewer's approve / reject of one item, through the step it means for this item."""
+        return self.apply(item, self.decision_step(item, decision, actor), actor, reason)
+
     def decide_many(self, ids: list[int], action: str, actor: Actor, reason: str | None = None):
         """A reviewer's batch approve / reject (reason required to reject); returns (done, [(id, error)])."""
         if action not in ("approve", "reject"):
             raise DomainError(_l("Unknown action."))
         if action == "reject" and not (reason or "").strip():
             raise DomainError(_l("A reason is required to reject."), field="reason")
-        return self.apply_many(ids, action, actor, reason)
+        return self._each(ids, lambda item: self.decide(item, action, actor, reason))
 
     def apply_many(self, ids: list[int], action: str, actor: Actor, comment: str | None = None,
                    loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
         """Apply one action to many items, each in its own transaction; return (done, [(id, error)])."""
+        return self._each(ids, lambda item: self.apply(item, action, actor, comment), loader)
+
+    def _each(self, ids: list[int], act: Callable[[Any], Any],
+              loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
         done, failed = 0, []
         for item_id in ids:
-            item = loader(item_id) if loader else db.session.get(self.model, item_id)
+            item = loader(item_id) if loader else (db.session.get(self.model, item_id) if 0 < item_id < 2 ** 31
+                                                   else None)
             if item is None:
                 failed.append((item_id, str(_l("Record not found."))))
                 continue
             try:
-                self.apply(item, action, actor, comment)
+                act(item)
                 done += 1
             except DomainError as exc:
                 failed.append((item_id, str(exc.message)))

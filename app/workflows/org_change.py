@@ -129,24 +129,18 @@ class OrgChangeMachine(StateMachine):
                            other=item.new_parent.name if item.state == S.PENDING_NEW.value else item.old_parent.name)
         send_email(requester.email, subject, body)
 
-    def decide_many(self, ids: list[int], action: str, actor: Actor, reason: str | None = None):
-        """The batch approve / reject of the queue: per item, the side the actor covers and that still waits."""
-        if action not in ("approve", "reject"):
-            raise DomainError(_l("Unknown action."))
-        if action == "reject" and not (reason or "").strip():
-            raise DomainError(_l("A reason is required to reject."), field="reason")
-        done, failed = 0, []
-        for item_id in ids:
-            item = db.session.get(OrgChange, item_id)
-            if item is None:
-                failed.append((item_id, str(_l("Record not found."))))
-                continue
-            try:
-                decide(item, action, actor, reason)
-                done += 1
-            except DomainError as exc:
-                failed.append((item_id, str(exc.message)))
-        return done, failed
+    def decision_step(self, item: OrgChange, decision: str, actor: Actor) -> str:
+        """approve / reject on the side the actor covers and that still waits."""
+        return f"{decision}_{side_for(item, actor)}"
+
+    def decide(self, item: OrgChange, decision: str, actor: Actor, reason: str | None = None) -> OrgChange:
+        """If the other party moved the request on at the same instant, decide again on what it has become
+        (once)."""
+        try:
+            return super().decide(item, decision, actor, reason)
+        except ConcurrentTransition:
+            db.session.expire_all()
+            return super().decide(db.session.get(OrgChange, item.id), decision, actor, reason)
 
 
 machine = OrgChangeMachine()
@@ -174,18 +168,8 @@ def side_for(item: OrgChange, actor: Actor) -> str:
 
 
 def decide(item: OrgChange, action: str, actor: Actor, reason: str | None = None) -> OrgChange:
-    """approve / reject by a reviewer: the side is the one the actor covers and that still waits. If the other
-    party moved the request on at the same instant, decide again on what it has become (once)."""
-    for attempt in (1, 2):
-        side = side_for(item, actor)
-        try:
-            return machine.apply(item, f"{action}_{side}", actor, reason)
-        except ConcurrentTransition:
-            if attempt == 2:
-                raise
-            db.session.expire_all()
-            item = db.session.get(OrgChange, item.id)
-    return item  # pragma: no cover
+    """approve / reject by a reviewer, on the side the actor covers and that still waits."""
+    return machine.decide(item, action, actor, reason)
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):

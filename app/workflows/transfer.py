@@ -81,27 +81,9 @@ class TransferMachine(StateMachine):
     def after_commit(self, item: Transfer, transition: Transition) -> None:
         notify(item, transition.action)
 
-    def decide_many(self, ids: list[int], action: str, actor: Actor, reason: str | None = None):
-        """A unit admin's batch approve / reject: approving releases what waits for the old unit and accepts what
-        waits for the new unit, item by item (each in its own transaction). Returns (done, [(id, error)])."""
-        if action not in ("approve", "reject"):
-            raise DomainError(_l("Unknown action."))
-        if action == "reject" and not (reason or "").strip():
-            raise DomainError(_l("A reason is required to reject."), field="reason")
-        done, failed = 0, []
-        for item_id in ids:
-            # an id beyond the integer column is no record (the database would refuse the comparison)
-            item = db.session.get(Transfer, item_id) if 0 < item_id < 2 ** 31 else None
-            if item is None:
-                failed.append((item_id, str(_l("Record not found."))))
-                continue
-            step = "reject" if action == "reject" else APPROVE_STEP.get(item.state, "release")
-            try:
-                self.apply(item, step, actor, reason if action == "reject" else None)
-                done += 1
-            except DomainError as exc:
-                failed.append((item_id, str(exc.message)))
-        return done, failed
+    def decision_step(self, item: Transfer, decision: str, actor: Actor) -> str:
+        """A unit admin's "approve" releases what waits for the old unit and accepts what waits for the new one."""
+        return "reject" if decision == "reject" else APPROVE_STEP.get(item.state, "release")
 
 
 machine = TransferMachine()
