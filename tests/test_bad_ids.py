@@ -4,7 +4,6 @@ Generated from the URL map: every route is requested by a role allowed to use it
 `after`, posted `ids`) set to a number no row can have."""
 from __future__ import annotations
 
-import pytest
 
 from tests.test_access_matrix import (RESTRICTED, SELF_SERVICE, _matrix_module, client_as,  # noqa: F401
                                      matrix)

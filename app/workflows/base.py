@@ -112,6 +112,34 @@ class StateMachine:
     def __init__(self) -> None:
         self.table = {(t.source.value, t.action): t for t in self.transitions}
 
+    def open(self, item, actor: Actor, *, action: str = "submit", duplicate: Any = None,
+             files: list[tuple[str, bytes]] | None = None, comment: str | None = None):
+        """Insert a new request in its first state, with its evidence files, and audit it as
+        f"{object_type}.{action}", in one transaction. A partial unique index on the pending rows (one pending
+        request per person or org) turns a request racing in at the same instant into `duplicate`, a clear
+        message; the files written are removed whenever the transaction does not commit."""
+        from sqlalchemy.exc import IntegrityError
+
+        from .attachments import store_change_files
+
+        remove = None
+        try:
+            db.session.add(item)
+            db.session.flush()
+            if files is not None:
+                remove = store_change_files(self.object_type, item.id, files)
+            audit(actor, f"{self.object_type}.{action}", object_type=self.object_type, object_id=item.id,
+                  to_state=item.state, comment=comment)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            if remove:
+                remove()
+            if isinstance(exc, IntegrityError) and duplicate is not None:
+                raise DomainError(duplicate) from exc
+            raise
+        return item
+
     def allowed_actions(self, item) -> list[str]:
         return [action for (state, action) in self.table if state == item.state]
 

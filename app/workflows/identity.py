@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import Account, IdentityCorrection, Person, Registration, RoleName
 from ..models.changes import ChangeState
 from ..validators import ValidationError, birth_date_and_gender, validate_id_number, validate_person_name
-from .attachments import change_files, sniff, store_change_files
+from .attachments import change_files, sniff
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import send_email
 
@@ -137,29 +137,11 @@ def submit(actor: Actor, new_name: str, new_id_number: str, files: list[tuple[st
         kind = sniff(data)
         if kind is not None and kind[0] == "pdf":
             raise DomainError(_l("The ID card must be a PNG or JPEG image."), field="attachments")
-    remove = None
-    try:
-        item = IdentityCorrection(user_id=account.id, old_name=account.first_name, old_id_number=account.username,
-                                  new_name=new_name, new_id_number=new_id_number, note=(note or "").strip() or None,
-                                  state=S.PENDING.value)
-        db.session.add(item)
-        db.session.flush()
-        remove = store_change_files(OWNER_TYPE, item.id, files)
-        audit(actor, "identity_correction.submit", object_type="identity_correction", object_id=item.id,
-              to_state=S.PENDING.value)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        if remove:
-            remove()
-        raise DomainError(_l("An identity correction is already under review. Withdraw it first or wait for the "
-                             "decision.")) from exc
-    except Exception:
-        db.session.rollback()
-        if remove:
-            remove()
-        raise
-    return item
+    item = IdentityCorrection(user_id=account.id, old_name=account.first_name, old_id_number=account.username,
+                              new_name=new_name, new_id_number=new_id_number, note=(note or "").strip() or None,
+                              state=S.PENDING.value)
+    return machine.open(item, actor, files=files, duplicate=_l(
+        "An identity correction is already under review. Withdraw it first or wait for the decision."))
 
 
 def withdraw(item: IdentityCorrection, actor: Actor) -> IdentityCorrection:

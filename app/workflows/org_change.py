@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -291,20 +290,14 @@ def request_change(actor: Actor, data: ChangeRequest) -> OrgChange:
                          old_credit_code=org.credit_code, new_credit_code=code or org.credit_code,
                          note=(data.note or "").strip() or None, requested_by_id=actor.user_id,
                          state=S.PENDING.value)
-        db.session.add(item)
-        db.session.flush()
-        audit(actor, "org_change.submit", object_type="org_change", object_id=item.id, to_state=S.PENDING.value,
-              comment=f"credit_code: {item.old_credit_code or '-'} -> {item.new_credit_code or '-'}; "
-                      f"parent: {org.parent.name} -> {parent.name}")
-        db.session.commit()
-        return item
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DomainError(_l("A change of this organisation was submitted at the same moment. Please reload "
-                             "the page.")) from exc
     except Exception:
         db.session.rollback()
         raise
+    return machine.open(item, actor, comment=f"credit_code: {item.old_credit_code or '-'} -> "
+                                              f"{item.new_credit_code or '-'}; "
+                                              f"parent: {org.parent.name} -> {parent.name}",
+                        duplicate=_l("A change of this organisation was submitted at the same moment. Please reload "
+                                     "the page."))
 
 
 def changes_of(org: Org, limit: int = 50) -> list[OrgChange]:

@@ -9,13 +9,12 @@ import re
 
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Person, RoleName, TitleChange
 from ..models.changes import TITLE_FIELDS, ChangeState
-from .attachments import change_files, store_change_files
+from .attachments import change_files
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import send_email
 from .orgs import subtree_ids
@@ -193,29 +192,11 @@ def submit(actor: Actor, values: dict, files: list[tuple[str, bytes]]) -> TitleC
         raise DomainError(_l("Attach at least one evidence file."), field="attachments")
     if len(files) > MAX_FILES:
         raise DomainError(gettext("At most %(n)s files.", n=MAX_FILES), field="attachments")
-    remove = None
-    try:
-        item = TitleChange(person_id=person.id, unit_id=person.unit_id, state=S.PENDING.value,
-                           before_json=json.dumps(before, ensure_ascii=False),
-                           after_json=json.dumps(after, ensure_ascii=False))
-        db.session.add(item)
-        db.session.flush()
-        remove = store_change_files(OWNER_TYPE, item.id, files)
-        audit(actor, "title_change.submit", object_type="title_change", object_id=item.id,
-              to_state=S.PENDING.value)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        if remove:
-            remove()
-        raise DomainError(_l("A title change is already under review. Withdraw it first or wait for the "
-                             "decision.")) from exc
-    except Exception:
-        db.session.rollback()
-        if remove:
-            remove()
-        raise
-    return item
+    item = TitleChange(person_id=person.id, unit_id=person.unit_id, state=S.PENDING.value,
+                       before_json=json.dumps(before, ensure_ascii=False),
+                       after_json=json.dumps(after, ensure_ascii=False))
+    return machine.open(item, actor, files=files, duplicate=_l(
+        "A title change is already under review. Withdraw it first or wait for the decision."))
 
 
 def withdraw(item: TitleChange, actor: Actor) -> TitleChange:

@@ -12,14 +12,13 @@ import re
 
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (Account, Declaration, Membership, MembershipState, Org, OrgKind, OrgState, Person, RoleName,
                       Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
-from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now)
+from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now)
 from .notify import send_email
 from .orgs import subtree_ids
 from .pending import blocked_message, pending_for_person
@@ -159,24 +158,12 @@ def _clean_note(note: str | None) -> str | None:
 def _create(person: Person, to_unit: Org, actor: Actor, *, initiator: str, note: str | None) -> Transfer:
     """Insert the transfer and its audit row in one transaction; a second one racing in is refused."""
     state = S.PENDING_OUT if initiator == "person" else S.PENDING_IN
-    try:
-        item = Transfer(person_id=person.id, from_unit_id=person.unit_id, to_unit_id=to_unit.id,
-                        initiator=initiator, note=note, state=state.value,
-                        started_by_id=actor.user_id if initiator == "unit" else None)
-        if initiator == "unit":  # the old unit's admin releases by starting it
-            item.out_decided_at, item.out_decided_by_id = now(), actor.user_id
-        db.session.add(item)
-        db.session.flush()
-        audit(actor, "transfer.submit" if initiator == "person" else "transfer.start", object_type="transfer",
-              object_id=item.id, to_state=state.value, comment=note)
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DomainError(blocked_message([_l("a unit transfer is under review")],
-                                          _l("Applying for a unit transfer"))) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    item = Transfer(person_id=person.id, from_unit_id=person.unit_id, to_unit_id=to_unit.id, initiator=initiator,
+                    note=note, state=state.value, started_by_id=actor.user_id if initiator == "unit" else None)
+    if initiator == "unit":  # the old unit's admin releases by starting it
+        item.out_decided_at, item.out_decided_by_id = now(), actor.user_id
+    machine.open(item, actor, action="submit" if initiator == "person" else "start", comment=note,
+                 duplicate=blocked_message([_l("a unit transfer is under review")], _l("Applying for a unit transfer")))
     notify(item, "submit" if initiator == "person" else "start")
     return item
 
