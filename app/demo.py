@@ -250,9 +250,12 @@ def _hours(orgs: dict[str, Org], rng: random.Random) -> None:
             credit(demo.id, year, Subject(subject), Decimal(hours), form_id=form.id, title=title,
                    source="declaration", source_id=item.id, provider=details[code].get("organiser"))
     # Other professionals' declarations waiting at each level of their chains.
+    # (the demo accounts of the README keep only what is described there)
+    listed = select(Account.id).where(Account.username.in_(
+        [a[0] for a in DEMO_ACCOUNTS + CHANGE_ACCOUNTS] + [MULTI_ROLE[0]]))
     staff = list(db.session.scalars(select(Person).join(Membership, Membership.user_id == Person.user_id).where(
         Membership.role == RoleName.PROFESSIONAL.value, Membership.state == MembershipState.ACTIVE.value,
-        Person.id != demo.id).limit(40)))
+        Person.user_id.notin_(listed)).order_by(Person.id).limit(40)))
     titles = ["医疗质量安全管理培训", "新课程标准解读研修班", "建设工程质量管理专题培训", "财务共享服务中心建设研讨"]
     for n, person in enumerate(staff):
         chain = chain_for(person.unit)

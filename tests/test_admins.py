@@ -575,3 +575,19 @@ def test_two_hand_overs_at_once_leave_exactly_one_super_admin(app, fast_world, d
         outcomes.clear()
     assert db.session.scalar(select(func.count()).select_from(Membership).where(
         Membership.org_id == world.unit.id, Membership.is_super.is_(True))) == 1
+
+
+def test_support_gives_an_org_left_without_super_admin_a_new_one(fast_world):
+    """H1 removes the only super admin of a unit; the role support grants next is the unit's super admin (and
+    only then: while a super admin exists, a granted admin role is an ordinary one)."""
+    from app.workflows import accounts
+
+    world = fast_world
+    membership = db.session.scalar(select(Membership).where(Membership.user_id == world.other_unit_admin.id))
+    flow.remove_sub_admin(actor_for(world.city_admin, RoleName.HR_ADMIN, world.city), membership.id)
+    support = actor_for(world.support, RoleName.SUPPORT)
+    first = accounts.assign_role(make_person("新超级管理员", world.other_unit), RoleName.UNIT_ADMIN, world.other_unit,
+                                 support)
+    second = accounts.assign_role(make_person("普通管理员", world.other_unit), RoleName.UNIT_ADMIN, world.other_unit,
+                                  support)
+    assert (first.is_super, second.is_super) == (True, False)

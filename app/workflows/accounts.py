@@ -270,8 +270,12 @@ def assign_role(account: Account, role: RoleName, org: Org | None, actor: Actor)
         Membership.state == MembershipState.ACTIVE.value))
     if existing:
         raise DomainError(_l("The account already holds this role."))
+    # An org left without a super admin (its last one removed by the org above) gets one back this way.
+    orphaned = role in ADMIN_ROLES and not db.session.scalar(select(Membership.id).where(
+        Membership.org_id == org.id, Membership.role == role.value, Membership.is_super.is_(True),
+        Membership.state == MembershipState.ACTIVE.value).limit(1))
     membership = Membership(user_id=account.id, role=role.value, org_id=org.id if org else None,
-                            state=MembershipState.ACTIVE.value)
+                            state=MembershipState.ACTIVE.value, is_super=orphaned)
     db.session.add(membership)
     db.session.flush()
     audit(actor, "role.grant", object_type="membership", object_id=membership.id, to_state="active",
@@ -296,6 +300,7 @@ def revoke_role(membership: Membership, actor: Actor) -> None:
     db.session.commit()
 
 
+ADMIN_ROLES = {RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN, RoleName.BASE_ADMIN}
 ROLE_ORG_KINDS = {
     RoleName.PROFESSIONAL: ("unit",),
     RoleName.UNIT_ADMIN: ("unit",),
