@@ -741,3 +741,77 @@ def test_two_applications_of_the_same_person_at_once_give_one_transfer(app, fast
     assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "transfer.submit")) \
         == len(accounts)
 
+
+
+@pytest.mark.postgres
+def test_a_declaration_submitted_while_the_transfer_is_accepted_never_slips_through(app, fast_world, db):
+    """"Nothing pending" holds under concurrency: the person's row is locked by every change of what is pending
+    for them and by the transfer's completion. Per person, one of two outcomes, never a mix: the declaration
+    went first (the acceptance is refused and the declaration waits at the old unit), or the transfer did (the
+    declaration waits at the new unit)."""
+    from app.models import Account
+    from app.workflows import declaration as decl_flow
+
+    _needs_postgres(db)
+    world = fast_world
+    n = 20
+    ids = _bulk(world, n, "pending_in")
+    drafts = {}
+    for transfer_id in ids:
+        transfer = db.session.get(Transfer, transfer_id)
+        drafts[transfer_id] = make_declaration(world, transfer.person.user, "draft", attach=False).id
+    barrier = threading.Barrier(2)
+    errors: list[str] = []
+
+    def accept_all() -> None:
+        with app.app_context():
+            from app.extensions import db as tdb
+
+            actor = factories.actor_for(tdb.session.get(Account, world.other_unit_admin.id), R.UNIT_ADMIN,
+                                        tdb.session.get(Org, world.other_unit.id))
+            tdb.session.commit()
+            barrier.wait(timeout=30)
+            for transfer_id in ids:
+                try:
+                    flow.accept(tdb.session.get(Transfer, transfer_id), actor)
+                except DomainError:
+                    pass
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+            tdb.session.remove()
+
+    def submit_all() -> None:
+        with app.app_context():
+            from app.extensions import db as tdb
+
+            barrier.wait(timeout=30)
+            for transfer_id in ids:
+                item = tdb.session.get(Declaration, drafts[transfer_id])
+                actor = factories.actor_for(item.person.user, R.PROFESSIONAL, item.person.unit)
+                try:
+                    decl_flow.machine.apply(item, "submit", actor)
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(repr(exc))
+            tdb.session.remove()
+
+    threads = [threading.Thread(target=accept_all), threading.Thread(target=submit_all)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == []
+    db.session.expire_all()
+    outcomes = set()
+    for transfer_id in ids:
+        transfer = db.session.get(Transfer, transfer_id)
+        declaration = db.session.get(Declaration, drafts[transfer_id])
+        assert declaration.state == "pending_unit"
+        if transfer.state == "done":
+            assert (transfer.person.unit_id, declaration.unit_id, declaration.reviewer_org_id) == (
+                world.other_unit.id, world.other_unit.id, world.other_unit.id)
+        else:
+            assert transfer.state == "pending_in"
+            assert (transfer.person.unit_id, declaration.unit_id, declaration.reviewer_org_id) == (
+                world.unit.id, world.unit.id, world.unit.id)
+        outcomes.add(transfer.state)
+    assert outcomes  # each person ends in one consistent state

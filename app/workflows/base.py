@@ -149,6 +149,13 @@ class StateMachine:
     def is_owner(self, item, actor: Actor) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def lock(self, item, action: str) -> bool:
+        """Take the row locks a rule spanning several rows needs, before the item's own row is changed; return True
+        if one was taken (the item is then read again, as it may have changed meanwhile). Machines whose items
+        belong to a person lock the person (`pending.lock_person`): transfers, declarations and title changes of
+        one person are then decided one after the other, so "nothing pending" holds when a transfer completes."""
+        return False
+
     def may_act(self, item, transition: Transition, actor: Actor) -> bool:
         """Whether a reviewer role may take this transition on this item: by default the item lies in the actor's
         scope; a machine whose parties differ per step (old and new parent of an org change) overrides this."""
@@ -183,6 +190,9 @@ class StateMachine:
             transition = self.check(item, action, actor)
             if action in self.reason_required and not comment:
                 raise DomainError(_l("A reason is required to reject."), field="reason")
+            if self.lock(item, action):
+                db.session.refresh(item)
+                transition = self.check(item, action, actor)
             target_state, extra = self.resolve(item, transition)
             source, target = transition.source.value, target_state.value
             result = db.session.execute(

@@ -21,6 +21,7 @@ from .attachments import path_of, store_attachments
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import send_email
 from .orgs import subtree_ids
+from .pending import lock_person
 
 S = DeclarationState
 REVIEW_ROLE = {S.PENDING_UNIT: RoleName.UNIT_ADMIN, S.PENDING_DEPT: RoleName.DEPT_ADMIN,
@@ -75,6 +76,10 @@ class DeclarationMachine(StateMachine):
     def in_scope(self, item: Declaration, actor: Actor) -> bool:
         return (item.reviewer_org is not None and item.person.user_id != actor.user_id
                 and actor.covers(item.reviewer_org.path))
+
+    def lock(self, item, action: str) -> bool:
+        """A submission makes something pending for the person (see transfers); a decision does not."""
+        return action == "submit" and lock_person(item.person_id)
 
     def is_owner(self, item: Declaration, actor: Actor) -> bool:
         return actor.user_id is not None and item.person.user_id == actor.user_id

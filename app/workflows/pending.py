@@ -20,6 +20,15 @@ def _any(stmt) -> bool:
     return bool(db.session.scalar(select(exists(stmt))))
 
 
+def lock_person(person_id: int) -> bool:
+    """Lock a person's row until the transaction ends (PostgreSQL; SQLite serialises every write anyway).
+
+    Every change of what is pending for a person, and every change that requires nothing pending (a transfer
+    completing), takes this lock first, so their checks see each other's committed result."""
+    db.session.execute(select(Person.id).where(Person.id == person_id).with_for_update())
+    return True
+
+
 def pending_for_person(person: Person) -> list:
     """What is still under review for a professional: hour declarations, a title change, an identity correction,
     a transfer, a registration."""

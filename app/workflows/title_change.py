@@ -18,6 +18,7 @@ from .attachments import change_files
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import send_email
 from .orgs import subtree_ids
+from .pending import lock_person
 
 S = ChangeState
 OWNER_TYPE = "title_change"
@@ -62,6 +63,9 @@ class TitleChangeMachine(StateMachine):
     def in_scope(self, item: TitleChange, actor: Actor) -> bool:
         # A parent unit covers its sub-units; nobody reviews their own change.
         return item.person.user_id != actor.user_id and actor.covers(item.unit.path)
+
+    def lock(self, item, action: str) -> bool:
+        return lock_person(item.person_id)
 
     def is_owner(self, item: TitleChange, actor: Actor) -> bool:
         return (actor.user_id is not None and actor.role == RoleName.PROFESSIONAL
@@ -178,6 +182,7 @@ def history(person: Person) -> list[TitleChange]:
 def submit(actor: Actor, values: dict, files: list[tuple[str, bytes]]) -> TitleChange:
     """P6: ask the unit to change the 专业技术职务 to `values` (TITLE_FIELDS), with evidence files."""
     person = person_of(actor)
+    lock_person(person.id)
     if person.unit_id is None:
         raise DomainError(_l("You have no unit to review the change."))
     after = encode(values)

@@ -21,7 +21,7 @@ from ..models.changes import PENDING_TRANSFER_STATES
 from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now)
 from .notify import send_email
 from .orgs import subtree_ids
-from .pending import blocked_message, pending_for_person
+from .pending import blocked_message, lock_person, pending_for_person
 
 S = TransferState
 UNIT_ADMINS = frozenset({RoleName.UNIT_ADMIN})
@@ -59,6 +59,9 @@ class TransferMachine(StateMachine):
         if transition.source == S.PENDING_OUT:
             return actor.covers(item.from_unit.path)
         return actor.covers(item.to_unit.path)
+
+    def lock(self, item, action: str) -> bool:
+        return lock_person(item.person_id)
 
     def is_owner(self, item: Transfer, actor: Actor) -> bool:
         return (actor.user_id is not None and actor.role == RoleName.PROFESSIONAL and item.initiator == "person"
@@ -185,6 +188,7 @@ def blocked_reasons(person: Person) -> list:
 def submit(actor: Actor, to_unit_id, note: str | None = None) -> Transfer:
     """P7: the professional applies to move to another unit; the current unit releases first."""
     person = person_of(actor)
+    lock_person(person.id)
     if not _is_active_unit(person.unit) or not _active_professional(person):
         raise DomainError(_l("Only an active professional of an active unit can apply for a transfer."))
     to_unit = _new_unit(to_unit_id, person)
@@ -243,6 +247,7 @@ def employee(actor: Actor, person_id) -> Person:
 def start(actor: Actor, person_id, to_unit_id, note: str | None = None) -> Transfer:
     """U7: the old unit's admin starts a transfer-out of an employee; the new unit accepts or rejects."""
     person = employee(actor, person_id)
+    lock_person(person.id)
     to_unit = _new_unit(to_unit_id, person)
     note = _clean_note(note)
     reasons = _other_pending(person)
