@@ -74,6 +74,17 @@ def _register_request_hooks(app: Flask) -> None:
     app.before_request_funcs.setdefault(None, []).insert(0, _fresh_identity)
 
     @app.before_request
+    def _no_nul_bytes_in_the_query():
+        """A NUL character in a query string (a search box, a filter, a page key) is never meaningful and PostgreSQL
+        refuses it in every text parameter: the request is refused as malformed. Form fields keep their own
+        field-level checks; what slips past them reaches the DataError handler below."""
+        from flask import abort
+
+        for key, value in request.args.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                abort(400)
+
+    @app.before_request
     def _password_gate():
         from .views.auth import forced_password_change_redirect
 
@@ -129,6 +140,16 @@ def _register_request_hooks(app: Flask) -> None:
     @app.errorhandler(429)
     def _too_many(_):
         return _error(429, gettext("Too many requests. Please wait a moment and try again."))
+
+    from sqlalchemy.exc import DataError
+
+    @app.errorhandler(DataError)
+    def _bad_value(exc):
+        """A value the database refuses (PostgreSQL: a NUL character in a text field, a number out of range) is bad
+        input, not a server fault: nothing of the request is kept (the transaction is rolled back)."""
+        db.session.rollback()
+        app.logger.warning("value refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return _error(400, gettext("The request could not be understood."))
 
     @app.errorhandler(500)
     def _server(_):

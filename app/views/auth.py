@@ -22,14 +22,15 @@ from .util import flash_form_errors, limit, safe_next
 PICK_MAX_AGE = 300
 
 
-def start_session(account, membership: Membership) -> None:
-    """Issue a fresh session bound to one membership (the role the person acts in)."""
+def start_session(account, membership: Membership, auth_at: float | None = None) -> None:
+    """Issue a fresh session bound to one membership (the role the person acts in). `auth_at` is when the password
+    was given: a role switch keeps it, so switching never pushes the 12-hour absolute limit further."""
     locale = session.get("locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
     session.clear()
     login_user(account, remember=False)
     session.permanent = True
     session["membership_id"] = membership.id
-    session["auth_at"] = time.time()
+    session["auth_at"] = auth_at or time.time()
     session["locale"] = locale
 
 
@@ -193,7 +194,7 @@ class AccountView(BaseView):
             chosen = next((m for m in memberships if m.id == form.membership_id.data), None)
             if chosen is None:
                 abort(400)
-            start_session(current_user._get_current_object(), chosen)
+            start_session(current_user._get_current_object(), chosen, auth_at=session.get("auth_at"))
             flash(gettext("You now act as %(role)s.", role=chosen), "success")
             return redirect(url_for("HomeView.index"))
         return self.render_template("auth/pick_role.html", form=form, memberships=memberships,

@@ -226,16 +226,26 @@ def reset_password_with_token(token: str, new: str, confirm: str, ip: str | None
 
 
 def can_manage_account(actor: Actor, account: Account) -> bool:
-    """Support and system staff reach everyone; an org admin reaches staff of orgs in their subtree."""
-    if actor.role in (RoleName.SUPPORT, RoleName.SYSADMIN):
-        return True
-    if actor.role not in (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN):
-        return False
-    orgs = db.session.scalars(
-        select(Org.path).join(Membership, Membership.org_id == Org.id).where(
+    """Support and system staff reach everyone (a system administrator's or auditor's account: the system
+    administrator only); an org admin reaches staff of orgs in their subtree, and never an account that also
+    holds a platform role or administers an org that is not strictly below the admin's own (a fellow or the
+    super administrator of the same org, an org above): resetting such a password would hand over its rights."""
+    rows = db.session.execute(
+        select(Membership.role, Membership.org_id, Org.path).outerjoin(Org, Membership.org_id == Org.id).where(
             Membership.user_id == account.id,
             Membership.state.in_([MembershipState.ACTIVE.value, MembershipState.PENDING.value]))).all()
-    return bool(orgs) and all(actor.covers(path) for path in orgs)
+    if actor.role in (RoleName.SUPPORT, RoleName.SYSADMIN):
+        return actor.role == RoleName.SYSADMIN or not any(
+            role in (RoleName.SYSADMIN.value, RoleName.AUDITOR.value) for role, _org, _path in rows)
+    if actor.role not in (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN):
+        return False
+
+    def reachable(role: str, org_id: int | None, path: str | None) -> bool:
+        if org_id is None or path is None or not actor.covers(path):
+            return False
+        return role == RoleName.PROFESSIONAL.value or org_id != actor.org_id
+
+    return bool(rows) and all(reachable(*row) for row in rows)
 
 
 def admin_reset_password(account: Account, actor: Actor) -> None:

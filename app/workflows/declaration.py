@@ -15,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import (Account, Declaration, DeclarationState, HourRecord, LearningForm, Membership, MembershipState,
-                      Org, OrgKind, Person, RoleName, Subject, YearSummary)
+from ..models import (Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
+                      YearSummary)
 from .attachments import path_of, store_attachments
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
-from .notify import send_email
+from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import lock_person
 
@@ -418,9 +418,7 @@ def notify_decision(item: Declaration, action: str) -> None:
                            reason=("\n" + gettext("Reason: %(r)s", r=item.reason)) if action == "reject" else ""))
     if item.reviewer_org_id and action in ("submit", "approve"):
         role = REVIEW_ROLE.get(S(item.state))
-        emails = db.session.scalars(select(Account.email).join(Membership, Membership.user_id == Account.id).where(
-            Membership.org_id == item.reviewer_org_id, Membership.role == role.value,
-            Membership.state == MembershipState.ACTIVE.value)).all() if role else []
+        emails = admin_emails([item.reviewer_org_id], role.value, "DeclarationReviewView") if role else []
         for email in emails:
             send_email(email, gettext("An hour declaration waits for your review"),
                        gettext("\"%(title)s\" by %(name)s (%(unit)s) waits for your review.", title=item.title,

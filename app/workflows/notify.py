@@ -23,6 +23,24 @@ def send_email(to: str | None, subject: str, body: str) -> bool:
         return False
 
 
+def admin_emails(org_ids, role: str, view_name: str, exclude_user_id: int | None = None) -> list[str]:
+    """The e-mail addresses of the active `role` admins of the orgs `org_ids` who may open `view_name`: an admin
+    whose org-defined role (U3) lacks the module of the queue hears nothing of its items either."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from ..extensions import db
+    from ..models import Membership, MembershipState
+    from ..security import module_allows
+
+    rows = db.session.scalars(select(Membership).options(selectinload(Membership.user),
+                                                         selectinload(Membership.org_role)).where(
+        Membership.org_id.in_(list(org_ids)), Membership.role == role,
+        Membership.state == MembershipState.ACTIVE.value))
+    return sorted({m.user.email for m in rows
+                   if m.user.email and m.user_id != exclude_user_id and module_allows(m, view_name)})
+
+
 def send_sms(mobile: str | None, text: str) -> bool:
     """SMS gateway seam: the 'log' backend writes the message to the log (development and tests)."""
     if not mobile:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
-from ..models import Account, Org, OrgChange, OrgChangeState, OrgKind, OrgState, RoleName
+from ..models import (Account, Membership, MembershipState, Org, OrgChange, OrgChangeState, OrgKind, OrgState,
+                      RoleName)
 from ..models.changes import PENDING_ORG_CHANGE_STATES
 from ..models.org import ALLOWED_PARENTS
 from ..validators import ValidationError, validate_credit_code
@@ -34,9 +35,25 @@ LIVE_ORG_STATES = (OrgState.PENDING.value, OrgState.ACTIVE.value)
 PATH_MAX = 255
 
 
+def _own_org_admins(org_path):
+    """The accounts that administer (an active admin membership, whichever role the session acts in) the org at
+    `org_path` or an org inside its subtree: they never decide its change, not even through a membership of an org
+    above (a unit admin who also administers the new department)."""
+    inside = aliased(Org)
+    return select(Membership.user_id).join(inside, inside.id == Membership.org_id).where(
+        Membership.state == MembershipState.ACTIVE.value, Membership.role != RoleName.PROFESSIONAL.value,
+        inside.path.startswith(org_path, autoescape=isinstance(org_path, str)))
+
+
 def _is_own_org_admin(item: OrgChange, actor: Actor) -> bool:
-    """The admins of the org itself or of anything inside its subtree (they never decide its change)."""
-    return bool(actor.scope_path) and actor.scope_path.startswith(item.org.path)
+    """The admins of the org itself or of anything inside its subtree, and the requester (they never decide its
+    change), judged by the account, not only by the session's membership."""
+    if bool(actor.scope_path) and actor.scope_path.startswith(item.org.path):
+        return True
+    if actor.user_id is None or item.requested_by_id == actor.user_id:
+        return True
+    return bool(db.session.scalar(select(exists(_own_org_admins(item.org.path).where(
+        Membership.user_id == actor.user_id)))))
 
 
 class OrgChangeMachine(StateMachine):
@@ -327,6 +344,9 @@ def _filtered(stmt, actor: Actor, tab: str):
     # never a change of the viewer's own org or of one their org lies inside (the org's own admins)
     stmt = stmt.join(Org, Org.id == OrgChange.org_id).where(Org.path.not_in(_ancestor_paths(actor.scope_path)))
     me = actor.user_id
+    # nor one the viewer requested or whose org the viewer administers through another membership
+    stmt = stmt.where(or_(OrgChange.requested_by_id.is_(None), OrgChange.requested_by_id != me),
+                      ~exists(_own_org_admins(Org.path).where(Membership.user_id == me)))
     same = OrgChange.old_parent_id == OrgChange.new_parent_id
     can_old = old_in & (same | OrgChange.new_decided_by_id.is_(None) | (OrgChange.new_decided_by_id != me))
     can_new = new_in & (same | OrgChange.old_decided_by_id.is_(None) | (OrgChange.old_decided_by_id != me))

@@ -19,7 +19,7 @@ from ..models import (Account, Declaration, Membership, MembershipState, Org, Or
                       Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
 from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now)
-from .notify import send_email
+from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import blocked_message, lock_person, pending_for_person
 
@@ -329,13 +329,10 @@ def names_of(ids) -> dict[int, str]:
 
 def _unit_admin_emails(unit: Org, exclude_user_id: int | None = None) -> list[str]:
     """The admins who decide for a unit: those of the unit and of the units above it in the tree."""
+    from ..security import TRANSFER_REVIEW_VIEW
+
     ids = [int(x) for x in unit.path.strip("/").split("/") if x]
-    stmt = (select(Account.email).join(Membership, Membership.user_id == Account.id)
-            .where(Membership.org_id.in_(ids), Membership.role == RoleName.UNIT_ADMIN.value,
-                   Membership.state == MembershipState.ACTIVE.value))
-    if exclude_user_id:
-        stmt = stmt.where(Account.id != exclude_user_id)
-    return sorted({e for e in db.session.scalars(stmt) if e})
+    return admin_emails(ids, RoleName.UNIT_ADMIN.value, TRANSFER_REVIEW_VIEW, exclude_user_id)
 
 
 def notify(item: Transfer, action: str) -> None:
