@@ -306,6 +306,27 @@ def test_view_full_is_audited_once_per_view(fast_world):
     assert len(rows) == 2 and {r.actor_id for r in rows} == {world.support.id}
 
 
+def test_each_id_card_image_support_downloads_is_audited_and_the_owners_are_not(client, fast_world):
+    from tests.test_access_matrix import log_in
+
+    world = fast_world
+    account = applicant(world)
+    item = make_correction(world, account)
+    files = list(db.session.scalars(select(ChangeAttachment).where(ChangeAttachment.owner_id == item.id,
+                                                                   ChangeAttachment.owner_type == flow.OWNER_TYPE)))
+    log_in(client, account.username, R.PROFESSIONAL.value)
+    assert client.get(f"/change-files/{files[0].id}").status_code == 200
+    assert audits("identity.view", item.id) == []
+    staff = client.application.test_client()
+    log_in(staff, world.support.username, R.SUPPORT.value)
+    for row in files:
+        response = staff.get(f"/change-files/{row.id}")
+        assert response.status_code == 200 and response.data[:4] in (PNG[:4], JPEG[:4])
+    rows = audits("identity.view", item.id)
+    assert [r.comment for r in rows] == [f"image {row.id}: {row.filename}" for row in files]
+    assert {r.actor_id for r in rows} == {world.support.id}
+
+
 # ---------------------------------------------------------------- T4 (PostgreSQL)
 
 def test_two_support_staff_decide_the_same_50_at_once(app, fast_world, db):

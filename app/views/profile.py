@@ -402,6 +402,8 @@ class ChangeAttachmentView(BaseView):
             allowed = item is not None and id_flow.can_see(item, actor)
         if not allowed:
             abort(404)
+        if row.owner_type == id_flow.OWNER_TYPE and not id_flow.machine.is_owner(item, actor):
+            id_flow.view_image(item, row, actor)  # ID-card images are as sensitive as the full number: audited
         response = send_file(change_path_of(row), mimetype=row.content_type, as_attachment=True,
                              download_name=row.filename)
         response.headers["X-Content-Type-Options"] = "nosniff"

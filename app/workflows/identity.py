@@ -206,5 +206,14 @@ def view_full(item: IdentityCorrection, actor: Actor) -> None:
     db.session.commit()
 
 
+def view_image(item: IdentityCorrection, row, actor: Actor) -> None:
+    """Support downloads an ID-card image of a request: one identity.view audit row naming the file."""
+    if not (can_decide(actor) and machine.in_scope(item, actor)):
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    audit(actor, "identity.view", object_type="identity_correction", object_id=item.id,
+          comment=f"image {row.id}: {row.filename}")
+    db.session.commit()
+
+
 def files_of(item: IdentityCorrection) -> list:
     return change_files(OWNER_TYPE, item.id)
