@@ -576,3 +576,28 @@ def test_state_changing_routes_refuse_get(client, fast_world):
         response = client.get(url)
         assert response.status_code in (302, 404, 405), (url, response.status_code)
     assert_unchanged(before)
+
+
+# ---------------------------------------------------------------- picker ids never name a hidden org
+
+@pytest.mark.parametrize("state", ["pending", "closed"])
+def test_a_picker_id_of_a_pending_or_closed_org_shows_no_name(client, fast_world, state):
+    """A form that comes back shows the org its picker held, by name: only an active org of the kinds the picker
+    offers, never one found by typing an id (anonymous registration forms included)."""
+    from app.models import OrgState
+    from tests.conftest import submit
+
+    world = fast_world
+    hidden = factories.make_org(OrgKind.UNIT, "尚未公开的单位", world.dept, state=OrgState(state))
+    response = submit(client, "/public/register/person", {"unit_id": str(hidden.id), "captcha": None})
+    assert "尚未公开的单位" not in page(response)
+    response = submit(client, "/public/register/unit", {"parent_id": str(hidden.id), "captcha": None})
+    assert "尚未公开的单位" not in page(response)
+    professional_account = make_person("想调走的人", world.unit)
+    token = log_in(client, professional_account.username, RoleName.PROFESSIONAL.value)
+    response = client.post("/transfer/", data={"csrf_token": token, "to_unit_id": str(hidden.id)})
+    assert response.status_code == 200 and "尚未公开的单位" not in page(response)
+    # the same page shows an active unit picked the same way (the check above can fail)
+    response = client.post("/transfer/", data={"csrf_token": token, "to_unit_id": str(world.other_unit.id),
+                                               "note": "<b>"})
+    assert world.other_unit.name in page(response)

@@ -19,7 +19,7 @@ from ..models.org import ALLOWED_PARENTS, ORG_KIND_LABELS, ORG_STATE_LABELS
 from ..security import ORG_CHANGE_REVIEW_VIEW, ORG_PROFILE_VIEW, SUPPORT_ORG_VIEW, current_actor
 from ..validators import ValidationError, validate_credit_code
 from ..workflows import org_change as flow
-from ..workflows import org_support
+from ..workflows import org_support, orgs
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import INDUSTRIES, ORG_NATURES, REQUIRED, ButtonForm, DecisionForm
@@ -114,7 +114,7 @@ class OrgProfileView(BaseView):
         change_form = change_form or OrgChangeForm(formdata=None)
         changes = flow.changes_of(org)
         pending = next((c for c in changes if c.state in flow.PENDING_ORG_CHANGE_STATES), None)
-        picked = db.session.get(Org, db_id(change_form.parent_id.data)) if db_id(change_form.parent_id.data) else None
+        picked = orgs.picked(db_id(change_form.parent_id.data))
         kinds = ALLOWED_PARENTS[OrgKind(org.kind)]
         return self.render_template(
             "org/profile.html", org=org, form=form, change_form=change_form, changes=changes, pending=pending,

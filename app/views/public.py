@@ -6,14 +6,13 @@ from flask_appbuilder import BaseView, IndexView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 
-from ..extensions import db
-from ..models import Org, OrgKind
+from ..models import OrgKind
 from ..models.org import ALLOWED_PARENTS, ORG_KIND_LABELS
 from ..security import PUBLIC_VIEW
 from ..validators import mask_id_number, normalize_id_number
 from ..workflows import registration as reg_flow
 from ..workflows.base import DomainError
-from ..workflows.orgs import search_orgs
+from ..workflows.orgs import picked, search_orgs
 from .captcha import check_captcha
 from .forms import OrgRegistrationForm, PersonRegistrationForm, ProgressForm, WithdrawForm
 from .util import db_id, flash_form_errors, limit
@@ -46,10 +45,6 @@ def _account_data(form) -> reg_flow.AccountData:
         existing_user=bool(form.existing_user.data))
 
 
-def _picked(org_id) -> Org | None:
-    return db.session.get(Org, org_id) if org_id else None
-
-
 class PublicView(BaseView):
     route_base = "/public"
     class_permission_name = PUBLIC_VIEW
@@ -68,7 +63,7 @@ class PublicView(BaseView):
                 flash_form_errors(form, exc)
         elif form.is_submitted():
             flash(gettext("Please correct the marked fields."), "danger")
-        return self.render_template("public/register_person.html", form=form, unit=_picked(form.unit_id.data),
+        return self.render_template("public/register_person.html", form=form, unit=picked(form.unit_id.data, ["unit"]),
                                     title=_l("Professional registration"))
 
     @expose("/register/<kind>", methods=["GET", "POST"])
@@ -94,7 +89,7 @@ class PublicView(BaseView):
         parent_kinds = [k.value for k in ALLOWED_PARENTS[org_kind]]
         return self.render_template(
             "public/register_org.html", form=form, kind=kind, kind_label=ORG_KIND_LABELS[org_kind],
-            parent=_picked(form.parent_id.data), parent_kinds=",".join(parent_kinds),
+            parent=picked(form.parent_id.data, parent_kinds), parent_kinds=",".join(parent_kinds),
             parent_kind_labels="、".join(str(ORG_KIND_LABELS[k]) for k in ALLOWED_PARENTS[org_kind]),
             title=gettext("%(kind)s registration", kind=ORG_KIND_LABELS[org_kind]))
 

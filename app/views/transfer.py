@@ -9,9 +9,10 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 
 from ..extensions import db
-from ..models import Org, Transfer
+from ..models import Transfer
 from ..security import TRANSFER_REVIEW_VIEW, TRANSFER_VIEW, current_actor
 from ..validators import mask_id_number
+from ..workflows import orgs
 from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
@@ -69,10 +70,10 @@ class TransferView(BaseView):
                 flash_form_errors(form, exc)
         rows = flow.mine(actor)
         reasons = flow.blocked_reasons(person)
-        picked = db.session.get(Org, db_id(form.to_unit_id.data)) if db_id(form.to_unit_id.data) else None
+        picked = orgs.picked(db_id(form.to_unit_id.data), ["unit"])
         return self.render_template(
             "transfer/index.html", person=person, rows=rows, names=_decisions(rows), form=form,
-            picked=picked if picked is not None and picked.kind == "unit" else None,
+            picked=picked,
             blocked=blocked_message(reasons, _l("Applying for a unit transfer")) if reasons else None,
             button=ButtonForm(formdata=None), title=_l("Unit transfer"))
 
@@ -142,9 +143,9 @@ class TransferReviewView(BaseView):
                 person = flow.employee(actor, db_id(form.person_id.data))
             except DomainError:
                 person = None
-        unit = db.session.get(Org, db_id(form.to_unit_id.data)) if db_id(form.to_unit_id.data) else None
+        unit = orgs.picked(db_id(form.to_unit_id.data), ["unit"])
         return self.render_template("transfer/start.html", form=form, person=person,
-                                    unit=unit if unit is not None and unit.kind == "unit" else None,
+                                    unit=unit,
                                     mask=mask_id_number, title=_l("Start a transfer-out"))
 
     @expose("/staff")

@@ -37,6 +37,18 @@ def search_orgs(q: str, kinds: list[str] | None = None, limit: int = 20, region_
     return list(db.session.scalars(stmt))
 
 
+def picked(org_id, kinds=None) -> Org | None:
+    """The org a searchable picker holds, to show its name again when a form comes back: only an active org (of
+    the given kinds), the same the picker itself offers; another id shows nothing (no name of a pending or closed
+    org is told by typing its id)."""
+    org = db.session.get(Org, org_id) if isinstance(org_id, int) and 0 < org_id < 2 ** 31 else None
+    if org is None or org.state != OrgState.ACTIVE.value:
+        return None
+    if kinds and org.kind not in {getattr(k, "value", k) for k in kinds}:
+        return None
+    return org
+
+
 def subtree_ids(root_path: str):
     """A subquery of the ids of every org in the subtree whose root has this path."""
     return select(Org.id).where(Org.path.startswith(root_path, autoescape=True))
