@@ -815,3 +815,22 @@ def test_a_declaration_submitted_while_the_transfer_is_accepted_never_slips_thro
                 world.unit.id, world.unit.id, world.unit.id)
         outcomes.add(transfer.state)
     assert outcomes  # each person ends in one consistent state
+
+
+def test_the_old_units_admin_rights_end_with_the_transfer(fast_world):
+    """A professional who is also an admin of the old unit keeps no admin rights there once transferred (audited);
+    admin rights elsewhere stay."""
+    from app.models import MembershipState
+
+    world = fast_world
+    account = factories.make_account("兼任管理员", [(R.PROFESSIONAL, world.unit), (R.UNIT_ADMIN, world.unit),
+                                               (R.UNIT_ADMIN, world.sub_unit)], person_unit=world.unit)
+    cheap_passwords()
+    item = flow.submit(pro(account, world.unit), world.other_unit.id)
+    flow.release(item, factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit))
+    flow.accept(item, factories.actor_for(world.other_unit_admin, R.UNIT_ADMIN, world.other_unit))
+    states = dict(db.session.execute(select(Membership.org_id, Membership.state).where(
+        Membership.user_id == account.id, Membership.role == R.UNIT_ADMIN.value)).all())
+    assert states == {world.unit.id: MembershipState.REVOKED.value, world.sub_unit.id: MembershipState.ACTIVE.value}
+    removed = db.session.scalars(select(AuditLog).where(AuditLog.action == "admin.remove")).all()
+    assert len(removed) == 1 and removed[0].actor_id == world.other_unit_admin.id

@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import (Account, Declaration, Membership, MembershipState, Org, OrgKind, OrgState, Person, RoleName,
                       Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
-from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now)
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
 from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import blocked_message, lock_person, pending_for_person
@@ -78,7 +78,7 @@ class TransferMachine(StateMachine):
         if action == "reject":
             item.reason = comment
         if action == "accept":
-            _move(item)
+            _move(item, actor)
 
     def after_commit(self, item: Transfer, transition: Transition) -> None:
         notify(item, transition.action)
@@ -128,9 +128,16 @@ def _check_still_possible(item: Transfer) -> None:
         raise DomainError(_l("The new unit is no longer active."))
 
 
-def _move(item: Transfer) -> None:
-    """The person, their professional membership and their declarations belong to the new unit from now on."""
+def _move(item: Transfer, actor: Actor) -> None:
+    """The person, their professional membership and their declarations belong to the new unit from now on; the
+    admin rights they held in the old unit end (each audited, their admin sessions stop at once)."""
     person = item.person
+    for admin in db.session.scalars(select(Membership).where(
+            Membership.user_id == person.user_id, Membership.org_id == item.from_unit_id,
+            Membership.role == RoleName.UNIT_ADMIN.value, Membership.state == MembershipState.ACTIVE.value)):
+        admin.state, admin.is_super = MembershipState.REVOKED.value, False
+        audit(actor, "admin.remove", object_type="membership", object_id=admin.id, from_state="active",
+              to_state="revoked", comment=gettext("transferred to %(unit)s", unit=item.to_unit.name))
     person.unit_id = item.to_unit_id
     db.session.execute(update(Membership).where(
         Membership.user_id == person.user_id, Membership.role == RoleName.PROFESSIONAL.value,
