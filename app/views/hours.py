@@ -20,7 +20,7 @@ from ..workflows import declaration as decl_flow
 from ..workflows.attachments import path_of
 from ..workflows.base import DomainError
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
-from .util import N_, batch_decision, db_id, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
 
 STATE_TABS = [("", _l("All")), ("draft", _l("Not submitted")), ("pending", _l("Pending review")),
               ("approved", _l("Approved")), ("rejected", _l("Rejected"))]
@@ -222,12 +222,10 @@ class DeclarationReviewView(BaseView):
         year = db_id(request.args.get("year"))
         subject = request.args.get("subject") if request.args.get("subject") in ("public", "professional") else None
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = decl_flow.queue(actor, year=year, subject=subject, q=q, after_id=db_id(request.args.get("after")),
-                               limit=21)
-        has_more = len(rows) > 20
-        rows = rows[:20]
+        rows, next_after = keyset_page(
+            lambda **page: decl_flow.queue(actor, year=year, subject=subject, q=q, **page))
         return self.render_template("hours/review.html", rows=rows, year=year or "", subject=subject or "",
-                                    q=q or "", years=_years(), next_after=rows[-1].id if has_more else None,
+                                    q=q or "", years=_years(), next_after=next_after,
                                     pending=decl_flow.pending_count(actor), form=DecisionForm(formdata=None),
                                     mask=mask_id_number, title=_l("Hour declaration review"))
 

@@ -20,7 +20,7 @@ from ..validators import mask_id_number
 from ..workflows import admins as flow
 from ..workflows.base import DomainError, PermissionDenied
 from .forms import INDUSTRIES, REQUIRED, ButtonForm, RowIdField, _wrap
-from .util import db_id, flash_form_errors
+from .util import N_, db_id, flash_form_errors
 
 PAGE_SIZE = 20
 
@@ -132,57 +132,45 @@ class OrgAdminsView(BaseView):
         tab = request.args.get("tab") if request.args.get("tab") in ("staff", "new", "existing") else "staff"
         return self._render_add(mine, tab)
 
-    @expose("/add/staff", methods=["POST"])
-    @has_access
-    def add_staff(self):
+    def _add(self, form_class, tab: str, add, done: str):
+        """The POST of one of the three ways to add an admin: `add(actor, form)` runs the workflow step."""
         actor, mine = self._super_or_403()
-        form = AddStaffForm()
+        form = form_class()
         if form.validate_on_submit():
             try:
-                flow.add_from_staff(actor, form.person_id.data)
-                flash(gettext("The administrator has been added."), "success")
+                add(actor, form)
+                flash(gettext(done), "success")
                 return redirect(url_for("OrgAdminsView.index"))
             except PermissionDenied as exc:
                 _refuse(exc)
             except DomainError as exc:
                 flash_form_errors(form, exc)
-        return self._render_add(mine, "staff", staff_form=form)
+        return self._render_add(mine, tab, **{f"{tab}_form": form})
+
+    @expose("/add/staff", methods=["POST"])
+    @has_access
+    def add_staff(self):
+        return self._add(AddStaffForm, "staff", lambda actor, form: flow.add_from_staff(actor, form.person_id.data),
+                         N_("The administrator has been added."))
 
     @expose("/add/new", methods=["POST"])
     @has_access
     def add_new(self):
-        actor, mine = self._super_or_403()
-        form = RegisterAdminForm()
-        if form.validate_on_submit():
-            data = flow.NewAdmin(id_type=form.id_type.data, id_number=form.id_number.data, name=form.name.data,
-                                 email=form.email.data, mobile=form.mobile.data, password=form.password.data,
-                                 confirm=form.confirm.data)
-            try:
-                flow.register_admin(actor, data)
-                flash(gettext("The account has been created and the person added as an administrator; they "
-                              "must change the password at their first login."), "success")
-                return redirect(url_for("OrgAdminsView.index"))
-            except PermissionDenied as exc:
-                _refuse(exc)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
-        return self._render_add(mine, "new", new_form=form)
+        def register(actor, form):
+            flow.register_admin(actor, flow.NewAdmin(
+                id_type=form.id_type.data, id_number=form.id_number.data, name=form.name.data, email=form.email.data,
+                mobile=form.mobile.data, password=form.password.data, confirm=form.confirm.data))
+
+        return self._add(RegisterAdminForm, "new", register,
+                         N_("The account has been created and the person added as an administrator; they must "
+                            "change the password at their first login."))
 
     @expose("/add/existing", methods=["POST"])
     @has_access
     def add_existing(self):
-        actor, mine = self._super_or_403()
-        form = ExistingAdminForm()
-        if form.validate_on_submit():
-            try:
-                flow.add_existing(actor, form.id_number.data, form.password.data)
-                flash(gettext("The administrator has been added."), "success")
-                return redirect(url_for("OrgAdminsView.index"))
-            except PermissionDenied as exc:
-                _refuse(exc)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
-        return self._render_add(mine, "existing", existing_form=form)
+        return self._add(ExistingAdminForm, "existing",
+                         lambda actor, form: flow.add_existing(actor, form.id_number.data, form.password.data),
+                         N_("The administrator has been added."))
 
     # ------------------------------------------------------------ acting on an admin
     def _act(self, fn, admin_id, done: str):

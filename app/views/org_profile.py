@@ -23,7 +23,7 @@ from ..workflows import org_support, orgs
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import INDUSTRIES, ORG_NATURES, REQUIRED, ButtonForm, DecisionForm
-from .util import N_, batch_decision, db_id, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
 
 PAGE_SIZE = 20
 MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -196,12 +196,9 @@ class OrgChangeReviewView(BaseView):
         actor = current_actor()
         tab = request.args.get("tab") or flow.TODO
         tab = tab if tab in {t for t, _ in TABS} else flow.TODO
-        after = db_id(request.args.get("after"))
-        rows = flow.queue(actor, tab, after_id=after, limit=PAGE_SIZE + 1)
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = keyset_page(lambda **page: flow.queue(actor, tab, **page), PAGE_SIZE)
         return self.render_template(
-            "org/changes.html", rows=rows, tab=tab, tabs=TABS, next_after=rows[-1].id if has_more else None,
+            "org/changes.html", rows=rows, tab=tab, tabs=TABS, next_after=next_after,
             pending=flow.todo_count(actor), side=lambda item: flow.side_for(item, actor),
             form=DecisionForm(formdata=None), title=_l("Organisation changes"))
 

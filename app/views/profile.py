@@ -24,7 +24,7 @@ from ..workflows import title_change as title_flow
 from ..workflows.attachments import change_path_of
 from ..workflows.base import DomainError
 from .forms import DEGREES, EDUCATION, ETHNICITIES, TITLE_LEVELS, TITLE_SERIES, ButtonForm, DecisionForm
-from .util import N_, batch_decision, db_id, flash_form_errors
+from .util import N_, batch_decision, flash_form_errors, keyset_page
 
 REQUIRED = _l("This field is required.")
 TOO_LONG = _l("At most %(max)d characters.")
@@ -292,13 +292,10 @@ class PersonnelReviewView(BaseView):
         if state not in {s for s, _ in STATE_TABS}:
             state = ChangeState.PENDING.value
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = title_flow.queue(actor, state=state, q=q, after_id=db_id(request.args.get("after")),
-                                limit=PAGE_SIZE + 1)
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = keyset_page(lambda **page: title_flow.queue(actor, state=state, q=q, **page), PAGE_SIZE)
         return self.render_template(
             "personnel/review.html", rows=rows, state=state, q=q or "", tabs=STATE_TABS,
-            diffs={r.id: title_flow.diff(r) for r in rows}, next_after=rows[-1].id if has_more else None,
+            diffs={r.id: title_flow.diff(r) for r in rows}, next_after=next_after,
             pending=title_flow.pending_count(actor), form=DecisionForm(formdata=None), mask=mask_id_number,
             title=_l("Personnel change review"))
 
@@ -338,12 +335,10 @@ class IdentityReviewView(BaseView):
         if state not in {s for s, _ in STATE_TABS}:
             state = ChangeState.PENDING.value
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = id_flow.queue(actor, state=state, q=q, after_id=db_id(request.args.get("after")), limit=PAGE_SIZE + 1)
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = keyset_page(lambda **page: id_flow.queue(actor, state=state, q=q, **page), PAGE_SIZE)
         return self.render_template(
             "personnel/identity_review.html", rows=rows, state=state, q=q or "", tabs=STATE_TABS,
-            next_after=rows[-1].id if has_more else None, pending=id_flow.pending_count(actor), mask=mask_id_number,
+            next_after=next_after, pending=id_flow.pending_count(actor), mask=mask_id_number,
             title=_l("Identity corrections"))
 
     def _item(self, correction_id) -> IdentityCorrection:

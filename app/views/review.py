@@ -10,7 +10,7 @@ from ..security import REVIEW_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import registration as reg_flow
 from .forms import DecisionForm
-from .util import N_, batch_decision, db_id
+from .util import N_, batch_decision, keyset_page
 
 KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
                 ("department", _l("Competent department")), ("base", _l("Training base")),
@@ -38,13 +38,11 @@ class RegistrationReviewView(BaseView):
         kind = request.args.get("kind") or None
         kind = kind if kind in {k for k, _ in KIND_CHOICES} else None
         q = (request.args.get("q") or "").strip()[:30] or None
-        after = db_id(request.args.get("after"))
-        rows = reg_flow.queue(actor, state=state, q=q, kind=kind, after_id=after, limit=PAGE_SIZE + 1)
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = keyset_page(lambda **page: reg_flow.queue(actor, state=state, q=q, kind=kind, **page),
+                                       PAGE_SIZE)
         return self.render_template(
             "review/registrations.html", rows=rows, state=state, kind=kind or "", q=q or "", tabs=STATE_TABS,
-            kinds=KIND_CHOICES, next_after=rows[-1].id if has_more else None, mask=mask_id_number,
+            kinds=KIND_CHOICES, next_after=next_after, mask=mask_id_number,
             form=DecisionForm(formdata=None), pending=reg_flow.pending_count(actor),
             title=_l("Registration review"))
 

@@ -17,7 +17,7 @@ from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import ButtonForm, DecisionForm
-from .util import N_, batch_decision, db_id, flash_form_errors
+from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
 
 PAGE_SIZE = 20
 TABS = [("out", _l("Outgoing: waiting for me")), ("in", _l("Incoming: waiting for me")), ("history", _l("History"))]
@@ -106,13 +106,11 @@ class TransferReviewView(BaseView):
         tab = request.args.get("tab") or "out"
         tab = tab if tab in {t for t, _ in TABS} else "out"
         q = (request.args.get("q") or "").strip()[:30] or None
-        rows = flow.queue(actor, tab, q=q, after_id=db_id(request.args.get("after")), limit=PAGE_SIZE + 1)
-        has_more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
+        rows, next_after = keyset_page(lambda **page: flow.queue(actor, tab, q=q, **page), PAGE_SIZE)
         withdrawable = {r.id for r in rows if tab == "history" and flow.can_withdraw_as_unit(r, actor)}
         return self.render_template(
             "transfer/review.html", rows=rows, tab=tab, tabs=TABS, q=q or "", names=_decisions(rows),
-            next_after=rows[-1].id if has_more else None, form=DecisionForm(formdata=None),
+            next_after=next_after, form=DecisionForm(formdata=None),
             button=ButtonForm(formdata=None), withdrawable=withdrawable, mask=mask_id_number,
             counts={t: flow.pending_count(actor, t) for t in ("out", "in")}, title=_l("Unit transfers"))
 

@@ -55,6 +55,15 @@ def limit(config_key: str, methods: list[str] | None = None):
     return decorator
 
 
+def keyset_page(fetch, size: int = 20) -> tuple[list, int | None]:
+    """One page of a queue kept newest first: `fetch(after_id=, limit=)` is asked for one row more than the page
+    holds, to know whether a next page exists; returns the page and the id the next page starts after."""
+    from flask import request
+
+    rows = fetch(after_id=db_id(request.args.get("after")), limit=size + 1)
+    return rows[:size], (rows[size - 1].id if len(rows) > size else None)
+
+
 def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one: str) -> None:
     """The POST of a review queue: validate the decision form, decide the ticked ids, flash the outcome.
 
