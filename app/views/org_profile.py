@@ -23,7 +23,7 @@ from ..workflows import org_support, orgs
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import INDUSTRIES, ORG_NATURES, REQUIRED, ButtonForm, DecisionForm
-from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, db_id, flash_form_errors, keyset_page
 
 PAGE_SIZE = 20
 MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -194,8 +194,7 @@ class OrgChangeReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        tab = request.args.get("tab") or flow.TODO
-        tab = tab if tab in {t for t, _ in TABS} else flow.TODO
+        tab = arg_choice("tab", TABS, flow.TODO)
         rows, next_after = keyset_page(lambda **page: flow.queue(actor, tab, **page), PAGE_SIZE)
         return self.render_template(
             "org/changes.html", rows=rows, tab=tab, tabs=TABS, next_after=next_after,
@@ -265,10 +264,8 @@ class SupportOrgView(BaseView):
 
     def _page(self, form=None):
         q = (request.args.get("q") or "").strip()[:50]
-        kind = request.args.get("kind") or ""
-        kind = kind if kind in {k for k, _ in KIND_CHOICES} else ""
-        state = request.args.get("state") or ""
-        state = state if state in {s for s, _ in STATE_CHOICES} else ""
+        kind = arg_choice("kind", KIND_CHOICES)
+        state = arg_choice("state", STATE_CHOICES)
         rows = org_support.search(q, kind or None, state or None) if (q or kind or state) else []
         form = form or MergeForm(formdata=None)
         source = db.session.get(Org, db_id(form.source_id.data)) if db_id(form.source_id.data) else None

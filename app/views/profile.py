@@ -24,7 +24,7 @@ from ..workflows import title_change as title_flow
 from ..workflows.attachments import change_path_of
 from ..workflows.base import DomainError
 from .forms import DEGREES, EDUCATION, ETHNICITIES, TITLE_LEVELS, TITLE_SERIES, ButtonForm, DecisionForm
-from .util import N_, batch_decision, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, flash_form_errors, keyset_page
 
 REQUIRED = _l("This field is required.")
 TOO_LONG = _l("At most %(max)d characters.")
@@ -288,9 +288,7 @@ class PersonnelReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        state = request.args.get("state") or ChangeState.PENDING.value
-        if state not in {s for s, _ in STATE_TABS}:
-            state = ChangeState.PENDING.value
+        state = arg_choice("state", STATE_TABS, ChangeState.PENDING.value)
         q = (request.args.get("q") or "").strip()[:30] or None
         rows, next_after = keyset_page(lambda **page: title_flow.queue(actor, state=state, q=q, **page), PAGE_SIZE)
         return self.render_template(
@@ -331,9 +329,7 @@ class IdentityReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        state = request.args.get("state") or ChangeState.PENDING.value
-        if state not in {s for s, _ in STATE_TABS}:
-            state = ChangeState.PENDING.value
+        state = arg_choice("state", STATE_TABS, ChangeState.PENDING.value)
         q = (request.args.get("q") or "").strip()[:30] or None
         rows, next_after = keyset_page(lambda **page: id_flow.queue(actor, state=state, q=q, **page), PAGE_SIZE)
         return self.render_template(

@@ -10,7 +10,7 @@ from ..security import REVIEW_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import registration as reg_flow
 from .forms import DecisionForm
-from .util import N_, batch_decision, keyset_page
+from .util import N_, arg_choice, batch_decision, keyset_page
 
 KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
                 ("department", _l("Competent department")), ("base", _l("Training base")),
@@ -32,11 +32,8 @@ class RegistrationReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        state = request.args.get("state") or RegistrationState.PENDING.value
-        if state not in {s for s, _ in STATE_TABS}:
-            state = RegistrationState.PENDING.value
-        kind = request.args.get("kind") or None
-        kind = kind if kind in {k for k, _ in KIND_CHOICES} else None
+        state = arg_choice("state", STATE_TABS, RegistrationState.PENDING.value)
+        kind = arg_choice("kind", KIND_CHOICES) or None
         q = (request.args.get("q") or "").strip()[:30] or None
         rows, next_after = keyset_page(lambda **page: reg_flow.queue(actor, state=state, q=q, kind=kind, **page),
                                        PAGE_SIZE)

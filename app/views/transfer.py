@@ -17,7 +17,7 @@ from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import ButtonForm, DecisionForm
-from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, db_id, flash_form_errors, keyset_page
 
 PAGE_SIZE = 20
 TABS = [("out", _l("Outgoing: waiting for me")), ("in", _l("Incoming: waiting for me")), ("history", _l("History"))]
@@ -103,8 +103,7 @@ class TransferReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        tab = request.args.get("tab") or "out"
-        tab = tab if tab in {t for t, _ in TABS} else "out"
+        tab = arg_choice("tab", TABS, "out")
         q = (request.args.get("q") or "").strip()[:30] or None
         rows, next_after = keyset_page(lambda **page: flow.queue(actor, tab, q=q, **page), PAGE_SIZE)
         withdrawable = {r.id for r in rows if tab == "history" and flow.can_withdraw_as_unit(r, actor)}

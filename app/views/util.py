@@ -55,6 +55,15 @@ def limit(config_key: str, methods: list[str] | None = None):
     return decorator
 
 
+def arg_choice(name: str, choices, default: str = "") -> str:
+    """A query-string argument that must be one of the (value, label) `choices` (a tab, a filter): anything else
+    is the default."""
+    from flask import request
+
+    value = request.args.get(name) or default
+    return value if value in {v for v, _ in choices} else default
+
+
 def keyset_page(fetch, size: int = 20) -> tuple[list, int | None]:
     """One page of a queue kept newest first: `fetch(after_id=, limit=)` is asked for one row more than the page
     holds, to know whether a next page exists; returns the page and the id the next page starts after."""
