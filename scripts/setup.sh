@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the platform needs on a fresh Debian machine: system packages (Chinese fonts, Chromium for
-# browser tests, PostgreSQL and Redis for the test suite), the Python virtualenv and packages, compiled
+# browser tests, PostgreSQL and Redis for the test suite, Node.js and npm for the accessibility checker), the
+# Python virtualenv and packages, the npm development packages (axe-core, package-lock.json), compiled
 # translations. Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,8 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Node.js and npm (Debian's nodejs + npm), unless a Node.js that bundles npm is already installed.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[setup] installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -29,6 +32,15 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing Python packages"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
+fi
+
+# axe-core for the browser tests' accessibility check: exactly the versions of package-lock.json.
+npm_stamp=node_modules/.package-lock.sha
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -d node_modules ] || [ ! -f "$npm_stamp" ] || [ "$(cat "$npm_stamp")" != "$npm_want" ]; then
+  echo "[setup] installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_want" > "$npm_stamp"
 fi
 
 .venv/bin/pybabel compile -d translations >/dev/null
