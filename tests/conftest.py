@@ -162,7 +162,7 @@ def submit(client, url: str, data: dict, *, get_url: str | None = None, follow: 
     """Load the page that holds the form (for its CSRF token and captcha), then post the form."""
     page = client.get(get_url or url)
     token = csrf_from(page.get_data(as_text=True))
-    if "captcha" in data and data["captcha"] is None:
+    if "captcha" in data and data["captcha"] in (None, factories.FRESH_CAPTCHA):
         client.get("/captcha.png")
         data = {**data, "captcha": CAPTCHA}
     return client.post(url, data={"csrf_token": token, **data}, follow_redirects=follow)

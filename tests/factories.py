@@ -13,6 +13,7 @@ from app.workflows.base import Actor
 from app.workflows.orgs import create_org
 
 PASSWORD = "Test@2026a"
+FRESH_CAPTCHA = "fresh"  # tests.conftest.submit() loads a new captcha picture and answers it
 _seq = itertools.count(1)
 _HASH = None
 
@@ -114,7 +115,7 @@ def person_form(unit: Org, **overrides) -> dict:
         "mobile": "13912345678", "email": f"p{next(_seq)}@example.cn", "name": "张三", "gender": "M",
         "ethnicity": "汉族", "unit_id": str(unit.id), "department": "内科", "education": "大学本科",
         "school": "山东大学", "major": "临床医学", "degree": "学士", "title_series": "卫生技术", "title_level": "中级",
-        "commitment": "y",
+        "commitment": "y", "captcha": FRESH_CAPTCHA,
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -126,7 +127,7 @@ def org_form(parent: Org, **overrides) -> dict:
         "parent_id": str(parent.id), "phone": "0531-88888888", "nature": "事业单位", "industry": "教育",
         "address": "测试路1号", "name": "李四", "id_type": "resident_id", "id_number": new_id_number(),
         "password": PASSWORD, "confirm": PASSWORD, "mobile": "13912345679", "email": f"o{next(_seq)}@example.cn",
-        "commitment": "y",
+        "commitment": "y", "captcha": FRESH_CAPTCHA,
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}

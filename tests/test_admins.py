@@ -391,9 +391,9 @@ def test_existing_user_with_a_wrong_password_gets_one_message(client, fast_world
                                                                  "password": "Wrong#Pass2026"})
         assert response.status_code == 200
         body = page(response)
-        assert zh("No account with this ID number and password exists.") in body
+        assert zh("Wrong account or password.") in body
         assert_unchanged(before)
-        bodies.append(body.count(zh("No account with this ID number and password exists.")))
+        bodies.append(body.count(zh("Wrong account or password.")))
     assert bodies[0] == bodies[1]  # the same answer whether the account exists or not
 
 

@@ -65,7 +65,7 @@ def test_change_password(app, client, world, db):
 
 
 @pytest.mark.parametrize("old,new,confirm,msgid", [
-    ("Wrong@2026x", NEW_PASSWORD, None, "The old password is wrong."),
+    ("Wrong@2026x", NEW_PASSWORD, None, "Wrong account or password."),
     ("", NEW_PASSWORD, None, "This field is required."),
     (factories.PASSWORD, factories.PASSWORD, None, "The new password must differ from the old one."),
     (factories.PASSWORD, "short1A", None, PASSWORD_RULE),

@@ -199,7 +199,9 @@ def test_progress_lookup_and_withdraw_with_password(client, world, db):
                                                                     "password": password},
                               get_url="/public/progress", follow=True))
         assert message in html
-    assert counts(db) == before and registrations_of(db, id_number)[0].state == "pending"
+    # The wrong password is one failed check on record (counted towards the lockout); nothing else changes.
+    assert counts(db) == {**before, "AuditLog": before["AuditLog"] + 1}
+    assert registrations_of(db, id_number)[0].state == "pending"
 
     # Someone who did not look this 证件号 up cannot withdraw it even with the right password.
     stranger = client.application.test_client()
@@ -207,7 +209,7 @@ def test_progress_lookup_and_withdraw_with_password(client, world, db):
                                                                   "password": PASSWORD},
                           get_url="/public/progress", follow=True))
     assert LOGIN_FAILED in html
-    assert counts(db) == before
+    assert counts(db) == {**before, "AuditLog": before["AuditLog"] + 1}
 
     html = html_of(submit(client, "/public/progress/withdraw", {"registration_id": str(reg.id), "password": PASSWORD},
                           get_url="/public/progress", follow=True))
@@ -242,12 +244,12 @@ def test_existing_user_adds_a_role_only_with_the_right_password(app, client, wor
     before = counts(db)
     html = html_of(submit(client, "/public/register/person",
                           factories.person_form(world.sub_unit, **base, password="Wrong@2026a")))
-    assert zh("No account with this ID number and password exists.") in html
+    assert zh("Wrong account or password.") in html
     html = html_of(submit(client, "/public/register/person",
                           factories.person_form(world.sub_unit, id_number=who.username)))
     assert zh("This ID number is already registered. If you are already a user of this platform, tick the box "
               "and enter your current password.") in html
-    assert counts(db) == before
+    assert counts(db) == {**before, "AuditLog": before["AuditLog"] + 1}  # the failed password check, on record
 
     html = html_of(submit(client, "/public/register/person", factories.person_form(world.sub_unit, **base)))
     assert DONE in html

@@ -360,7 +360,12 @@ def test_withdraw_refused_without_proof_of_ownership(world, db):
         assert not isinstance(exc.value, TransitionNotAllowed)
     with pytest.raises(DomainError):
         reg_flow.withdraw(0, id_number, PASSWORD)
-    assert snapshot(db, reg.id) == before
+    after = snapshot(db, reg.id)
+    # Nothing changes but the audit trail: each wrong or missing password is one failed check, kept on record.
+    assert {**after, "audit": 0} == {**before, "audit": 0}
+    failures = list(db.session.scalars(select(AuditLog).where(AuditLog.id > 0, AuditLog.result == "fail")))
+    assert after["audit"] - before["audit"] == len(failures) == 3
+    assert {row.action for row in failures} == {"registration.withdraw"}
 
 
 # ---------------------------------------------------------------- batch

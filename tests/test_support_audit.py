@@ -294,7 +294,7 @@ def check(rows, action, *, actor: Account | None, result="ok", role=None, ip="12
 def post(client, url, data, get_url=None, trail=None, captcha=False):
     """GET the form, mark the trail, then POST (so only the POST's rows count)."""
     token = token_of(client, get_url or url)
-    if captcha:
+    if captcha or data.get("captcha") == factories.FRESH_CAPTCHA:
         client.get("/captcha.png")
         data = {**data, "captcha": CAPTCHA}
     if trail is not None:

@@ -1,6 +1,6 @@
 """Domain models. FAB's `Model` base keeps them in the same metadata as the security tables."""
 from .org import OrgKind, OrgState, Org, Region  # noqa: F401
-from .account import Account, Membership, MembershipState, Person, RoleName, LoginThrottle  # noqa: F401
+from .account import Account, CaptchaChallenge, Membership, MembershipState, Person, RoleName, LoginThrottle  # noqa: F401,E501
 from .registration import Registration, RegistrationState  # noqa: F401
 from .audit import AuditLog  # noqa: F401
 from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, BaseReportState, Certificate,  # noqa: F401

@@ -165,3 +165,13 @@ class LoginThrottle(Model):
     failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime.datetime | None] = mapped_column(DateTime)
     updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class CaptchaChallenge(Model):
+    """A captcha shown once: the server keeps an HMAC of the answer and deletes the row at the first answer, right
+    or wrong, so a replayed cookie names a challenge that no longer exists. Shared by every worker and node."""
+
+    __tablename__ = "captcha_challenge"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, index=True)

@@ -15,7 +15,7 @@ from ..models import Membership, MembershipState, RoleName
 from ..security import ACCOUNT_VIEW, current_actor
 from ..workflows import accounts
 from ..workflows.base import DomainError
-from .captcha import check_captcha, new_captcha_png
+from .captcha import captcha_passed, new_captcha_png
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, PickRoleForm, ResetPasswordForm
 from .util import flash_form_errors, limit, safe_next
 
@@ -60,9 +60,7 @@ class AuthView(BaseView):
         if request.method == "GET" and request.args.get("role") in {r.value for r in RoleName}:
             form.role.data = request.args["role"]
         if form.validate_on_submit():
-            if not check_captcha(form.captcha.data):
-                form.captcha.errors.append(gettext("The captcha is wrong. Click the picture for a new one."))
-            else:
+            if captcha_passed(form):
                 result = accounts.authenticate(form.id_number.data, form.password.data, form.role.data,
                                                ip=request.remote_addr)
                 if result.error:
@@ -129,9 +127,7 @@ class AuthView(BaseView):
     def forgot(self):
         form = ForgotPasswordForm()
         if form.validate_on_submit():
-            if not check_captcha(form.captcha.data):
-                form.captcha.errors.append(gettext("The captcha is wrong. Click the picture for a new one."))
-            else:
+            if captcha_passed(form):
                 accounts.request_password_reset(form.id_number.data, form.contact.data, form.channel.data,
                                                 request.remote_addr)
                 flash(gettext("If the ID number and contact match our records, a reset link has been sent. "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, HiddenField, IntegerField, MultipleFileField, PasswordField, RadioField,
-                     SelectField, StringField, TextAreaField)
+from wtforms import (BooleanField, DateField, FileField, HiddenField, IntegerField, MultipleFileField, PasswordField,
+                     RadioField, SelectField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError as WTFValidationError
 
 from ..models import RoleName
@@ -96,6 +96,7 @@ class AccountFieldsMixin:
     email = StringField(_l("E-mail"), validators=[DataRequired(REQUIRED), _wrap(v.validate_email)])
     commitment = BooleanField(_l("I promise that the information given is true"),
                               validators=[DataRequired(_l("Please confirm that the information is true."))])
+    captcha = StringField(_l("Captcha"), validators=[DataRequired(REQUIRED), Length(max=10)])
 
     def validate_id_number(self, field):
         try:
@@ -145,6 +146,7 @@ class OrgRegistrationForm(AccountFieldsMixin, FlaskForm):
     industry = SelectField(_l("Industry"), choices=_choices(INDUSTRIES), validators=[Optional()])
     phone = StringField(_l("Phone"), validators=[DataRequired(REQUIRED), Length(max=30)])
     address = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+    licence = FileField(_l("Business licence scan (PNG, JPEG or PDF, at most 5 MB)"))
     name = StringField(_l("Administrator name"), validators=[DataRequired(REQUIRED), _wrap(v.validate_person_name)])
 
     def validate_credit_code(self, field):

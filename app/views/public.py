@@ -13,7 +13,7 @@ from ..validators import mask_id_number, normalize_id_number
 from ..workflows import registration as reg_flow
 from ..workflows.base import DomainError
 from ..workflows.orgs import picked, search_orgs
-from .captcha import check_captcha
+from .captcha import captcha_passed
 from .forms import OrgRegistrationForm, PersonRegistrationForm, ProgressForm, WithdrawForm
 from .util import db_id, flash_form_errors, limit
 
@@ -54,15 +54,16 @@ class PublicView(BaseView):
     @limit("PUBLIC_POST_RATE_LIMIT", methods=["POST"])
     def register_person(self):
         form = PersonRegistrationForm()
-        if form.validate_on_submit():
+        if form.validate_on_submit() and captcha_passed(form):
             profile = {name: getattr(form, name).data for name in form.PROFILE_FIELDS}
             try:
                 reg = reg_flow.register_person(_account_data(form), form.unit_id.data, profile, request.remote_addr)
                 return self._done(reg)
             except DomainError as exc:
                 flash_form_errors(form, exc)
-        elif form.is_submitted():
+        if form.is_submitted() and any(f.errors for f in form):
             flash(gettext("Please correct the marked fields."), "danger")
+        form.captcha.data = ""
         return self.render_template("public/register_person.html", form=form, unit=picked(form.unit_id.data, ["unit"]),
                                     title=_l("Professional registration"))
 
@@ -74,18 +75,21 @@ class PublicView(BaseView):
         if org_kind is None:
             abort(404)
         form = OrgRegistrationForm()
-        if form.validate_on_submit():
+        if form.validate_on_submit() and captcha_passed(form):
             fields = {"name": form.org_name.data, "credit_code": form.credit_code.data, "nature": form.nature.data or None,
                       "industry": form.industry.data or None, "phone": form.phone.data, "address": form.address.data,
                       "contact": form.name.data}
             try:
+                scan = form.licence.data
+                licence = (scan.filename or "", scan.read()) if scan and getattr(scan, "filename", None) else None
                 reg = reg_flow.register_org(org_kind, _account_data(form), form.parent_id.data, fields,
-                                            request.remote_addr)
+                                            request.remote_addr, licence=licence)
                 return self._done(reg)
             except DomainError as exc:
                 flash_form_errors(form, exc)
-        elif form.is_submitted():
+        if form.is_submitted() and any(f.errors for f in form):
             flash(gettext("Please correct the marked fields."), "danger")
+        form.captcha.data = ""
         parent_kinds = [k.value for k in ALLOWED_PARENTS[org_kind]]
         return self.render_template(
             "public/register_org.html", form=form, kind=kind, kind_label=ORG_KIND_LABELS[org_kind],
@@ -105,9 +109,7 @@ class PublicView(BaseView):
         form = ProgressForm()
         registrations, id_number = None, None
         if form.validate_on_submit():
-            if not check_captcha(form.captcha.data):
-                form.captcha.errors.append(gettext("The captcha is wrong. Click the picture for a new one."))
-            else:
+            if captcha_passed(form):
                 id_number = normalize_id_number(form.id_number.data)
                 registrations = reg_flow.lookup(id_number)
                 session["progress_id"] = id_number  # withdrawal reads it here, never from the page

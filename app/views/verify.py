@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length
 from ..security import current_actor
 from ..validators import mask_id_number, normalize_id_number
 from ..workflows import certificates as cert_flow
-from .captcha import check_captcha
+from .captcha import captcha_passed
 from .util import limit
 
 VERIFY_VIEW = "VerifyView"
@@ -68,9 +68,7 @@ class VerifyView(BaseView):
         form = PersonLookupForm()
         found, masked = None, ""
         if form.validate_on_submit():
-            if not check_captcha(form.captcha.data):
-                form.captcha.errors.append(gettext("The captcha is wrong. Click the picture for a new one."))
-            else:
+            if captcha_passed(form):
                 masked = mask_id_number(normalize_id_number(form.id_number.data))
                 found = cert_flow.lookup(form.id_number.data, form.name.data, actor=current_actor())
         form.id_number.data = ""  # the full number is never echoed back into the page

@@ -9,10 +9,12 @@ from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import Account, LoginThrottle, Membership, MembershipState, Org, RoleName
+from ..models import Account, AuditLog, LoginThrottle, Membership, MembershipState, Org, RoleName
 from ..models.account import GLOBAL_ROLES
 from ..validators import ValidationError, mask_id_number, normalize_id_number, validate_password
 from .base import Actor, DomainError, PermissionDenied, audit
@@ -66,22 +68,61 @@ def _is_locked(key: str) -> bool:
     return bool(row and row.locked_until and row.locked_until > datetime.datetime.now())
 
 
-def _record_failure(key: str) -> None:
+def _count_failure(key: str, audit_row: dict) -> None:
+    """Count one failure towards the lockout of `key` and write its audit row in a transaction of their own, so
+    that a caller rolling back its own work (a refused registration, a refused admin) never undoes them."""
     cfg = current_app.config
     stamp = datetime.datetime.now()
-    row = db.session.get(LoginThrottle, key)
-    if row is None:
-        row = LoginThrottle(username=key, failures=0)
-        db.session.add(row)
-        db.session.flush()
-    db.session.execute(
-        update(LoginThrottle).where(LoginThrottle.username == key)
-        .values(failures=LoginThrottle.failures + 1, updated_at=stamp)
-    )
-    db.session.refresh(row)
-    if row.failures >= cfg["LOCKOUT_THRESHOLD"]:
-        row.locked_until = stamp + datetime.timedelta(minutes=cfg["LOCKOUT_MINUTES"])
-        row.failures = 0
+    with Session(db.engine) as own:
+        if own.get(LoginThrottle, key) is None:
+            try:
+                with own.begin_nested():
+                    own.add(LoginThrottle(username=key, failures=0, updated_at=stamp))
+            except IntegrityError:
+                pass  # created at the same instant by a parallel failure
+        own.execute(update(LoginThrottle).where(LoginThrottle.username == key)
+                    .values(failures=LoginThrottle.failures + 1, updated_at=stamp))
+        row = own.get(LoginThrottle, key, populate_existing=True)
+        if row.failures >= cfg["LOCKOUT_THRESHOLD"]:
+            row.locked_until = stamp + datetime.timedelta(minutes=cfg["LOCKOUT_MINUTES"])
+            row.failures = 0
+        own.add(AuditLog(at=stamp, **audit_row))
+        own.commit()
+
+
+def verify_password(id_number: str, password: str, *, purpose: str, actor: Actor | None = None,
+                    ip: str | None = None, comment: str | None = None) -> Account | None:
+    """THE password check of the platform: every path that accepts a password (login, registration as an existing
+    user, withdrawal of a registration, the old password on a change, adding an existing user as admin) calls
+    this and nothing else. Returns the account when the password is right, the account active and not locked.
+
+    Otherwise returns None after spending the time of a real check; a wrong password (or an unknown name) counts
+    towards the lockout of that login name: LOCKOUT_THRESHOLD failures on any mix of paths lock it for
+    LOCKOUT_MINUTES on all of them, and while it is locked even the right password is refused. Callers answer
+    with the one message LOGIN_FAILED whatever the cause. The failure and its audit row (action `purpose`) are
+    committed on their own; a success writes nothing (the caller audits its own action)."""
+    key = normalize_id_number(id_number or "")[:64]
+    account = find_account(key) if key else None
+    who = actor or Actor(account.id if account else None, display_name(account) or mask_id_number(key), ip=ip)
+    role = who.role.value if who.role else None
+    row = dict(actor_id=who.user_id, actor=who.display, role=role, action=purpose, object_type="account",
+               object_id=account.id if account else None, result="fail", ip=who.ip, comment=comment)
+    if not key or _is_locked(key):
+        _fake_check(password)
+        if key:
+            with Session(db.engine) as own:
+                own.add(AuditLog(at=datetime.datetime.now(), **{**row, "comment": " ".join(filter(None, [comment, "locked"]))}))
+                own.commit()
+        return None
+    if account is None or not account.password:
+        _fake_check(password)
+        ok = False
+    else:
+        ok = check_password_hash(account.password, password or "") and bool(account.active and password)
+    if not ok:
+        _count_failure(key, row)
+        return None
+    return account
 
 
 def authenticate(id_number: str, password: str, role: RoleName | str | None, ip: str | None = None) -> LoginResult:
@@ -89,23 +130,12 @@ def authenticate(id_number: str, password: str, role: RoleName | str | None, ip:
 
     Only after the password is right are 'role not registered' and 'under review by <org>' told apart.
     """
-    key = normalize_id_number(id_number or "")[:64]
-    account = find_account(key) if key else None
     chosen_role = RoleName(role) if role in {r.value for r in RoleName} else None
-    actor = Actor(account.id if account else None, display_name(account) or mask_id_number(key), chosen_role, ip=ip)
-    if not key or _is_locked(key):
-        _fake_check(password)
-        audit(actor, "login", object_type="account", object_id=account.id if account else None,
-              result="fail", comment="locked" if key else None)
-        db.session.commit()
-        return LoginResult(None, [], LOGIN_FAILED)
-    ok = bool(account and account.active and password and check_password_hash(account.password, password))
-    if not account:
-        _fake_check(password)
-    if not ok:
-        _record_failure(key)
-        audit(actor, "login", object_type="account", object_id=account.id if account else None, result="fail")
-        db.session.commit()
+    key = normalize_id_number(id_number or "")[:64]
+    probe = find_account(key) if key else None
+    actor = Actor(probe.id if probe else None, display_name(probe) or mask_id_number(key), chosen_role, ip=ip)
+    account = verify_password(key, password, purpose="login", actor=actor)
+    if account is None:
         return LoginResult(None, [], LOGIN_FAILED)
     db.session.execute(update(LoginThrottle).where(LoginThrottle.username == key).values(failures=0))
     memberships = list(db.session.scalars(
@@ -154,8 +184,8 @@ def _set_password(account: Account, password: str, *, must_change: bool) -> None
 
 
 def change_password(account: Account, old: str, new: str, confirm: str, actor: Actor) -> None:
-    if not check_password_hash(account.password, old or ""):
-        raise DomainError(_l("The old password is wrong."), field="old_password")
+    if verify_password(account.username, old, purpose="password.change", actor=actor) is None:
+        raise DomainError(LOGIN_FAILED, field="old_password")
     if old == new:
         raise DomainError(_l("The new password must differ from the old one."), field="password")
     check_new_password(new, confirm, account.username)

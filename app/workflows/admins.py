@@ -12,14 +12,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.security import check_password_hash
 
 from ..extensions import db
 from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgRole, OrgState, Person, RoleName)
 from ..security import MODULES, modules_for_role
-from ..validators import mask_id_number, normalize_id_number
-from .accounts import (_fake_check, _is_locked, _record_failure, check_new_password, display_name, find_account,
-                       hash_password)
+from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
+                       verify_password)
 from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit
 from .pending import blocked_message, pending_for_org
 from .registration import ADMIN_ROLE
@@ -205,7 +203,7 @@ def register_admin(actor: Actor, data: NewAdmin) -> Membership:
     return _add_membership(mine, account, actor, "new account")
 
 
-WRONG_ACCOUNT = _l("No account with this ID number and password exists.")
+WRONG_ACCOUNT = LOGIN_FAILED  # the one message of every password check (unknown, wrong or locked)
 
 
 def add_existing(actor: Actor, id_number: str, password: str) -> Membership:
@@ -213,19 +211,9 @@ def add_existing(actor: Actor, id_number: str, password: str) -> Membership:
     ID number get the same message (and count towards the account's lockout, like a failed login)."""
     try:
         mine = _super(actor)
-        key = normalize_id_number(id_number or "")[:64]
-        account = find_account(key)
-        locked = _is_locked(key) if key else True
-        ok = bool(account and account.active and password and not locked
-                  and check_password_hash(account.password, password))
-        if account is None or locked:
-            _fake_check(password)
-        if not ok:
-            if key and not locked:
-                _record_failure(key)
-            audit(actor, "admin.add", object_type="account", object_id=None, result="fail",
-                  comment=f"existing user: {mask_id_number(key)}")
-            db.session.commit()
+        account = verify_password(id_number, password, purpose="admin.add", actor=actor,
+                                  comment="existing user")
+        if account is None:
             raise DomainError(WRONG_ACCOUNT, field="password")
         membership = _add_membership(mine, account, actor, "existing account")
         db.session.commit()

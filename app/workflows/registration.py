@@ -9,14 +9,14 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
-from werkzeug.security import check_password_hash
 
 from ..extensions import db
 from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Registration,
                       RegistrationState, RoleName)
 from ..models.org import ALLOWED_PARENTS
 from ..validators import birth_date_and_gender
-from .accounts import check_new_password, display_name, find_account, hash_password
+from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
+                       verify_password)
 from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now
 from .notify import send_email
 from .orgs import create_org, subtree_ids
@@ -100,11 +100,10 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
 
 def withdraw(reg_id: int, id_number: str, password: str, ip: str | None = None) -> Registration:
     """The applicant withdraws a pending registration from the public page, proving it with the password."""
-    account = find_account(id_number)
+    account = verify_password(id_number, password, purpose="registration.withdraw", ip=ip)
     reg = db.session.get(Registration, reg_id) if reg_id else None
-    if (account is None or reg is None or reg.user_id != account.id
-            or not check_password_hash(account.password, password or "")):
-        raise DomainError(_l("Wrong account or password."))
+    if account is None or reg is None or reg.user_id != account.id:
+        raise DomainError(LOGIN_FAILED)
     actor = Actor(account.id, display_name(account), ip=ip)
     return machine.apply(reg, "withdraw", actor)
 
@@ -132,7 +131,7 @@ class AccountData:
     existing_user: bool = False
 
 
-def _account_for(data: AccountData, role: RoleName) -> Account:
+def _account_for(data: AccountData, role: RoleName, ip: str | None) -> Account:
     """Find or create the account a registration attaches to (see P1 "如果已是本系统用户")."""
     account = find_account(data.id_number)
     held = []
@@ -141,8 +140,9 @@ def _account_for(data: AccountData, role: RoleName) -> Account:
             Membership.user_id == account.id,
             Membership.state.in_([MembershipState.ACTIVE.value, MembershipState.PENDING.value]))))
     if data.existing_user:
-        if account is None or not check_password_hash(account.password, data.password or ""):
-            raise DomainError(_l("No account with this ID number and password exists."), field="password")
+        if verify_password(data.id_number, data.password, purpose="registration.submit", ip=ip,
+                           comment="existing user") is None:
+            raise DomainError(LOGIN_FAILED, field="password")
         if role == RoleName.PROFESSIONAL and any(m.role == role.value for m in held):
             raise DomainError(_l("This account is already registered (or under review) as a professional."),
                               field="id_number")
@@ -205,7 +205,7 @@ def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: s
         unit = db.session.get(Org, unit_id) if unit_id else None
         if unit is None or unit.kind != OrgKind.UNIT.value or unit.state != OrgState.ACTIVE.value:
             raise DomainError(_l("Choose your unit from the list."), field="unit_id")
-        account = _account_for(data, RoleName.PROFESSIONAL)
+        account = _account_for(data, RoleName.PROFESSIONAL, ip)
         person = db.session.scalar(select(Person).where(Person.user_id == account.id))
         if person is None:
             person = Person(user_id=account.id, name=data.name, id_number=data.id_number)
@@ -222,8 +222,9 @@ def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: s
 
 
 def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fields: dict,
-                 ip: str | None = None) -> Registration:
-    """U1 / D1 / B1 and district bureaus: a new org under its parent, with its super admin's account."""
+                 ip: str | None = None, licence: tuple[str, bytes] | None = None) -> Registration:
+    """U1 / D1 / B1 and district bureaus: a new org under its parent, with its super admin's account and the scan
+    of its business licence (`licence`: file name, content)."""
     with _submission():
         parent = db.session.get(Org, parent_id) if parent_id else None
         if (parent is None or parent.state != OrgState.ACTIVE.value
@@ -238,11 +239,30 @@ def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fi
         if db.session.scalar(select(Org.id).where(
                 Org.name == name, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
             raise DomainError(_l("An organisation with this name is already registered."), field="org_name")
-        account = _account_for(data, ADMIN_ROLE[kind])
+        account = _account_for(data, ADMIN_ROLE[kind], ip)
         org = create_org(kind=kind, name=name, parent=parent, **{k: v for k, v in org_fields.items() if k != "name"})
         reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
-        db.session.commit()
+        _commit_with_licence(reg, licence)
         return reg
+
+
+def _commit_with_licence(reg: Registration, licence: tuple[str, bytes] | None) -> None:
+    """Store the licence scan with the registration (checked by content first) and commit both; the file written
+    is removed again if the commit fails."""
+    from .attachments import store_change_files
+
+    remove = None
+    if licence and (licence[0] or licence[1]):
+        try:
+            remove = store_change_files(LICENCE_OWNER, reg.id, [licence])
+        except DomainError as exc:
+            raise DomainError(exc.message, field="licence") from exc
+    try:
+        db.session.commit()
+    except Exception:
+        if remove:
+            remove()
+        raise
 
 
 def pending_count(actor: Actor) -> int:
@@ -274,3 +294,53 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind
     if after_id:
         stmt = stmt.where(Registration.id < after_id)
     return list(db.session.scalars(stmt.order_by(Registration.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- the reviewer's detail page
+
+LICENCE_OWNER = "registration"  # owner_type of an org registration's business licence scan (ChangeAttachment)
+
+
+def visible(reg: Registration, actor: Actor) -> bool:
+    """A reviewer sees a registration addressed to an org of their subtree (the rows of their queue)."""
+    return actor.role in REVIEWERS and actor.covers(reg.reviewer_org.path)
+
+
+def can_decide(reg: Registration, actor: Actor) -> bool:
+    """Whether the detail page offers the decision: pending, in scope, not the reviewer's own."""
+    return reg.state == S.PENDING.value and actor.role in REVIEWERS and machine.in_scope(reg, actor)
+
+
+def person_of(reg: Registration) -> Person | None:
+    """The profile a person registration entered (one profile per account)."""
+    if reg.kind != "person":
+        return None
+    return db.session.scalar(select(Person).where(Person.user_id == reg.user_id))
+
+
+def birth_date_shown(id_number: str | None) -> bool:
+    """A birth date may stand beside a masked number only when the number does not carry it: an 18-character
+    GB 11643 number (resident ID, new foreigner's permanent residence card) holds it in the very digits the mask
+    hides, so the date would give the full number back."""
+    n = id_number or ""
+    return not (len(n) == 18 and n[:17].isdigit())
+
+
+def licence_of(reg: Registration):
+    """The business licence scan uploaded with an org registration (one file: an image or a PDF), or None."""
+    from .attachments import change_files
+
+    files = change_files(LICENCE_OWNER, reg.id) if reg.kind != "person" else []
+    return files[0] if files else None
+
+
+def view_licence(reg: Registration, row, actor: Actor) -> None:
+    """A reviewer opens the licence scan: a sensitive read, one licence.view audit row naming the file (as
+    support's ID-card images are audited)."""
+    from .base import PermissionDenied
+
+    if not visible(reg, actor):
+        raise PermissionDenied(_l("You do not have permission to do this."))
+    audit(actor, "licence.view", object_type="registration", object_id=reg.id,
+          comment=f"file {row.id}: {row.filename}")
+    db.session.commit()

@@ -164,6 +164,7 @@ def test_register_approve_then_login_in_chinese(page: Page, shot):
     page.select_option("#title_level", "中级")
     page.fill("#title_name", "主治医师")
     page.check("#commitment")
+    fill_captcha(page)
     shot(page, "03-register-person-filled")
     page.click("#register-submit")
     done = page.locator(".register-done")
