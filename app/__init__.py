@@ -60,12 +60,84 @@ def create_app(config: object | None = None, **overrides) -> Flask:
     return app
 
 
+# Posted fields never shown back on an error page (secrets, one-time answers, full ID numbers).
+_UNSHOWN_FIELDS = ("password", "confirm", "captcha", "csrf", "token", "id_number", "secret")
+
+
+def _wants_json() -> bool:
+    if request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
+        return True
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def _same_site_referrer() -> str | None:
+    """The page the request came from, when it is a page of this site (never a link to elsewhere)."""
+    from urllib.parse import urlsplit
+
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _posted_text() -> list[str]:
+    """The text a person typed into the form that was refused, to copy into the form again. Only for a form
+    posted from a page of this site (an attacker's page cannot make us show text of its choosing), never secrets,
+    and bounded."""
+    if request.method != "POST" or _same_site_referrer() is None:
+        return []
+    try:
+        form = request.form
+    except Exception:  # the body itself was refused (too large, malformed)
+        return []
+    kept = []
+    for name, value in form.items(multi=True):
+        lowered = name.lower()
+        if any(word in lowered for word in _UNSHOWN_FIELDS) or not value.strip():
+            continue
+        if lowered in ("action", "next", "ids") or value.strip().isdigit():
+            continue  # buttons and picked rows: nothing a person typed
+        kept.append(value.strip()[:2000])
+        if len(kept) == 30:
+            break
+    return kept
+
+
+def _error(code: int, message: str, *, hint: str | None = None, keep_input: bool = False):
+    """Every error answer: a page in the site's layout (JSON for XHR / API clients). It must render whatever part
+    of the request handling ran before the refusal: CSRFProtect and the request size check refuse a request in
+    a before_request hook that runs before FAB's, so `g.user` may not be set yet."""
+    from flask import jsonify
+    from flask_login import current_user
+
+    if _wants_json():
+        return jsonify(error=" ".join(part for part in (message, hint) if part)), code
+    if "user" not in g:
+        g.user = current_user
+    back = _same_site_referrer()
+    try:
+        return render_template("error.html", code=code, message=message, hint=hint, back_url=back,
+                               kept=_posted_text() if keep_input else [], appbuilder=appbuilder), code
+    except Exception:  # the page must not fail in its turn (e.g. the database is gone): plain text then
+        logging.getLogger(__name__).exception("error page failed to render")
+        from markupsafe import escape
+
+        body = (f'<!doctype html><html lang="zh"><meta charset="utf-8"><title>{code}</title>'
+                f"<h1>{code}</h1><p>{escape(message)}</p>"
+                + (f"<p>{escape(hint)}</p>" if hint else "") + f'<p><a href="{escape(back or "/")}">&larr;</a></p>')
+        return body, code, {"Content-Type": "text/html; charset=utf-8"}
+
+
 def _register_request_hooks(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
     def _fresh_identity():
         """Resolve the user anew on every request, even when an outer app context (CLI, tests) keeps `g`."""
         g.pop("_login_user", None)
+        g.pop("user", None)  # FAB sets it in its own before_request, which a refused request may never reach
         g.pop("membership", None)
         g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # Flask-WTF caches the token in g
         db.session.expire_all()
@@ -108,14 +180,12 @@ def _register_request_hooks(app: Flask) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    def _error(code: int, message: str):
-        return render_template("error.html", code=code, message=message, appbuilder=appbuilder), code
-
     from flask_babel import gettext
 
     @app.errorhandler(CSRFError)
     def _csrf(_):
-        return _error(400, gettext("The form has expired or is invalid. Please go back, refresh and try again."))
+        return _error(400, gettext("The page has expired. Please refresh it and try again."),
+                      hint=gettext("What you entered was not saved."), keep_input=True)
 
     @app.errorhandler(400)
     def _bad(_):
@@ -135,7 +205,10 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.errorhandler(413)
     def _too_big(_):
-        return _error(413, gettext("The upload is too large."))
+        limit = max(1, (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))
+        return _error(413, gettext("The upload is too large: at most %(mb)s MB can be sent at once.", mb=limit),
+                      hint=gettext("What you entered was not saved. Go back, choose smaller files and send the "
+                                   "form again."))
 
     @app.errorhandler(429)
     def _too_many(_):

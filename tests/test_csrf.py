@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import AnnualStandard, AuditLog, LearningForm, Membership, Region, RegistrationState, RoleName
 from app.workflows import accounts
 from tests import factories
-from tests.conftest import CAPTCHA, submit
+from tests.conftest import CAPTCHA, page, submit, zh
 from tests.test_access_matrix import (YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
                                       is_login_redirect, learning_form, log_in, make_declaration, make_person,
                                       make_report, person_of, reg_state, register, state_snapshot, token_for)
@@ -640,11 +640,19 @@ def test_post_without_a_valid_token_is_refused(app, client, fast_world, outbox, 
     case = CASES[endpoint](app, client, fast_world)
     foreign = token_for(app.test_client(), logged_in=False)  # a real token, of someone else's session
     before, mails = state_snapshot(), len(outbox)  # (setting a case up may notify, e.g. a submission)
+    expired = zh("The page has expired. Please refresh it and try again.")
     for label, token in (("another session's token", {"csrf_token": foreign}), ("no token", {})):
         response = client.post(case.url, data={**case.data, **token})
         assert response.status_code == 400, (label, response.status_code, response.headers.get("Location"))
+        assert expired in page(response), label  # what happened and what to do, in the site's layout
         assert_unchanged(before)
         case.check()
+    # a script's request gets the same refusal as JSON
+    response = client.post(case.url, data=case.data, headers={"X-Requested-With": "XMLHttpRequest"})
+    assert response.status_code == 400 and response.is_json, response.status_code
+    assert expired in response.get_json()["error"]
+    assert_unchanged(before)
+    case.check()
     assert len(outbox) == mails
 
 
