@@ -69,6 +69,9 @@ BASE_ADMIN = frozenset({R.BASE_ADMIN.value})
 RESTRICTED: dict[str, frozenset] = {
     "RegistrationReviewView.index": REVIEWERS,
     "RegistrationReviewView.decide": REVIEWERS,
+    "RegistrationReviewView.detail": REVIEWERS,     # issue 8: a queue row's detail page, its decision, the org's
+    "RegistrationReviewView.decide_one": REVIEWERS,  # licence scan (out of scope: tests/test_registration_detail.py)
+    "RegistrationReviewView.licence": REVIEWERS,
     **_fab("OrgModelView", list=ADMINS_AND_SYSADMIN, show=ADMINS_AND_SYSADMIN),
     **_fab("StaffModelView", list=ADMINS_AND_SUPPORT, show=ADMINS_AND_SUPPORT, action=ADMINS_AND_SUPPORT,
            action_post=ADMINS_AND_SUPPORT),
@@ -105,7 +108,7 @@ RESTRICTED: dict[str, frozenset] = {
     "TransferView.index": PROFESSIONAL,
     "TransferView.withdraw": PROFESSIONAL,
     **{f"TransferReviewView.{name}": frozenset({R.UNIT_ADMIN.value})
-       for name in ("index", "decide", "start", "staff", "withdraw")},
+       for name in ("index", "decide", "start", "staff", "withdraw", "detail")},
 }
 
 # issue 4: org admins and roles (U3 / D3 / H2): every org admin; sub-units and the orgs below (U4 / H1)
@@ -521,10 +524,12 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
               "admin_id": data["other_admin"], "role_id": data["other_org_role"], "org_id": data["other_unit"]}
     values.update(change_id=data["other_title_change"], correction_id=data["other_correction"])
     values["org_change_id"] = data["other_org_change"]
+    values["registration_id"] = data["other_reg"]
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
     form = {
         "RegistrationReviewView.decide": {"ids": str(data["other_reg"]), "action": "approve"},
+        "RegistrationReviewView.decide_one": {"action": "approve"},
         "SupportView.assign": {"role": R.UNIT_ADMIN.value, "org_id": str(data["other_unit"])},
         "SupportView.lookup": {"id_number": data["other_username"]},
         "HoursView.declare": {"form_id": str(data["learning_form"]), "title": TAMPERED, "action": "submit"},
@@ -736,6 +741,29 @@ def test_reviewer_cannot_decide_another_orgs_registration(client, fast_world, ad
     assert db.session.execute(select(Membership.state).where(Membership.id == membership_id)).scalar_one() \
         == MembershipState.PENDING.value
     assert decisions_for(reg_id) == []
+    assert_unchanged(before)
+
+
+# issue 8: the detail pages of queue rows (and what they serve) name a record by id; the roles that hold the page
+# get a 404 for a record outside their subtree, whatever the method, and nothing changes
+SCOPED_DETAILS = [(role, endpoint) for endpoint in ("RegistrationReviewView.detail", "RegistrationReviewView.decide_one",
+                                                   "RegistrationReviewView.licence", "TransferReviewView.detail",
+                                                   "PersonnelReviewView.detail", "OrgChangeReviewView.detail",
+                                                   "DeclarationReviewView.detail")
+                  for role in sorted(RESTRICTED[endpoint])]
+
+
+@pytest.mark.parametrize("role,endpoint", SCOPED_DETAILS, ids=[f"{r}-{e}" for r, e in SCOPED_DETAILS])
+def test_detail_pages_of_another_orgs_records_are_not_found(app, matrix, role, endpoint):
+    client, token = client_as(app, matrix, role)
+    before = state_snapshot()
+    for url, form in urls_and_forms(app, endpoint, matrix):
+        for method in methods_of(app, endpoint):
+            response = client.get(url) if method == "GET" else client.post(url, data={"csrf_token": token, **form})
+            assert response.status_code == 404, f"{method} {url}: {response.status_code}"
+            body = response.get_data(as_text=True)
+            for secret in (OTHER_PERSON_NAME, OTHER_APPLICANT_NAME, OTHER_DECLARATION_TITLE):
+                assert secret not in body
     assert_unchanged(before)
 
 

@@ -52,6 +52,7 @@ AUDIT_ACTIONS = {
     "identity_correction.reject": _l("Identity correction rejected"),
     "identity_correction.withdraw": _l("Identity correction withdrawn"),
     "identity.view": _l("Full ID number viewed"),
+    "licence.view": _l("Business licence scan viewed"),
     "org.edit": _l("Organisation profile edited"),
     "org_change.submit": _l("Organisation change requested"),
     "org_change.approve_old": _l("Approved by the current organisation above"),

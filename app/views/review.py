@@ -1,14 +1,18 @@
-"""Registration review queue (U5, D4, H3): scoped to the reviewer's subtree, batch approve / reject."""
+"""Registration review queue (U5, D4, H3): scoped to the reviewer's subtree, batch approve / reject; each row
+opens a detail page with everything the applicant entered, where the same decision can be taken."""
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import abort, flash, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, expose, has_access
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 
-from ..models import RegistrationState
+from ..extensions import db
+from ..models import Registration, RegistrationState
 from ..security import REVIEW_VIEW, current_actor
-from ..validators import mask_id_number
+from ..validators import ID_TYPES, mask_id_number
 from ..workflows import registration as reg_flow
+from ..workflows.attachments import change_path_of
+from ..workflows.base import DomainError
 from .forms import DecisionForm
 from .util import N_, arg_choice, batch_decision, keyset_page
 
@@ -19,8 +23,7 @@ STATE_TABS = [(RegistrationState.PENDING.value, _l("Pending review")),
               (RegistrationState.APPROVED.value, _l("Approved")),
               (RegistrationState.REJECTED.value, _l("Rejected"))]
 PAGE_SIZE = 20
-
-
+QUEUE_ARGS = ("state", "kind", "q")
 
 
 class RegistrationReviewView(BaseView):
@@ -49,4 +52,68 @@ class RegistrationReviewView(BaseView):
         batch_decision(reg_flow.decide_many, none_selected=N_("Select at least one registration."),
                        handled=N_("%(n)s registration(s) handled."), failed_one=N_("Registration %(id)s: %(msg)s"))
         return redirect(url_for("RegistrationReviewView.index", **{k: v for k, v in request.args.items()
-                                                                     if k in ("state", "kind", "q")}))
+                                                                     if k in QUEUE_ARGS}))
+
+    def _item(self, registration_id: int) -> Registration:
+        """A registration of the reviewer's queue; any other id is a 404 (never a hint that it exists)."""
+        reg = db.session.get(Registration, registration_id) if 0 < registration_id < 2 ** 31 else None
+        if reg is None or not reg_flow.visible(reg, current_actor()):
+            abort(404)
+        return reg
+
+    @expose("/<int:registration_id>")
+    @has_access
+    def detail(self, registration_id):
+        """Everything the applicant entered, the ID number masked (reviewers never see it in full; the birth date
+        only where the number does not carry it), the licence scan of an org, and the decision."""
+        actor = current_actor()
+        reg = self._item(registration_id)
+        account = reg.user
+        return self.render_template(
+            "review/registration_detail.html", reg=reg, account=account, person=reg_flow.person_of(reg),
+            masked=mask_id_number(account.username), id_type=dict(ID_TYPES).get(account.id_type or "", ""),
+            show_birth_date=reg_flow.birth_date_shown(account.username),
+            licence=reg_flow.licence_of(reg), can_decide=reg_flow.can_decide(reg, actor),
+            form=DecisionForm(formdata=None), title=_l("Registration"))
+
+    @expose("/<int:registration_id>/decide", methods=["POST"])
+    @has_access
+    def decide_one(self, registration_id):
+        """The decision of the detail page: the batch's workflow function on this one id (scope, state and the
+        required reason checked there again)."""
+        reg = self._item(registration_id)
+        form = DecisionForm()
+        if not form.validate_on_submit():
+            flash(gettext("Invalid request."), "danger")
+            return redirect(url_for("RegistrationReviewView.detail", registration_id=reg.id))
+        try:
+            done, failed = reg_flow.decide_many([reg.id], form.action.data, current_actor(), form.reason.data)
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+            return redirect(url_for("RegistrationReviewView.detail", registration_id=reg.id))
+        for _id, message in failed:
+            flash(message, "danger")
+        if not done:
+            return redirect(url_for("RegistrationReviewView.detail", registration_id=reg.id))
+        flash(gettext("The registration of %(name)s has been approved.", name=reg.applicant_name)
+              if form.action.data == "approve"
+              else gettext("The registration of %(name)s has been rejected.", name=reg.applicant_name), "success")
+        return redirect(url_for("RegistrationReviewView.index"))
+
+    @expose("/<int:registration_id>/licence")
+    @has_access
+    def licence(self, registration_id):
+        """The business licence scan of an org registration, to the reviewers of its queue only; each opening is
+        audited. An image may be shown inline on the detail page (content checked on upload, nosniff); a PDF is
+        downloaded."""
+        reg = self._item(registration_id)
+        row = reg_flow.licence_of(reg)
+        if row is None:
+            abort(404)
+        reg_flow.view_licence(reg, row, current_actor())
+        inline = row.content_type.startswith("image/") and request.args.get("inline") == "1"
+        response = send_file(change_path_of(row), mimetype=row.content_type, as_attachment=not inline,
+                             download_name=row.filename)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response

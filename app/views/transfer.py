@@ -113,6 +113,20 @@ class TransferReviewView(BaseView):
             button=ButtonForm(formdata=None), withdrawable=withdrawable, mask=mask_id_number,
             counts={t: flow.pending_count(actor, t) for t in ("out", "in")}, title=_l("Unit transfers"))
 
+    @expose("/<int:transfer_id>")
+    @has_access
+    def detail(self, transfer_id):
+        """A row of the queues: the person, both units, the note and both reviews; the decision when it waits
+        for this admin (through the batch's workflow function), the withdrawal of a transfer-out it started."""
+        actor = current_actor()
+        item = _transfer(transfer_id)
+        if item is None or not flow.visible(item, actor):
+            abort(404)
+        return self.render_template(
+            "transfer/detail.html", item=item, names=_decisions([item]), tab=flow.waiting_tab(item, actor),
+            withdrawable=flow.can_withdraw_as_unit(item, actor), form=DecisionForm(formdata=None),
+            button=ButtonForm(formdata=None), mask=mask_id_number, title=_l("Unit transfer"))
+
     @expose("/decide", methods=["POST"])
     @has_access
     def decide(self):

@@ -315,6 +315,20 @@ def queue(actor: Actor, tab: str = "out", q: str | None = None, after_id: int | 
         .order_by(Transfer.id.desc())))
 
 
+def visible(item: Transfer, actor: Actor) -> bool:
+    """A transfer of the admin's history tab (from the subtree, or to it once it has reached the new unit)."""
+    return db.session.scalar(_scoped(select(Transfer.id).where(Transfer.id == item.id), actor, "history")) is not None
+
+
+def waiting_tab(item: Transfer, actor: Actor) -> str | None:
+    """"out" or "in" when the transfer waits for this admin's decision (the row of that tab), else None."""
+    tab = {S.PENDING_OUT.value: "out", S.PENDING_IN.value: "in"}.get(item.state)
+    if tab is None:
+        return None
+    found = db.session.scalar(_scoped(select(Transfer.id).where(Transfer.id == item.id), actor, tab))
+    return tab if found is not None else None
+
+
 def pending_count(actor: Actor, tab: str) -> int:
     return db.session.scalar(_scoped(select(func.count(Transfer.id)), actor, tab)) or 0
 
