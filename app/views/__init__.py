@@ -37,7 +37,8 @@ def register_views(appbuilder) -> None:
                         icon="fa-check-circle", category="Hours")
     appbuilder.add_view_no_menu(AttachmentView())
     appbuilder.add_view(BaseReportView(), "Reported hours", label=_l("Reported hours"), icon="fa-users",
-                        category="Training", category_label=_l("Training"), category_icon="fa-graduation-cap")
+                        category="Training", category_label=_l("Continuing education base"),
+                        category_icon="fa-graduation-cap")
     appbuilder.add_view(RegistrationReviewView(), "Registrations", label=_l("Registration review"),
                         icon="fa-user-check", category="Review", category_label=_l("Review"),
                         category_icon="fa-check-square-o")

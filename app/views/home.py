@@ -8,19 +8,19 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Person, RoleName
 from ..extensions import appbuilder
 from ..security import HOME_VIEW, current_actor, current_membership, module_allows
 from ..validators import mask_id_number
-from ..workflows import annual
+from ..workflows import annual, dashboard
 from ..workflows import declaration as decl_flow
-from ..workflows import identity as id_flow
 from ..workflows import org_change as org_change_flow
 from ..workflows import registration as reg_flow
 from ..workflows import title_change as title_flow
-from ..workflows import transfer as transfer_flow
+from .labels import AUDIT_ACTIONS, AUDIT_OBJECTS, AUDIT_RESULTS, ROLES
 
 
 class HomeView(BaseView):
@@ -35,37 +35,66 @@ class HomeView(BaseView):
         membership = current_membership()
         person = this_year = None
         if actor.role == RoleName.PROFESSIONAL:
-            person = db.session.scalar(select(Person).where(Person.user_id == current_user.id))
+            person = db.session.scalar(select(Person).options(joinedload(Person.unit))
+                                       .where(Person.user_id == current_user.id))
             this_year = annual.year_result(person, datetime.date.today().year) if person else None
-        return self.render_template("home.html", membership=membership, cards=_cards(actor, membership),
-                                    person=person, this_year=this_year,
-                                    masked=mask_id_number(current_user.username), title=_l("My home"))
+        cards = _cards(actor, membership)
+        figures = dashboard.counts(actor, [c["count"] for c in cards] + list(FIGURES.get(actor.role, ())))
+        for card in cards:
+            card["count"] = figures[card["count"]]
+        extra = {}
+        if actor.role == RoleName.BASE_ADMIN:
+            extra["reports"] = dashboard.recent_base_reports(actor)
+        elif actor.role == RoleName.SYSADMIN:
+            extra["by_role"] = dashboard.memberships_by_role()
+            extra["events"] = dashboard.recent_logins()
+        elif actor.role == RoleName.AUDITOR:
+            extra["events"] = dashboard.recent_audit()
+        elif actor.role == RoleName.SUPPORT:
+            extra["events"] = dashboard.recent_audit(dashboard.ACCOUNT_ACTIONS)
+        return self.render_template("home.html", membership=membership, cards=cards, figures=figures,
+                                    role=actor.role.value if actor.role else "", person=person,
+                                    this_year=this_year, roles=ROLES, actions=AUDIT_ACTIONS, objects=AUDIT_OBJECTS,
+                                    results=AUDIT_RESULTS, report_states=REPORT_STATES,
+                                    masked=mask_id_number(current_user.username), title=_l("My home"), **extra)
 
 
-# What waits for the viewer: (card id, queue endpoint, label, roles, count). A card shows when the role has the queue
-# and the session's org-defined role (U3) opens its view.
+# What waits for the viewer: (card id, endpoint, label, roles, count name in dashboard.COUNTS). A card shows when
+# the role has the page and the session's org-defined role (U3) opens its view.
+ADMINS = {RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN}
 QUEUES = (
     ("pending-card", "RegistrationReviewView.index", _l("Registrations waiting for your review"),
-     reg_flow.REVIEWERS, reg_flow.pending_count),
+     reg_flow.REVIEWERS, "registrations"),
     ("pending-declarations-card", "DeclarationReviewView.index", _l("Hour declarations waiting for your review"),
-     decl_flow.REVIEWERS, decl_flow.pending_count),
+     decl_flow.REVIEWERS, "declarations"),
     ("pending-changes-card", "PersonnelReviewView.index", _l("Title changes waiting for your review"),
-     title_flow.REVIEWERS, title_flow.pending_count),
+     title_flow.REVIEWERS, "title_changes"),
     ("pending-transfers-out-card", "TransferReviewView.index", _l("Transfers out waiting for your review"),
-     {RoleName.UNIT_ADMIN}, lambda actor: transfer_flow.pending_count(actor, "out")),
+     {RoleName.UNIT_ADMIN}, "transfers_out"),
     ("pending-transfers-in-card", "TransferReviewView.index", _l("Transfers in waiting for your acceptance"),
-     {RoleName.UNIT_ADMIN}, lambda actor: transfer_flow.pending_count(actor, "in")),
+     {RoleName.UNIT_ADMIN}, "transfers_in"),
     ("pending-org-changes-card", "OrgChangeReviewView.index", _l("Organisation changes waiting for your decision"),
-     org_change_flow.DECIDERS, org_change_flow.todo_count),
+     org_change_flow.DECIDERS, "org_changes"),
+    ("pending-base-reports-card", "BaseReportReviewView.index", _l("Base reports waiting for your review"),
+     {RoleName.HR_ADMIN}, "base_reports_to_review"),
     ("pending-corrections-card", "IdentityReviewView.index", _l("Identity corrections waiting for your decision"),
-     {RoleName.SUPPORT}, id_flow.pending_count),
+     {RoleName.SUPPORT}, "identity_corrections"),
+    ("staff-card", "StaffModelView.list", _l("Professionals in your organisations"), ADMINS, "staff"),
 )
+# The figures of a role's own panel (names in dashboard.COUNTS), read in the same statement as the cards.
+FIGURES = {
+    RoleName.BASE_ADMIN: ("base_pending", "base_approved", "base_rejected", "base_trainees"),
+    RoleName.SYSADMIN: ("accounts", "active_accounts", "failed_logins_today"),
+    RoleName.AUDITOR: ("events_today", "failed_logins_today"),
+}
+REPORT_STATES = {"pending": _l("Pending review"), "approved": _l("Approved"), "rejected": _l("Rejected")}
 
 
 def _cards(actor, membership) -> list[dict]:
     cards = []
     for card_id, endpoint, label, roles, count in QUEUES:
         view = endpoint.split(".")[0]
-        if actor.role in roles and module_allows(membership, view) and appbuilder.sm.has_access("can_index", view):
-            cards.append({"id": card_id, "url": url_for(endpoint), "label": label, "count": count(actor)})
+        if actor.role in roles and module_allows(membership, view) and appbuilder.sm.has_access(
+                "can_list" if endpoint.endswith(".list") else "can_index", view):
+            cards.append({"id": card_id, "url": url_for(endpoint), "label": label, "count": count})
     return cards

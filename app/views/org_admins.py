@@ -324,7 +324,7 @@ class SubUnitView(BaseView):
             "admins/sub_units.html", rows=rows, filters=filters, industries=INDUSTRIES, levels=LEVEL_CHOICES,
             states=STATE_CHOICES, next_page=next_page, first_page=filters if after else None,
             whole_subtree=actor.role.value != "UnitAdmin",
-            title=_l("Sub-units") if actor.role.value == "UnitAdmin" else _l("Organisations below"))
+            title=_l("Sub-units"))
 
     @expose("/<int:org_id>")
     @has_access

@@ -1,0 +1,257 @@
+"""Every role's home page shows what the role needs at a glance, computed by a few aggregate statements.
+
+The expected figures are computed here independently, with plain SQL over the tables."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, text
+
+from app.extensions import db
+from app.models import (Account, BaseReport, BaseReportLine, IdentityCorrection, LearningForm, Membership,
+                        MembershipState, Person, RoleName)
+from app.workflows.base import Actor, audit
+from tests import factories
+from tests.conftest import CJK, login, page, zh
+
+R = RoleName
+YEAR = datetime.date.today().year
+MAX_STATEMENTS_AFTER_AUTH = 3
+
+
+@contextlib.contextmanager
+def statements():
+    """The SQL statements the database receives inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def scalar(sql: str, **params) -> int:
+    return int(db.session.execute(text(sql), params).scalar() or 0)
+
+
+def home_of(app, account: Account, role: RoleName):
+    client = app.test_client()
+    login(client, account.username, role=role.value)
+    with statements() as seen:
+        response = client.get("/home/")
+    assert response.status_code == 200
+    return page(response), seen
+
+
+def figure(html: str, element_id: str) -> int:
+    match = re.search(rf'id="{element_id}"[^>]*>\s*<span class="stat-number">(\d+)</span>', html)
+    assert match, f"no figure #{element_id} on the page"
+    return int(match.group(1))
+
+
+def table(html: str, element_id: str) -> str:
+    start = html.index(f'id="{element_id}"')
+    return html[start:html.index("</table>", start)]
+
+
+def professional(world, name="专技人员", unit=None):
+    return factories.make_account(name, [(R.PROFESSIONAL, unit or world.unit)], person_unit=unit or world.unit)
+
+
+def person_of(account) -> Person:
+    return db.session.query(Person).filter_by(user_id=account.id).one()
+
+
+def report(base, reviewer, state, year, people, title=None):
+    form = db.session.query(LearningForm).first()
+    item = BaseReport(base_id=base.id, reviewer_org_id=reviewer.id, title=title or f"{state}-{year}", subject="public",
+                      form_id=form.id, year=year, state=state)
+    db.session.add(item)
+    db.session.flush()
+    for p in people:
+        db.session.add(BaseReportLine(report_id=item.id, person_id=p.id, hours=Decimal("8")))
+    db.session.commit()
+    return item
+
+
+# ---------------------------------------------------------------- training base
+
+def test_training_base_sees_its_reports_states_and_trainees(app, world):
+    a, b, c = (person_of(professional(world, f"学员{i}")) for i in range(3))
+    report(world.base, world.city, "pending", YEAR, [a, b], "第一期")
+    report(world.base, world.city, "pending", YEAR, [b], "第二期")
+    report(world.base, world.city, "approved", YEAR, [a, c], "第三期")
+    report(world.base, world.city, "rejected", YEAR, [c], "第四期")
+    report(world.base, world.city, "approved", YEAR - 1, [a], "去年")
+    other_base = factories.make_org(factories.OrgKind.BASE, "另一基地", world.city)
+    report(other_base, world.city, "pending", YEAR, [a, b, c], "别家")
+
+    html, seen = home_of(app, world.base_admin, R.BASE_ADMIN)
+    base = world.base.id
+    for state in ("pending", "approved", "rejected"):
+        expected = scalar("SELECT count(*) FROM base_report WHERE base_id = :b AND state = :s", b=base, s=state)
+        assert figure(html, f"base-{state}") == expected
+    assert figure(html, "base-pending") == 2 and figure(html, "base-approved") == 2
+    trainees = scalar("SELECT count(DISTINCT l.person_id) FROM base_report_line l JOIN base_report r "
+                      "ON r.id = l.report_id WHERE r.base_id = :b AND r.year = :y", b=base, y=YEAR)
+    assert figure(html, "base-trainees") == trainees == 3
+    latest = table(html, "recent-reports")
+    assert "第四期" in latest and "别家" not in latest
+    assert latest.index("第四期") < latest.index("第三期") < latest.index("第二期")  # newest first
+    assert latest.count("<tr>") - 1 == 5  # header + the 5 latest
+    newest = db.session.query(BaseReport).filter_by(base_id=base).order_by(BaseReport.id.desc()).first()
+    assert f'href="/base/reports/{newest.id}"' in latest
+    assert zh("Rejected") in latest and zh("Pending review") in latest
+    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+
+
+# ---------------------------------------------------------------- system administrator
+
+def test_system_admin_sees_users_roles_and_recent_logins(app, world):
+    idle = professional(world, "停用的人")
+    db.session.query(Account).filter_by(id=idle.id).update({"active": False})
+    db.session.commit()
+    client = app.test_client()
+    failed = login(client, world.unit_admin.username, password="Wrong@2026x", role="UnitAdmin")
+    assert failed.request.path != "/home/"
+    unknown = factories.new_id_number()
+    login(client, unknown, password="Wrong@2026x", role="Professional")
+
+    html, seen = home_of(app, world.sysadmin, R.SYSADMIN)
+    assert figure(html, "accounts") == scalar("SELECT count(*) FROM ab_user")
+    assert figure(html, "active-accounts") == scalar("SELECT count(*) FROM ab_user WHERE active = :t", t=True)
+    assert figure(html, "active-accounts") == figure(html, "accounts") - 1
+    assert figure(html, "failed-logins") == scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'login' AND result = 'fail'") == 2
+    roles = table(html, "roles-table")
+    for role in RoleName:
+        expected = scalar("SELECT count(*) FROM membership WHERE role = :r AND state = 'active'", r=role.value)
+        assert f'data-role="{role.value}">{expected}</td>' in roles
+    logins = table(html, "recent-logins")
+    rows = logins.split("<tr")[2:]
+    assert len(rows) == min(10, scalar("SELECT count(*) FROM audit_log WHERE action = 'login'"))
+    assert zh("Failed") in logins and zh("Succeeded") in logins
+    assert f"{unknown[:6]}********{unknown[-4:]}" in logins
+    for account in (world.unit_admin, world.sysadmin):
+        assert account.username not in html  # only masked ID numbers
+    assert unknown not in html
+    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+
+
+# ---------------------------------------------------------------- auditor
+
+def test_auditor_sees_recent_audit_events(app, world):
+    actor = Actor(world.support.id, "客服人员(370102********0000)", R.SUPPORT, ip="127.0.0.1")
+    row = audit(actor, "role.revoke", object_type="membership", object_id=1)
+    db.session.commit()
+    html, seen = home_of(app, world.auditor, R.AUDITOR)
+    events = table(html, "recent-events")
+    assert zh("Role revoked") in events
+    assert f'href="/audit/show/{row.id}"' in events
+    assert figure(html, "events-today") == scalar("SELECT count(*) FROM audit_log WHERE at >= :t",
+                                                  t=datetime.datetime.now() - datetime.timedelta(days=1))
+    assert len(events.split("<tr")) - 2 == min(10, scalar("SELECT count(*) FROM audit_log"))
+    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+
+
+# ---------------------------------------------------------------- support
+
+def test_support_sees_pending_corrections_and_recent_account_actions(app, world):
+    for i in range(3):
+        someone = professional(world, f"改证件{i}")
+        db.session.add(IdentityCorrection(user_id=someone.id, old_name=f"改证件{i}", old_id_number=someone.username,
+                                          new_name=f"新名{i}", new_id_number=factories.new_id_number(),
+                                          state="rejected" if i == 2 else "pending"))
+    db.session.commit()
+    actor = Actor(world.support.id, "客服人员(370102********0000)", R.SUPPORT, ip="127.0.0.1")
+    audit(actor, "password.admin_reset", object_type="account", object_id=world.unit_admin.id)
+    db.session.commit()
+
+    html, seen = home_of(app, world.support, R.SUPPORT)
+    assert figure(html, "pending-corrections-card") == scalar(
+        "SELECT count(*) FROM identity_correction WHERE state = 'pending'") == 2
+    actions = table(html, "recent-actions")
+    assert zh("Password reset by an administrator") in actions
+    assert zh("Log in") not in actions  # logins are not account actions
+    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+
+
+# ---------------------------------------------------------------- org administrators
+
+@pytest.mark.parametrize("who, role, org", [("unit_admin", R.UNIT_ADMIN, "unit"), ("dept_admin", R.DEPT_ADMIN, "dept"),
+                                            ("city_admin", R.HR_ADMIN, "city")])
+def test_org_admins_see_their_queues_and_staff(app, world, who, role, org):
+    professional(world, "本单位", world.unit)
+    professional(world, "分院", world.sub_unit)
+    professional(world, "乙校", world.other_unit)
+    applicant = factories.make_account("申请中", [], person_unit=world.unit)
+    db.session.add(Membership(user_id=applicant.id, role=R.PROFESSIONAL.value, org_id=world.unit.id,
+                              state=MembershipState.PENDING.value))
+    db.session.commit()
+    report(world.base, world.city, "pending", YEAR, [], "待审")
+    report(world.base, world.city, "approved", YEAR, [], "已审")
+
+    html, seen = home_of(app, getattr(world, who), role)
+    root = getattr(world, org)
+    expected_staff = scalar(
+        "SELECT count(*) FROM person p JOIN org o ON o.id = p.unit_id WHERE o.path LIKE :p AND EXISTS ("
+        "SELECT 1 FROM membership m WHERE m.user_id = p.user_id AND m.role = 'Professional' AND m.state = 'active')",
+        p=root.path + "%")
+    assert figure(html, "staff-card") == expected_staff
+    assert expected_staff == (2 if org in ("unit", "dept") else 3)
+    assert 'id="pending-card"' in html and 'id="pending-declarations-card"' in html
+    if role == R.HR_ADMIN:
+        assert figure(html, "pending-base-reports-card") == 1
+    else:
+        assert 'id="pending-base-reports-card"' not in html
+    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+
+
+def test_card_counts_match_the_queue_counts_of_the_workflows(app, world):
+    """The home page's one-statement counts agree with each queue's own count function."""
+    from app.workflows import dashboard
+    from app.workflows import declaration, identity, org_change, registration, title_change, transfer
+
+    report(world.base, world.city, "pending", YEAR, [])
+    for account, role, org in [(world.unit_admin, R.UNIT_ADMIN, world.unit), (world.dept_admin, R.DEPT_ADMIN,
+                                                                              world.dept),
+                               (world.city_admin, R.HR_ADMIN, world.city), (world.support, R.SUPPORT, None)]:
+        actor = factories.actor_for(account, role, org)
+        got = dashboard.counts(actor, ["registrations", "declarations", "title_changes", "transfers_out",
+                                       "transfers_in", "org_changes", "identity_corrections"])
+        assert got == {"registrations": registration.pending_count(actor),
+                       "declarations": declaration.pending_count(actor),
+                       "title_changes": title_change.pending_count(actor),
+                       "transfers_out": transfer.pending_count(actor, "out"),
+                       "transfers_in": transfer.pending_count(actor, "in"),
+                       "org_changes": org_change.todo_count(actor),
+                       "identity_corrections": identity.pending_count(actor)}
+    assert dashboard.counts(factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit),
+                            ["registrations"])["registrations"] == 0
+
+
+# ---------------------------------------------------------------- every role
+
+def test_no_role_gets_an_empty_home_page(app, world):
+    accounts = [(professional(world), R.PROFESSIONAL), (world.unit_admin, R.UNIT_ADMIN),
+                (world.dept_admin, R.DEPT_ADMIN), (world.city_admin, R.HR_ADMIN), (world.base_admin, R.BASE_ADMIN),
+                (world.support, R.SUPPORT), (world.sysadmin, R.SYSADMIN), (world.auditor, R.AUDITOR)]
+    for account, role in accounts:
+        html, seen = home_of(app, account, role)
+        body = html[html.index('class="home-title"'):html.index("quick-links")]
+        assert body.count("stat-number") >= 1 or "panel-body" in body, role
+        assert "<table" in body or body.count("stat-number") >= 2, role
+        text_only = re.sub(r"<[^>]+>", " ", body)
+        assert not re.search(r"\b(None|Recent|Reports|Active|Failed|Trainees|Professionals)\b", text_only), role
+        assert CJK.search(text_only)
+        # the professional's yearly result reads the summary, the standard and the org tree of the unit
+        limit = MAX_STATEMENTS_AFTER_AUTH + (1 if role == R.PROFESSIONAL else 0)
+        assert len(seen) - 1 <= limit, (role, seen)
