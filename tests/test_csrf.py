@@ -644,7 +644,8 @@ def test_post_without_a_valid_token_is_refused(app, client, fast_world, outbox, 
     for label, token in (("another session's token", {"csrf_token": foreign}), ("no token", {})):
         response = client.post(case.url, data={**case.data, **token})
         assert response.status_code == 400, (label, response.status_code, response.headers.get("Location"))
-        assert expired in page(response), label  # what happened and what to do, in the site's layout
+        assert expired in page(response), label  # what happened and what to do,
+        assert 'class="navbar' in page(response), label  # in the site's layout (not the bare fallback page)
         assert_unchanged(before)
         case.check()
     # a script's request gets the same refusal as JSON
