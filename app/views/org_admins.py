@@ -18,8 +18,10 @@ from ..models.org import ORG_KIND_LABELS, ORG_STATE_LABELS
 from ..security import MODULES, ORG_ADMINS_VIEW, SUB_UNIT_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import admins as flow
+from ..workflows import org_profile as profile_flow
 from ..workflows.base import DomainError, PermissionDenied
 from .forms import INDUSTRIES, REQUIRED, ButtonForm, RowIdField, _wrap
+from .org_profile import SubOrgProfileForm
 from .util import N_, db_id, flash_form_errors
 
 PAGE_SIZE = 20
@@ -338,6 +340,35 @@ class SubUnitView(BaseView):
         return self.render_template(
             "admins/sub_unit.html", org=org, admins=flow.admins_of(org), staff=flow.staff_count(org),
             blockers=blockers, mask=mask_id_number, button=ButtonForm(formdata=None), title=org.name)
+
+    @expose("/<int:org_id>/edit", methods=["GET", "POST"])
+    @has_access
+    def edit(self, org_id):
+        """H1 / D: edit the profile of an org below (name and free fields); the workflow re-checks the scope."""
+        actor = self._actor()
+        try:
+            org = profile_flow.editable_org(actor, org_id)
+        except PermissionDenied:
+            abort(404)
+        if org.state != OrgState.ACTIVE.value:
+            flash(gettext("The organisation is not active."), "danger")
+            return redirect(url_for("SubUnitView.detail", org_id=org.id))
+        form = SubOrgProfileForm(formdata=None, obj=org) if request.method == "GET" else SubOrgProfileForm()
+        form.set_choices(org)
+        if request.method == "POST" and form.validate_on_submit():
+            try:
+                changed = profile_flow.edit_below(actor, org.id, {name: getattr(form, name).data
+                                                                  for name in profile_flow.EDITABLE})
+                flash(gettext("The profile of %(name)s has been saved.", name=org.name) if changed
+                      else gettext("Nothing was changed."), "success")
+                return redirect(url_for("SubUnitView.detail", org_id=org.id))
+            except PermissionDenied:
+                abort(404)
+            except DomainError as exc:
+                flash_form_errors(form, exc)
+        return self.render_template("admins/sub_unit_edit.html", org=org, form=form,
+                                    title=_l("Edit the profile of %(name)s", name=org.name)), \
+            400 if request.method == "POST" else 200
 
     @expose("/<int:org_id>/close", methods=["POST"])
     @has_access

@@ -70,6 +70,12 @@ class OrgProfileForm(FlaskForm):
         self.industry.validators = [Optional(), _one_of([v for v, _ in self.industry.choices if v])]
 
 
+class SubOrgProfileForm(OrgProfileForm):
+    """H1 / D: the profile of an org below, edited by the org above: its name too, never its credit code or parent."""
+
+    name = StringField(_l("Organisation name"), validators=[DataRequired(REQUIRED), Length(max=100)])
+
+
 class OrgChangeForm(FlaskForm):
     credit_code = StringField(_l("New unified social credit code"), validators=[Optional(), Length(max=30)])
     parent_id = StringField(_l("New organisation above"), validators=[Optional(), Length(max=12)])
