@@ -116,7 +116,8 @@ ORG_ADMINS = REVIEWERS | BASE_ADMIN
 RESTRICTED.update({f"OrgAdminsView.{name}": ORG_ADMINS for name in (
     "index", "add", "add_staff", "add_new", "add_existing", "make_super", "remove", "set_role", "roles", "edit_role",
     "delete_role")})
-RESTRICTED.update({f"SubUnitView.{name}": REVIEWERS for name in ("index", "detail", "close", "remove_admin")})
+RESTRICTED.update({f"SubUnitView.{name}": REVIEWERS for name in ("index", "detail", "close", "remove_admin",
+                                                                  "edit")})  # issue 8: profile of an org below
 # issue 4: the org profile of the session's own org (U2 / D2), state machine 5 decided by the orgs above (reviewers),
 # org merge and temporary credit codes by support staff only (S4)
 RESTRICTED.update({f"OrgProfileView.{name}": ORG_ADMINS for name in ("index", "edit", "change", "withdraw")})
@@ -564,6 +565,8 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
         "PersonnelReviewView.decide": {"ids": str(data["other_title_change"]), "action": "approve"},
         "IdentityReviewView.decide": {"action": "approve"},
         "OrgProfileView.edit": {"phone": "0531-0000000", "address": TAMPERED, "description": TAMPERED},
+        "SubUnitView.edit": {"name": TAMPERED, "phone": "0531-0000000", "address": TAMPERED,
+                             "credit_code": _valid_code(660003), "parent_id": str(data["third_unit"])},
         "OrgProfileView.change": {"credit_code": _valid_code(660002),
                                    "parent_id": str(data["other_unit"])},
         "OrgChangeReviewView.decide": {"ids": str(data["other_org_change"]), "action": "approve"},
@@ -749,7 +752,7 @@ def test_reviewer_cannot_decide_another_orgs_registration(client, fast_world, ad
 SCOPED_DETAILS = [(role, endpoint) for endpoint in ("RegistrationReviewView.detail", "RegistrationReviewView.decide_one",
                                                    "RegistrationReviewView.licence", "TransferReviewView.detail",
                                                    "PersonnelReviewView.detail", "OrgChangeReviewView.detail",
-                                                   "DeclarationReviewView.detail")
+                                                   "DeclarationReviewView.detail", "SubUnitView.edit")
                   for role in sorted(RESTRICTED[endpoint])]
 
 
