@@ -33,8 +33,25 @@
         }
       });
     });
-    $("img.captcha-img").on("click", function () {
-      this.src = this.src.split("?")[0] + "?" + Date.now();
+    // select2 (ours and FAB's form widgets) names its combobox after the selected text only: name it, and its
+    // search box, after the <label> of the <select> it replaces (WCAG 4.1.2).
+    $("select").filter(function () { return $(this).data("select2"); }).each(function () {
+      var $select = $(this);
+      var $label = this.id ? $("label[for='" + this.id + "']").first() : $();
+      if (!$label.length) { return; }
+      var labelId = $label.attr("id") || this.id + "-label";
+      $label.attr("id", labelId);
+      var $selection = $select.next(".select2").find(".select2-selection");
+      var $rendered = $selection.find(".select2-selection__rendered");
+      $selection.attr("aria-labelledby", [labelId, $rendered.attr("id")].filter(Boolean).join(" "));
+      $rendered.attr("aria-labelledby", labelId);
+      $select.on("select2:open", function () {
+        $(".select2-container--open .select2-search__field").attr("aria-labelledby", labelId);
+      });
+    });
+    $("button.captcha-refresh").on("click", function () {
+      var img = $(this).find("img.captcha-img")[0];
+      img.src = img.src.split("?")[0] + "?" + Date.now();
     });
     $("input.select-all").on("change", function () {
       $("input.row-check").prop("checked", this.checked);

@@ -4,6 +4,12 @@ The app is the session-scoped `app` fixture of tests/conftest.py (FAB's appbuild
 werkzeug on 127.0.0.1 with a free port in a background thread. Each e2e module starts from freshly seeded demo
 data and leaves the tables empty again, so the other tests of the same (xdist) worker still start from nothing.
 E2E tests never use the `db` fixture: it empties the tables after every test.
+
+Accessibility: every page a test visits is checked with axe-core (node_modules/axe-core, installed by
+scripts/setup.sh) against WCAG 2.0 / 2.1 A and AA (GB/T 37668-2019 follows WCAG). A document is checked once, as
+it is before the test's first action on it (a Playwright locator handler, run before every click, fill, check …
+and auto-waiting assertion), before `goto` / `reload` / `go_back` leave it, and at the end of the test; a test
+whose pages had violations fails after its body with the list (rule, elements, URL).
 """
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DEMO_PERSONS = 40
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+_PAGES = pytest.StashKey[list]()  # the pages a test opened, for the accessibility check when it ends
+
 
 
 def _compile_translations(app) -> None:
@@ -102,9 +112,101 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-def _open_page(browser, base_url: str):
+# Runs axe once per document (marked on <html>); returns null for a document that is not HTML.
+_AXE_RUN = """async (tags) => {
+    document.documentElement.setAttribute('data-a11y-checked', '');
+    if (document.contentType !== 'text/html') { return null; }
+    const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+    return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+        targets: v.nodes.map(n => n.target.join(' '))}));
+}"""
+UNCHECKED = "html:not([data-a11y-checked])"
+
+
+class A11yCheck:
+    """axe-core run on each document one page (tab) shows; the violations found, by URL, in `found`."""
+
+    _source: str | None = None
+
+    def __init__(self, pg):
+        self.page = pg
+        self.found: dict[str, list[dict]] = {}
+        self.failures: list[str] = []  # axe could not run: no violation, but no silent pass either
+
+    @classmethod
+    def source(cls) -> str:
+        if cls._source is None:
+            if not AXE_JS.exists():
+                pytest.fail(f"{AXE_JS.relative_to(ROOT)} is missing: run scripts/setup.sh (npm ci)")
+            cls._source = AXE_JS.read_text(encoding="utf-8")
+        return cls._source
+
+    def attach(self) -> None:
+        """Check each document before the test acts on it or leaves it."""
+        pg = self.page
+        pg.add_locator_handler(pg.locator(UNCHECKED), self.check, no_wait_after=True)
+        for name in ("goto", "reload", "go_back"):
+            setattr(pg, name, self._checked_first(getattr(pg, name)))
+
+    def _checked_first(self, method):
+        def leave(*args, **kwargs):
+            self.check()
+            return method(*args, **kwargs)
+        return leave
+
+    def check(self) -> None:
+        """Check the document the page shows now, once it has loaded (its scripts have run), unless it was checked
+        already. The page's CSP does not apply to what the test evaluates."""
+        pg = self.page
+        if pg.is_closed() or not pg.url.startswith("http"):
+            return
+        try:
+            pg.wait_for_load_state("load")
+            url = pg.url
+            if pg.locator(UNCHECKED).count() == 0:
+                return
+            if not pg.evaluate("() => typeof window.axe === 'object'"):
+                pg.evaluate(self.source())
+            violations = pg.evaluate(_AXE_RUN, AXE_TAGS)
+        except Exception as exc:  # noqa: BLE001 - reported with the violations, at the end of the test
+            self.failures.append(f"{pg.url}: axe did not run: {str(exc).splitlines()[0]}")
+            return
+        if violations:
+            self.found.setdefault(url, []).extend(violations)
+
+    def report(self) -> str:
+        lines = []
+        for url, violations in self.found.items():
+            lines.append(f"  {url}")
+            seen = set()
+            for v in violations:
+                key = (v["id"], tuple(v["targets"]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                more = f" (+{len(v['targets']) - 6} more)" if len(v["targets"]) > 6 else ""
+                lines.append(f"    {v['id']} [{v['impact']}] {v['help']}: {' | '.join(v['targets'][:6])}{more}")
+        lines.extend(f"  {f}" for f in self.failures)
+        return "\n".join(lines)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After a test body that passed, check the pages still open, then fail on any accessibility violation."""
+    result = yield
+    checks = [pg.a11y for pg in item.stash.get(_PAGES, [])]
+    for check in checks:
+        check.check()
+    report = "\n".join(r for r in (c.report() for c in checks) if r)
+    if report:
+        raise AssertionError(f"accessibility (axe-core, WCAG 2.1 A/AA) violations on the pages visited:\n{report}")
+    return result
+
+
+def _open_page(browser, base_url: str, node=None):
     """A fresh browser context (no cookies) and a page in it. Page errors (JavaScript exceptions, resources
-    blocked by the CSP, failed loads) are collected in `page.errors`."""
+    blocked by the CSP, failed loads) are collected in `page.errors`; every document the page shows is checked
+    with axe-core (`page.a11y`), and the test `node` fails at its end on any violation."""
     context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
                                   viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
@@ -130,6 +232,11 @@ def _open_page(browser, base_url: str):
     pg.on("response", on_response)
     pg.on("requestfailed", on_request_failed)
     pg.errors = errors
+    A11yCheck.source()
+    pg.a11y = A11yCheck(pg)
+    pg.a11y.attach()
+    if node is not None:
+        node.stash.setdefault(_PAGES, []).append(pg)
     return context, pg
 
 
@@ -137,7 +244,7 @@ def _open_page(browser, base_url: str):
 def page(browser, live_server, request):
     """A fresh browser context (no cookies) per test. Page errors (JavaScript exceptions, resources blocked by
     the CSP, failed loads) are collected and fail the test; on failure a screenshot is saved."""
-    context, pg = _open_page(browser, live_server)
+    context, pg = _open_page(browser, live_server, request.node)
     yield pg
     report = getattr(request.node, "rep_call", None)
     safe_name = re.sub(r"[^\w.-]+", "_", request.node.name)
@@ -167,13 +274,13 @@ def shot():
 
 
 @pytest.fixture()
-def new_page(browser, live_server):
+def new_page(browser, live_server, request):
     """new_page(): one more page in its own fresh context (no cookies: a visitor who is not logged in), with
     the same error collection as `page`; closed after the test."""
     contexts = []
 
     def open_one():
-        context, pg = _open_page(browser, live_server)
+        context, pg = _open_page(browser, live_server, request.node)
         contexts.append(context)
         return pg
 
