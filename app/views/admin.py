@@ -17,6 +17,7 @@ from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFi
 from ..workflows import accounts
 from ..workflows.base import DomainError
 from . import labels
+from .modelview import ReturnToListMixin
 from .util import db_id
 
 ORG_LABELS = {
@@ -37,9 +38,10 @@ class RowInterface(SQLAInterface):
         return super().get(id, filters, select_columns, outer_default_load)
 
 
-class AppModelView(ModelView):
+class AppModelView(ReturnToListMixin, ModelView):
     """FAB's action endpoints answer a missing permission with a 302 and an unknown action name with a 500;
-    here they refuse like every other endpoint: 404 unknown action, 403 no permission, anonymous to login."""
+    here they refuse like every other endpoint: 404 unknown action, 403 no permission, anonymous to login.
+    A saved add / edit form returns to the list it was opened from (ReturnToListMixin)."""
 
     def _refuse_action(self, name: str):
         known = name in self.actions
