@@ -16,7 +16,17 @@ def _env_bool(name: str, default: bool) -> bool:
 
 class Config:
     APP_NAME = "专技继续教育平台"
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-secret-change-me")
+
+    # APP_ENV says what kind of start this is; create_app checks it before anything else:
+    # - "production" (the default: a start that does not say otherwise is one): refuses to run unless SECRET_KEY is
+    #   set to a long random value (not a well-known one such as an old default), the database is not SQLite and the
+    #   rate-limit storage is shared (REDIS_URL, not memory://).
+    # - "development" (run.sh sets it): a missing SECRET_KEY is generated once into instance/secret_key (mode 0600)
+    #   and reused by every later start; SQLite and in-memory rate limits are fine.
+    # Tests run with TESTING=True and pass their own key.
+    APP_ENV = os.environ.get("APP_ENV", "production").strip().lower()
+    # No default: a key written here would let anyone sign a session cookie as the system admin.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get(
         "DATABASE_URL", "sqlite:///" + os.path.join(BASE_DIR, "instance", "app.db")
     )

@@ -10,10 +10,30 @@ from flask import Flask, g, render_template, request
 from .extensions import appbuilder, csrf, db, mail, migrate
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class UnsafeConfiguration(RuntimeError):
+    """The configuration must not be run as it is (see config.py, APP_ENV)."""
+
+
+# Keys that are or were written somewhere public (this repository's old default, framework examples, tests): a
+# session cookie signed with one of them is forgeable by anyone. (Most are also too short; the list says why.)
+KNOWN_SECRET_KEYS = frozenset({
+    "dev-only-secret-change-me", "test-secret", "bench-secret", "change-me", "changeme", "change-this",
+    "changethis", "secret", "secret-key", "secretkey", "my-secret-key", "your-secret-key", "super-secret",
+    "supersecret", "dev", "development", "default", "thisismyscretkey",
+})
+MIN_SECRET_KEY_LENGTH = 32
+
+
 def create_app(config: object | None = None, **overrides) -> Flask:
-    app = Flask(__name__, instance_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "instance"))
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("INSTANCE_PATH") \
+        or os.path.join(ROOT, "instance")
+    app = Flask(__name__, instance_path=os.path.abspath(instance_path))
     app.config.from_object(config or "config.Config")
     app.config.update(overrides)
+    _settle_secrets(app)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # psycopg prepares a statement from its 5th run; a generic plan made for a unit admin's two-org scope
         # would then serve the city bureau's 20,000-org scope too. Plan each statement for its own values.
@@ -58,6 +78,80 @@ def create_app(config: object | None = None, **overrides) -> Flask:
 
     register_cli(app)
     return app
+
+
+def _settle_secrets(app: Flask) -> None:
+    """Refuse a production start with a missing or known key, SQLite or per-process rate limits; give a development
+    start a random key of its own, kept in the instance folder."""
+    config = app.config
+    key = config.get("SECRET_KEY") or ""
+    if config.get("TESTING") is True:
+        config["SECRET_KEY"] = key or secrets.token_urlsafe(48)
+        return
+    env = str(config.get("APP_ENV") or "production").strip().lower()
+    if env == "development":
+        if not key:
+            config["SECRET_KEY"] = _instance_secret_key(app.instance_path)
+        elif _weak_key(key):
+            logging.getLogger(__name__).warning("SECRET_KEY is a well-known or short value: never use it outside "
+                                                "development")
+        return
+    if env != "production":
+        raise UnsafeConfiguration(f"APP_ENV={env!r}: use APP_ENV=production, or APP_ENV=development for a local run.")
+    problems = []
+    if not key:
+        problems.append("SECRET_KEY is not set")
+    elif _weak_key(key):
+        problems.append(f"SECRET_KEY is a well-known value or shorter than {MIN_SECRET_KEY_LENGTH} characters")
+    if str(config.get("SQLALCHEMY_DATABASE_URI") or "").startswith("sqlite"):
+        problems.append("DATABASE_URL is SQLite (use PostgreSQL)")
+    if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
+        problems.append("rate limits are kept per process (set REDIS_URL)")
+    if problems:
+        raise UnsafeConfiguration(
+            "Refusing to start in production (APP_ENV=production): " + "; ".join(problems) + ". Set SECRET_KEY to a "
+            "random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or set "
+            "APP_ENV=development for a local run.")
+
+
+def _weak_key(key: str) -> bool:
+    return (len(key) < MIN_SECRET_KEY_LENGTH or key.strip().lower() in KNOWN_SECRET_KEYS
+            or len(set(key)) < 10)  # "xxxxxxxx…", "12121212…": long but guessable
+
+
+def _instance_secret_key(instance_path: str) -> str:
+    """The development key: made once, at random, into instance/secret_key (readable by its owner only), and read
+    back by every later start. Several processes starting at once agree on one key (the file appears atomically)."""
+    path = os.path.join(instance_path, "secret_key")
+    os.makedirs(instance_path, exist_ok=True)
+    if not os.path.exists(path):
+        temporary = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(temporary, path)  # fails if another process made it first: theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            os.remove(temporary)
+    with open(path) as f:
+        key = f.read().strip()
+    if _weak_key(key):
+        raise UnsafeConfiguration(f"{path} does not hold a usable key: delete it and start again.")
+    return key
+
+
+def _as_private_download(response) -> None:
+    """Every file the platform sends (evidence, ID-card images, licence scans, generated PDFs) is kept by no cache,
+    never sniffed into another type, and saved rather than opened by the browser; only a PNG or JPEG (decoded on
+    upload) may be shown inline, inside a page's <img>."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    disposition = response.headers.get("Content-Disposition", "")
+    if not disposition.lower().startswith("attachment") and response.mimetype not in ("image/png", "image/jpeg"):
+        rest = disposition[len("inline"):] if disposition.lower().startswith("inline") else ""
+        response.headers["Content-Disposition"] = "attachment" + rest
 
 
 # Posted fields never shown back on an error page (secrets, one-time answers, full ID numbers).
@@ -145,16 +239,9 @@ def _register_request_hooks(app: Flask) -> None:
 
     app.before_request_funcs.setdefault(None, []).insert(0, _fresh_identity)
 
-    @app.before_request
-    def _no_nul_bytes_in_the_query():
-        """A NUL character in a query string (a search box, a filter, a page key) is never meaningful and PostgreSQL
-        refuses it in every text parameter: the request is refused as malformed. Form fields keep their own
-        field-level checks; what slips past them reaches the DataError handler below."""
-        from flask import abort
+    from .views.input_filter import init_app as _input_filter
 
-        for key, value in request.args.items(multi=True):
-            if "\x00" in key or "\x00" in value:
-                abort(400)
+    _input_filter(app)  # control characters in any input refused (400); number, date and text checks on every form
 
     @app.before_request
     def _password_gate():
@@ -178,6 +265,8 @@ def _register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.endpoint and not request.endpoint.endswith("static"):
             response.headers.setdefault("Cache-Control", "no-store")
+            if response.direct_passthrough or "Content-Disposition" in response.headers:
+                _as_private_download(response)
         return response
 
     from flask_babel import gettext

@@ -298,7 +298,7 @@ def _changes(orgs: dict[str, Org]) -> None:
         return db.session.scalar(select(Account).where(Account.username == id_number))
 
     png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde"
-           b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+           b"\x00\x00\x00\x0cIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\x0d\xef\x46\xb8\x00\x00\x00\x00IEND\xaeB`\x82")
     unit = orgs["u-hospital1"]
     HOSPITAL = ("u-hospital1", "u-hospital1-east", "u-hospital1-lab")  # 李单位's unit and its sub-units
     used = {p.id for p in db.session.scalars(select(Person).join(Account, Person.user_id == Account.id).where(

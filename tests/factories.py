@@ -131,3 +131,35 @@ def org_form(parent: Org, **overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+# ------------------------------------------------------------------ upload samples: real files that parse
+
+def sample_image(fmt: str = "PNG", size: tuple[int, int] = (2, 2)) -> bytes:
+    """A real, tiny image (uploads are checked by decoding them, not by their first bytes)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (180, 40, 40)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def sample_pdf(pages: int = 1) -> bytes:
+    """A real, tiny PDF of blank pages."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(72, 72)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+PNG = sample_image("PNG")
+JPEG = sample_image("JPEG")
+PDF = sample_pdf()

@@ -134,7 +134,7 @@ OTHER_DECLARATION_TITLE = "乙校王老师的进修申报"
 OTHER_REPORT_TITLE = "乙区基地的培训班"
 TAMPERED = "被篡改的名称"
 YEAR = datetime.date.today().year
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = factories.PNG  # a real image: uploads are checked by decoding them
 
 # Test accounts get a cheap hash of factories.PASSWORD: logins still go through the real form and the real
 # password check, without paying scrypt for each of the hundreds of logins below.

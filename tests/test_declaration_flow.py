@@ -8,7 +8,7 @@ from app.models import Declaration, LearningForm, RoleName, YearSummary
 from tests import factories
 from tests.conftest import csrf_from, login, page
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = factories.PNG  # a real image: uploads are checked by decoding them
 YEAR = datetime.date.today().year
 
 

@@ -26,8 +26,8 @@ from tests.test_access_matrix import (PNG, YEAR, assert_unchanged, cheap_passwor
                                       state_snapshot, uploaded_files)
 
 R = RoleName
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+JPEG = factories.JPEG  # real files: uploads are checked by parsing them
+PDF = factories.PDF
 TODAY = datetime.date.today()
 MB = 1024 * 1024
 
@@ -458,7 +458,7 @@ def test_a_request_over_the_upload_limit_gets_the_chinese_413_page(my_client, me
     response = declare(my_client, declaration_data(action="submit"), files=[("huge.pdf", PDF + b"0" * (11 * MB))],
                        follow=False)
     assert response.status_code == 413
-    assert zh("The upload is too large.") in page(response)
+    assert zh("The upload is too large: at most %(mb)s MB can be sent at once.", mb=10) in page(response)
     assert_unchanged(before)
 
 

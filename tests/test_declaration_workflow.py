@@ -29,9 +29,7 @@ TODAY = datetime.date.today()
 YEAR = TODAY.year
 START, END = TODAY - datetime.timedelta(days=10), TODAY - datetime.timedelta(days=1)
 PAST = (TODAY - datetime.timedelta(days=30)).isoformat()
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
-PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+PNG, JPEG, PDF = factories.PNG, factories.JPEG, factories.PDF  # real files: uploads are checked by parsing them
 
 # A valid set of form-specific fields for every learning form of the seeded catalogue.
 DETAILS = {

@@ -22,9 +22,7 @@ from tests.factories import actor_for
 from tests.test_access_matrix import cheap_passwords, make_person, person_of, uploaded_files
 
 R = RoleName
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
-PDF = b"%PDF-1.4\n%\xe2\xe3\n" + b"0" * 64
+PNG, JPEG, PDF = factories.PNG, factories.JPEG, factories.PDF  # real files: uploads are checked by parsing them
 OLD_TITLE = {"title_series": "卫生技术", "title_level": "中级", "title_name": "主治医师",
              "title_date": datetime.date(2018, 9, 1), "title_cert_no": "ZC-2018-0001"}
 NEW_TITLE = {"title_series": "卫生技术", "title_level": "副高级", "title_name": "副主任医师",

@@ -1,9 +1,15 @@
-"""Evidence files: checked by content (magic bytes), size-limited, stored outside static under UPLOAD_FOLDER,
-served only through a view that checks who may see the declaration."""
+"""Evidence files: checked by parsing their content (an image must decode as a PNG or JPEG, a PDF must parse), size-
+limited, stored outside static under UPLOAD_FOLDER, served only through a view that checks who may see the record.
+Every upload of the platform goes through `check_files` (declarations, title changes, identity corrections, licence
+scans)."""
 from __future__ import annotations
 
+import io
+import logging
 import os
+import re
 import uuid
+import warnings
 
 from flask import current_app
 from flask_babel import gettext
@@ -15,19 +21,97 @@ from .base import DomainError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES = 5
-# magic bytes -> (extension, content type)
+# An image may have at most this many pixels: a photo or scan of a certificate needs far fewer, and a "decompression
+# bomb" (a few KB declaring 100,000 x 100,000 pixels) is refused before it is decoded.
+MAX_PIXELS = 50_000_000
+MAX_PDF_PAGES = 500
+# first bytes -> (extension, content type): which parser to try; the content itself decides
 KINDS = (
     (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
     (b"\xff\xd8\xff", "jpg", "image/jpeg"),
     (b"%PDF-", "pdf", "application/pdf"),
 )
+PIL_FORMATS = {"png": "PNG", "jpg": "JPEG"}
+# Markup a browser would run if it ever took the file for a page (a polyglot: valid-looking header, HTML behind it).
+# Long enough never to occur by chance in compressed image data.
+MARKUP = re.compile(rb"<(?:script|iframe|!doctype|(?:html|body)[\s>])", re.IGNORECASE)
+PNG_END = b"IEND\xaeB`\x82"
+
+
+class _Refused(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
+    """What the first bytes claim the file is (extension, content type): a hint only; `check_content` decides."""
     for magic, ext, content_type in KINDS:
         if data.startswith(magic):
             return ext, content_type
     return None
+
+
+def check_content(name: str, data: bytes) -> tuple[str, str]:
+    """(extension, content type) of a file that parses as a PNG, JPEG or PDF; DomainError otherwise."""
+    kind = sniff(data)
+    if kind is None:
+        raise DomainError(gettext("%(name)s is not a PNG, JPEG or PDF file.", name=name), field="attachments")
+    try:
+        if MARKUP.search(data):
+            raise _Refused(gettext("%(name)s contains web page code and is refused.", name=name))
+        if kind[0] == "pdf":
+            _check_pdf(data)
+        else:
+            _check_image(name, data, PIL_FORMATS[kind[0]])
+    except _Refused as exc:
+        raise DomainError(exc.message, field="attachments") from None
+    except Exception as exc:  # any parser failure: damaged, truncated, or not what its header claims
+        logging.getLogger(__name__).info("upload %r refused: %s", name, exc)
+        raise DomainError(gettext("%(name)s cannot be opened: the file is damaged or is not really a PNG, JPEG or PDF "
+                                  "file.", name=name), field="attachments") from None
+    return kind
+
+
+def _check_image(name: str, data: bytes, pil_format: str) -> None:
+    from PIL import Image
+
+    too_big = _Refused(gettext("%(name)s has too many pixels (at most %(n)s million).", name=name,
+                               n=MAX_PIXELS // 1_000_000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data), formats=[pil_format]) as image:  # no other decoder is ever tried
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise too_big
+                image.verify()  # structure and checksums
+            with Image.open(io.BytesIO(data), formats=[pil_format]) as image:
+                if pil_format == "JPEG":
+                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))  # every byte decoded, at 1/8 scale
+                image.load()  # a truncated or corrupt image raises here
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise too_big from None
+    if pil_format == "PNG" and not data.endswith(PNG_END):
+        raise ValueError("data after the PNG's end")
+
+
+def _check_pdf(data: bytes) -> None:
+    from pypdf import PdfReader
+
+    if b"%%EOF" not in data[-1024:]:
+        raise ValueError("no end of file marker: truncated, or something appended")
+    if b"/JavaScript" in data or b"/Launch" in data:
+        raise ValueError("a PDF with scripts or launch actions")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if reader.is_encrypted:
+        raise ValueError("encrypted")
+    pages = len(reader.pages)
+    if not 1 <= pages <= MAX_PDF_PAGES:
+        raise ValueError(f"{pages} pages")
+    for page in reader.pages:
+        _ = page.mediabox  # every page object resolves
 
 
 def folder() -> str:
@@ -42,7 +126,8 @@ def _safe_name(name: str) -> str:
 
 
 def check_files(files: list[tuple[str, bytes]], already: int = 0) -> list[tuple[str, bytes, str, str]]:
-    """Validate uploads before anything is written: (name, data) -> (name, data, ext, content type)."""
+    """Validate uploads before anything is written: (name, data) -> (name, data, ext, content type). Each file is
+    parsed (`check_content`); one bad file refuses them all."""
     files = [(n, d) for n, d in files if n or d]
     if already + len(files) > MAX_FILES:
         raise DomainError(gettext("At most %(n)s attachments per declaration.", n=MAX_FILES), field="attachments")
@@ -50,10 +135,7 @@ def check_files(files: list[tuple[str, bytes]], already: int = 0) -> list[tuple[
     for name, data in files:
         if len(data) > MAX_BYTES:
             raise DomainError(gettext("%(name)s is larger than 5 MB.", name=_safe_name(name)), field="attachments")
-        kind = sniff(data)
-        if kind is None or not data:
-            raise DomainError(gettext("%(name)s is not a PNG, JPEG or PDF file.", name=_safe_name(name)),
-                              field="attachments")
+        kind = check_content(_safe_name(name), data)
         checked.append((_safe_name(name), data, *kind))
     return checked
 
