@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 
 from flask import Flask, g, render_template, request
@@ -156,6 +157,7 @@ def _as_private_download(response) -> None:
 
 # Posted fields never shown back on an error page (secrets, one-time answers, full ID numbers).
 _UNSHOWN_FIELDS = ("password", "confirm", "captcha", "csrf", "token", "id_number", "secret")
+_CODE = re.compile(r"[a-z_]+")
 
 
 def _wants_json() -> bool:
@@ -192,8 +194,8 @@ def _posted_text() -> list[str]:
         lowered = name.lower()
         if any(word in lowered for word in _UNSHOWN_FIELDS) or not value.strip():
             continue
-        if lowered in ("action", "next", "ids") or value.strip().isdigit():
-            continue  # buttons and picked rows: nothing a person typed
+        if lowered in ("action", "next", "ids") or value.strip().isdigit() or _CODE.fullmatch(value.strip()):
+            continue  # buttons, picked rows, chosen options ("professional", "resident_id", "y"): nothing typed
         kept.append(value.strip()[:2000])
         if len(kept) == 30:
             break

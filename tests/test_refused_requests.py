@@ -139,11 +139,13 @@ def test_oversize_upload_logged_in_is_a_chinese_413(app, client, world):
 def test_the_refusal_shows_back_what_was_typed_in_a_form_of_this_site(app, client, world):
     _professional(client, world)
     response = client.post("/hours/declare", data={"title": "我填了很久的培训班名称", "hours": "12",
+                                                   "subject": "professional", "cert_no": "ZC-2025-0042",
                                                    "note": "第一行\n第二行", "password": "Secret#2026x"},
                            headers={"Referer": "http://localhost/hours/declare"})
     assert_refused(response, "same-site form")
     body = page(response)
-    assert "我填了很久的培训班名称" in body and "第一行\n第二行" in body
+    assert "我填了很久的培训班名称" in body and "第一行\n第二行" in body and "ZC-2025-0042" in body
+    assert "professional" not in body  # a chosen option's code is nothing the person typed
     assert "Secret#2026x" not in body  # never a secret
     assert 'href="/hours/declare"' in body  # back to the form, to refresh it
     assert zh("Back to the page and refresh it") in body
