@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
@@ -29,6 +30,13 @@ __all__ = [
     "validate_org_name",
     "mask_id_number",
     "birth_date_and_gender",
+    "DATE_MIN",
+    "check_past_date",
+    "check_study_date",
+    "parse_number",
+    "parse_integer",
+    "bad_character",
+    "check_plain_text",
 ]
 
 
@@ -306,3 +314,97 @@ def validate_org_name(raw: str | None) -> str:
         raise ValidationError(_l("Organization name must not contain < > \" ' ; \\ "
                                  "or control characters"))
     return s
+
+
+# --------------------------------------------------------------------------- dates (one sane range)
+
+DATE_MIN = date(1900, 1, 1)
+STUDY_DAYS_AHEAD = 366  # a course may be planned up to a year ahead
+
+
+def _iso(day: date) -> str:
+    return day.isoformat()
+
+
+def check_past_date(day: date) -> date:
+    """A date of something that has happened (graduation, title, birth, certificate, publication):
+    1900-01-01 .. today."""
+    today = date.today()
+    if not DATE_MIN <= day <= today:
+        raise ValidationError(_l("The date must lie between %(a)s and today (%(b)s).", a=_iso(DATE_MIN),
+                                 b=_iso(today)))
+    return day
+
+
+def check_study_date(day: date) -> date:
+    """A date of a course or a training: 1900-01-01 .. one year from today."""
+    latest = date.fromordinal(date.today().toordinal() + STUDY_DAYS_AHEAD)
+    if not DATE_MIN <= day <= latest:
+        raise ValidationError(_l("The date must lie between %(a)s and %(b)s.", a=_iso(DATE_MIN), b=_iso(latest)))
+    return day
+
+
+# --------------------------------------------------------------------------- numbers typed by people
+
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.([0-9]*))?|\.([0-9]+))")
+
+
+def _non_ascii_digit(s: str) -> bool:
+    """Full-width, Arabic-Indic, Devanagari … digits, superscripts: everything Python's int() might accept."""
+    return any(not c.isascii() and (c.isdigit() or c.isnumeric() or unicodedata.category(c) == "Nd") for c in s)
+
+
+def parse_number(raw, places: int = 0, invalid=None) -> Decimal:
+    """A number typed as ASCII digits with at most ``places`` decimals ("1.50" counts as one decimal);
+    no exponent, no underscores, no NaN or Infinity, no other scripts' digits. Never rounds. ``invalid``: the
+    message for what is no number at all."""
+    if isinstance(raw, Decimal):
+        raw = format(raw, "f")
+    s = str(raw if raw is not None else "").strip()
+    if _non_ascii_digit(s):
+        raise ValidationError(_l("Numbers must be written with the digits 0-9 (no full-width or other digits)."))
+    m = _NUMBER_RE.fullmatch(s)
+    if not m:
+        raise ValidationError(invalid or (_l("Enter a number such as 12 or 1.5.") if places
+                                          else _l("Enter a whole number.")))
+    decimals = (m.group(1) or m.group(2) or "").rstrip("0")
+    if len(decimals) > places:
+        if not places:
+            raise ValidationError(_l("Enter a whole number."))
+        raise ValidationError(_l("At most %(n)s decimal place(s) allowed; %(value)s has more.", n=places, value=s))
+    return Decimal(s)
+
+
+def parse_integer(raw) -> int:
+    """A whole number in ASCII digits."""
+    return int(parse_number(raw, 0))
+
+
+# --------------------------------------------------------------------------- text: control characters
+
+_ALWAYS_BAD = ("\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # C0 but tab / line feed / carriage return, DEL, C1
+               "\u202a-\u202e\u2066-\u2069"  # bidi embeddings, overrides and isolates
+               "\ud800-\udfff"  # surrogates (a JSON body can carry a lone one)
+               "\ufdd0-\ufdef" + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0, 0x110000, 0x10000)))
+_BAD_MULTILINE = re.compile(f"[{_ALWAYS_BAD}]")
+_BAD_SINGLE_LINE = re.compile(f"[{_ALWAYS_BAD}\t\n\r]")
+_LINE_CONTROLS = frozenset("\t\n\r")
+
+
+def bad_character(s: str, multiline: bool = True) -> str | None:
+    """The first character no text field may hold, or None: C0 controls (tab, line feed and carriage return
+    are allowed in multi-line text only), DEL, C1 controls, bidi overrides and isolates (they reorder what a
+    reviewer reads), surrogates and Unicode noncharacters."""
+    m = (_BAD_MULTILINE if multiline else _BAD_SINGLE_LINE).search(s)
+    return m.group(0) if m else None
+
+
+def check_plain_text(s: str, multiline: bool = True) -> str:
+    """Refuse a text holding a character of ``bad_character``, naming it (U+0000)."""
+    c = bad_character(s, multiline)
+    if c is None:
+        return s
+    if not multiline and c in _LINE_CONTROLS:
+        raise ValidationError(_l("Must be a single line without tabs or line breaks."))
+    raise ValidationError(_l("Contains an invisible control character (%(code)s): remove it and try again.",
+                             code=f"U+{ord(c):04X}"))

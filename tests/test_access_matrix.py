@@ -278,13 +278,21 @@ def learning_form(code: str = "training") -> LearningForm:
     return db.session.scalar(select(LearningForm).where(LearningForm.code == code))
 
 
+def study_dates(year: int = YEAR) -> tuple[datetime.date, datetime.date]:
+    """Three days of study in `year`, none in the future (a declaration counts in a year its dates touch)."""
+    today = datetime.date.today()
+    end = min(today - datetime.timedelta(days=1), datetime.date(year, 12, 31))
+    end = max(end, datetime.date(year, 1, 1))
+    return max(end - datetime.timedelta(days=2), datetime.date(year, 1, 1)), end
+
+
 def declaration_data(form: LearningForm | None = None, **overrides) -> dict:
     """A complete, valid declaration form of the seeded "training" form (organiser, location, dates)."""
     form = form or learning_form()
-    today = datetime.date.today()
+    year = str(overrides.get("year") or YEAR)
+    start, end = study_dates(int(year) if year.isascii() and year.isdigit() and 1900 < int(year) < 9999 else YEAR)
     data = {"subject": "professional", "form_id": str(form.id), "year": str(YEAR), "title": "心血管病诊疗新进展培训班",
-            "hours": "16", "start_date": (today - datetime.timedelta(days=3)).isoformat(),
-            "end_date": (today - datetime.timedelta(days=1)).isoformat(), "f_organiser": "省卫健委",
+            "hours": "16", "start_date": start.isoformat(), "end_date": end.isoformat(), "f_organiser": "省卫健委",
             "f_location": "济南", "action": "draft"}
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -305,9 +313,7 @@ def make_declaration(world, account: Account, state: str = "pending_unit", *, ti
     """A declaration of `account` (a professional with a profile) brought to `state` through the workflow:
     saved (with a PNG as evidence), submitted, then approved / rejected by the reviewers of its chain."""
     person = person_of(account)
-    today = datetime.date.today()
-    data = decl_flow.DeclarationInput(subject, learning_form().id, year, title, str(hours),
-                                      today - datetime.timedelta(days=3), today - datetime.timedelta(days=1),
+    data = decl_flow.DeclarationInput(subject, learning_form().id, year, title, str(hours), *study_dates(year),
                                       {"organiser": "省卫健委", "location": "济南"})
     actor = factories.actor_for(account, R.PROFESSIONAL, person.unit)
     item = decl_flow.save(actor, data, submit=state != "draft",

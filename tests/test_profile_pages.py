@@ -3,6 +3,7 @@
 input at the field with nothing changed, scope of reviewers and downloads, audit rows."""
 from __future__ import annotations
 
+import datetime
 import io
 
 import pytest
@@ -20,6 +21,7 @@ from tests.test_identity_correction import make_correction
 from tests.test_title_change import JPEG, NEW_TITLE, OLD_TITLE, PDF, PNG, make_change, professional, title_of
 
 R = RoleName
+SANE_PAST = {"a": "1900-01-01", "b": datetime.date.today().isoformat()}
 
 
 @pytest.fixture()
@@ -122,7 +124,7 @@ PROFILE_BAD = {
                                   "Enter a valid date such as 2026-11-22."),
     "graduation as text": ({"graduation_date": "去年"}, "graduation_date", "Enter a valid date such as 2026-11-22."),
     "graduation in the future": ({"graduation_date": "2999-01-01"}, "graduation_date",
-                                 "The date must lie between 1900 and today."),
+                                 "The date must lie between %(a)s and today (%(b)s).", SANE_PAST),
     "control character": ({"department": "心内\x00科"}, "department", "Must not contain < > or control characters."),
 }
 
@@ -196,7 +198,7 @@ TITLE_BAD = {
     "impossible date": ({"title_date": "2025-13-01"}, [("证书.png", PNG)], "title_date",
                         "Enter a valid date such as 2026-11-22."),
     "future date": ({"title_date": "2999-06-01"}, [("证书.png", PNG)], "title_date",
-                    "The date must lie between 1900 and today."),
+                    "The date must lie between %(a)s and today (%(b)s).", SANE_PAST),
     "certificate number too long": ({"title_cert_no": "9" * 51}, [("证书.png", PNG)], "title_cert_no",
                                     "At most %(max)d characters.", {"max": 50}),
 }

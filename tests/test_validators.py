@@ -581,3 +581,82 @@ def test_birth_date_and_gender(number, born, gender):
 @pytest.mark.parametrize("raw", ["110105194912310021", "E12345678", "", None])
 def test_birth_date_and_gender_rejects_invalid(raw):
     rejects(birth_date_and_gender, raw)
+
+
+# --------------------------------------------------------------------------- sane dates, typed numbers, control chars
+
+from decimal import Decimal  # noqa: E402
+
+from app.validators import (DATE_MIN, bad_character, check_past_date, check_plain_text,  # noqa: E402
+                            check_study_date, parse_integer, parse_number)
+
+
+@pytest.mark.parametrize("day", [DATE_MIN, date(1985, 7, 1), date.today()])
+def test_past_dates_from_1900_to_today(day):
+    assert check_past_date(day) == day
+
+
+@pytest.mark.parametrize("day", [date(1800, 1, 1), date(1899, 12, 31), date.today() + timedelta(days=1),
+                                 date(2999, 1, 1), date(1, 1, 1)])
+def test_past_dates_outside_the_range_are_refused(day):
+    with pytest.raises(ValidationError, match="1900-01-01"):
+        check_past_date(day)
+
+
+def test_study_dates_may_lie_a_year_ahead_not_more():
+    assert check_study_date(date.today() + timedelta(days=300))
+    for day in (date.today() + timedelta(days=367), date(2999, 6, 1), date(1899, 12, 31)):
+        with pytest.raises(ValidationError, match="1900-01-01"):
+            check_study_date(day)
+
+
+@pytest.mark.parametrize("raw,places,value", [("12", 0, 12), (" 7 ", 0, 7), ("1.5", 1, Decimal("1.5")),
+                                              ("1.50", 1, Decimal("1.5")), (".5", 1, Decimal("0.5")),
+                                              ("-3", 0, -3), (Decimal("2.5"), 1, Decimal("2.5"))])
+def test_ascii_numbers_are_read(raw, places, value):
+    assert parse_number(raw, places) == value
+
+
+@pytest.mark.parametrize("raw", ["１２", "٣", "۵", "१२", "²", "1２"])
+def test_digits_of_other_scripts_are_refused_though_python_reads_them(raw):
+    assert int(raw) if raw != "²" else True  # Python's int() accepts them: the reason for the rule
+    with pytest.raises(ValidationError, match="0-9"):
+        parse_number(raw, 1)
+
+
+@pytest.mark.parametrize("raw", ["1e3", "NaN", "Infinity", "1_000", "0x10", "", "12 3", "1,5", "--1"])
+def test_what_is_no_plain_number_is_refused(raw):
+    with pytest.raises(ValidationError):
+        parse_number(raw, 1)
+
+
+@pytest.mark.parametrize("raw,places", [("1.234", 1), ("1.25", 1), ("3.5", 0), ("0.001", 2)])
+def test_more_decimals_than_allowed_are_refused_not_rounded(raw, places):
+    with pytest.raises(ValidationError):
+        parse_number(raw, places)
+
+
+def test_integers_and_the_message_of_no_number():
+    assert parse_integer("2026") == 2026
+    with pytest.raises(ValidationError, match="Hours must"):
+        parse_number("abc", 1, invalid="Hours must be a number.")
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x01", "\x1b[31m", "\x7f", "\x85", "\x9f", "abc\u202edcb",
+                                  "\u2066x", "\ufdd0", "\ufffe", "\U0010ffff", "\ud800"])
+def test_control_characters_are_refused_everywhere(text):
+    assert bad_character(text) is not None and bad_character(text, multiline=False) is not None
+    with pytest.raises(ValidationError, match=r"U\+[0-9A-F]{4}"):
+        check_plain_text(text)
+
+
+@pytest.mark.parametrize("text", ["a\tb", "line 1\nline 2", "line 1\r\nline 2"])
+def test_tabs_and_line_breaks_only_in_multiline_text(text):
+    assert check_plain_text(text, multiline=True) == text
+    with pytest.raises(ValidationError, match="single line"):
+        check_plain_text(text, multiline=False)
+
+
+@pytest.mark.parametrize("text", ["张三", "O'Brien · 李", "心内科（一病区）", "emoji 😀", "zero\u200bwidth", "ａｂｃ"])
+def test_ordinary_text_passes(text):
+    assert bad_character(text, multiline=False) is None

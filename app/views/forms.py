@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError a
 from ..models import RoleName
 from ..models.account import ROLE_LABELS
 from .. import validators as v
+from .input_filter import StudyDateField  # every DateField gets the sane past-date range there; study dates this one
 
 REQUIRED = _l("This field is required.")
 
@@ -30,9 +31,11 @@ class RowIdField(IntegerField):
     """The id of a row picked in a form: a number no INTEGER column can hold is no choice at all (the field's
     DataRequired / Optional validators then answer), never a database error."""
 
+    row_id = True  # not typed by a person: the input filter leaves its message to DataRequired / Optional
+
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
-        if self.data is not None and not 0 < self.data <= 2 ** 31 - 1:
+        if self.data is not None and (not 0 < self.data <= 2 ** 31 - 1 or not str(valuelist[0]).isascii()):
             self.data = None
             self.process_errors = []
 
@@ -196,8 +199,8 @@ class DeclarationForm(FlaskForm):
                        validators=[DataRequired(REQUIRED)])
     title = StringField(_l("Title of the learning"), validators=[DataRequired(REQUIRED), Length(max=100)])
     hours = StringField(_l("Hours"), validators=[DataRequired(REQUIRED), Length(max=10)])
-    start_date = DateField(_l("Start date"), validators=[Optional()])
-    end_date = DateField(_l("End date"), validators=[Optional()])
+    start_date = StudyDateField(_l("Start date"), validators=[Optional()])
+    end_date = StudyDateField(_l("End date"), validators=[Optional()])
     attachments = MultipleFileField(_l("Evidence (PNG, JPEG or PDF, at most 5 MB each)"))
 
 
@@ -209,8 +212,8 @@ class BaseReportForm(FlaskForm):
                           validators=[DataRequired(_l("Choose a learning form."))])
     year = SelectField(_l("Counted in year"), coerce=lambda x: int(x) if str(x).isdigit() else None,
                        validators=[DataRequired(REQUIRED)])
-    start_date = DateField(_l("Start date"), validators=[Optional()])
-    end_date = DateField(_l("End date"), validators=[Optional()])
+    start_date = StudyDateField(_l("Start date"), validators=[Optional()])
+    end_date = StudyDateField(_l("End date"), validators=[Optional()])
     lines = TextAreaField(_l("Trainees: one per line, ID number and hours"),
                           validators=[DataRequired(REQUIRED), Length(max=100000)])
 

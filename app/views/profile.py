@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import ChangeAttachment, ChangeState, IdentityCorrection, Person, TitleChange
 from ..security import (CHANGE_FILE_VIEW, IDENTITY_REVIEW_VIEW, PERSONNEL_REVIEW_VIEW, PROFILE_VIEW,
                         current_actor, current_membership, module_allows)
-from ..validators import mask_id_number
+from ..validators import ValidationError as Invalid, check_past_date, check_study_date, mask_id_number
 from ..workflows import identity as id_flow
 from ..workflows import title_change as title_flow
 from ..workflows.attachments import change_path_of
@@ -61,8 +61,10 @@ def _date(past_only: bool = True):
             value = datetime.date.fromisoformat(raw)
         except ValueError:
             raise WTFValidationError(str(_l("Enter a valid date such as 2026-11-22."))) from None
-        if value.year < 1900 or (past_only and value > datetime.date.today()):
-            raise WTFValidationError(str(_l("The date must lie between 1900 and today.")))
+        try:  # the one sane range of every date field (app/validators.py)
+            (check_past_date if past_only else check_study_date)(value)
+        except Invalid as exc:
+            raise WTFValidationError(str(exc.message)) from None
         field.data = value
 
     return check

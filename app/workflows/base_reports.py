@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
@@ -13,9 +13,9 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState, Org,
                       OrgKind, Person, RoleName, Subject)
-from ..validators import normalize_id_number
+from ..validators import ValidationError, normalize_id_number, parse_number
 from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, audit
-from .declaration import YEARS_BACK, credit
+from .declaration import YEARS_BACK, credit, year_not_touched
 from .orgs import subtree_ids
 
 S = BaseReportState
@@ -47,6 +47,9 @@ class BaseReportMachine(StateMachine):
 machine = BaseReportMachine()
 
 
+_NOT_A_NUMBER = _l("Hours must be a number.")
+
+
 def parse_lines(text: str) -> tuple[list[tuple[int, str, Decimal]], list[str]]:
     """'证件号 学时' per line (space, comma or tab); returns rows (line number, 证件号, hours) and row-level
     error messages."""
@@ -60,12 +63,11 @@ def parse_lines(text: str) -> tuple[list[tuple[int, str, Decimal]], list[str]]:
             errors.append(gettext("Line %(n)s: write the ID number and the hours.", n=number))
             continue
         id_number = normalize_id_number(parts[0])
-        try:
-            hours = Decimal(parts[1]).quantize(Decimal("0.1"))
-            if not hours.is_finite():  # "NaN" parses and survives quantize, then breaks every comparison
-                raise InvalidOperation
-        except InvalidOperation:
-            errors.append(gettext("Line %(n)s: the hours are not a number.", n=number))
+        try:  # ASCII digits, at most one decimal: "1.25" or "１２" is refused, never rounded or read as 12
+            hours = parse_number(parts[1], places=1, invalid=_NOT_A_NUMBER)
+        except ValidationError as exc:
+            errors.append(gettext("Line %(n)s: the hours are not a number.", n=number) if exc.message is _NOT_A_NUMBER
+                          else gettext("Line %(n)s: %(problem)s", n=number, problem=exc.message))
             continue
         if id_number in seen:
             errors.append(gettext("Line %(n)s: this ID number is listed twice.", n=number))
@@ -97,6 +99,8 @@ def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None
         errors.append(gettext("The year must be between %(a)s and %(b)s.", a=this_year - YEARS_BACK, b=this_year))
     if start_date and end_date and end_date < start_date:
         errors.append(str(_l("The end date is before the start date.")))
+    elif start_date and end_date and year is not None and not start_date.year <= year <= end_date.year:
+        errors.append(year_not_touched(start_date, end_date, year))
     rows, line_errors = parse_lines(lines_text)
     errors += line_errors
     if not rows and not line_errors:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from .. import validators
 from ..extensions import db
 from ..models import (Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
                       YearSummary)
@@ -193,12 +194,10 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
     title = (data.title or "").strip()
     if not (2 <= len(title) <= 100) or re.search(r"[<>]", title):
         raise DomainError(_l("Enter a title of 2 to 100 characters without < or >."), field="title")
-    try:
-        hours = Decimal(str(data.hours).strip()).quantize(Decimal("0.1"))
-        if not hours.is_finite():  # "NaN" parses and survives quantize, then breaks every comparison
-            raise InvalidOperation
-    except (InvalidOperation, ValueError, TypeError):
-        raise DomainError(_l("Hours must be a number."), field="hours") from None
+    try:  # ASCII digits, at most one decimal: "1.25" or "１２" is refused, never rounded or read as 12
+        hours = validators.parse_number(data.hours, places=1, invalid=_l("Hours must be a number."))
+    except validators.ValidationError as exc:
+        raise DomainError(exc.message, field="hours") from None
     if hours <= 0:
         raise DomainError(_l("Hours must be greater than 0."), field="hours")
     if hours > form.max_hours:
@@ -225,6 +224,13 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
                 raise DomainError(_l("The end date is before the start date."), field="end_date")
             if data.end_date > datetime.date.today():
                 raise DomainError(_l("The dates cannot be in the future."), field="end_date")
+            for name in ("start_date", "end_date"):
+                try:
+                    validators.check_study_date(getattr(data, name))
+                except validators.ValidationError as exc:
+                    raise DomainError(exc.message, field=name) from None
+            if not data.start_date.year <= data.year <= data.end_date.year:
+                raise DomainError(year_not_touched(data.start_date, data.end_date, data.year), field="year")
             values["start_date"], values["end_date"] = data.start_date, data.end_date
             continue
         raw = data.details.get(key)
@@ -239,8 +245,11 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
             raise DomainError(_l("ISBN must have 10 or 13 digits."), field=key)
         if kind == "number":
             try:
-                if Decimal(str(value)) <= 0:
+                if validators.parse_number(value, places=1) <= 0:
                     raise InvalidOperation
+            except validators.ValidationError as exc:
+                raise DomainError(gettext("%(field)s: %(problem)s", field=label, problem=exc.message),
+                                  field=key) from None
             except InvalidOperation:
                 raise DomainError(gettext("%(field)s must be a positive number.", field=label), field=key) from None
         if kind == "date":
@@ -250,12 +259,24 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
                 raise DomainError(gettext("%(field)s must be a date.", field=label), field=key) from None
             if day > datetime.date.today():
                 raise DomainError(_l("The dates cannot be in the future."), field=key)
+            try:
+                validators.check_past_date(day)
+            except validators.ValidationError as exc:
+                raise DomainError(exc.message, field=key) from None
             value = day.isoformat()
         if isinstance(value, str) and (len(value) > 100 or re.search(r"[<>]", value)):
             raise DomainError(gettext("%(field)s is too long or contains < or >.", field=label), field=key)
         details[key] = value
     values["details_json"] = json.dumps(details, ensure_ascii=False)
     return values
+
+
+def year_not_touched(start: datetime.date, end: datetime.date, year: int) -> str:
+    """The message for hours counted in a year their study dates do not touch (a 2019 course counted in 2026)."""
+    years = str(start.year) if start.year == end.year else f"{start.year}–{end.year}"
+    return gettext("The learning took place from %(start)s to %(end)s: it can only be counted in a year it touches "
+                   "(%(years)s), not in %(year)s.", start=start.isoformat(), end=end.isoformat(), years=years,
+                   year=year)
 
 
 def save(actor: Actor, data: DeclarationInput, declaration_id: int | None = None, submit: bool = False,
