@@ -3,8 +3,9 @@
 1. Logged out and as each demo role: Tab from the top of the page runs through the top bar and reaches every
    top-level menu link, each showing a visible focus (its outline or box shadow changes when focused); Enter opens
    a drop-down menu and Tab moves into it, with a visible focus there too.
-2. Every page the menus lead to, for every role, is opened: the axe-core check of tests/e2e/conftest.py runs on
-   each of them (0 violations of WCAG 2.1 A/AA), and none of them answers with an error.
+2. Every page the menus lead to, for every role, is opened, with the pages one step below (the first row's show,
+   edit and detail pages, the add forms): the axe-core check of tests/e2e/conftest.py runs on each of them
+   (0 violations of WCAG 2.1 A/AA), and none of them answers with an error.
 3. The captcha picture is renewed from the keyboard: Tab from the answer box to the picture's button, Enter, a new
    picture is fetched and shown, and the login with it goes through.
 """
@@ -127,13 +128,37 @@ def menu_targets(page: Page) -> list[str]:
     return paths
 
 
-def visit_all(page: Page, paths: list[str]) -> None:
-    """Open each page (the conftest's axe check runs on each before the next is opened)."""
-    for path in paths:
+# Links never followed by the walk: files, and anything that is not a plain page to look at.
+NOT_A_PAGE = re.compile(r"download|export|attachment|/file|\.pdf|\.xlsx|print|delete|logout|withdraw|approve|"
+                        r"reject|action|/lang/|captcha", re.I)
+
+# One level below a menu page: its first row's links (show, edit, detail pages) and its add form.
+ROW_LINKS = """() => [...document.querySelectorAll(
+        'main table tbody tr:first-child a[href], main a[href$="/add"], main a[href*="/add?"]')]
+    .map(a => a.href)"""
+
+
+def visit_all(page: Page, paths: list[str], *, below: bool = False) -> list[str]:
+    """Open each page (the conftest's axe check runs on each before the next is opened); with `below`, also the
+    first row's links and the add form of each. Returns the paths opened."""
+    queue, opened = list(paths), []
+    while queue:
+        path = queue.pop(0)
+        if path in opened:
+            continue
         response = page.goto(path)
         assert response is not None and response.status < 400, f"{path}: HTTP {response and response.status}"
         assert page.locator("header .navbar").count() == 1, f"{path} lost the top bar"
+        opened.append(path)
+        if below and path in paths:
+            here = urlsplit(page.url).netloc
+            for href in page.evaluate(ROW_LINKS):
+                parts = urlsplit(href)
+                link = parts.path + (f"?{parts.query}" if parts.query else "")
+                if parts.netloc == here and not NOT_A_PAGE.search(link) and link not in queue + opened:
+                    queue.append(link)
     assert_no_page_errors(page)
+    return opened
 
 
 # ------------------------------------------------------------------ tests
@@ -158,7 +183,8 @@ def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id
     assert_top_bar_keyboard(page)
     paths = menu_targets(page)
     assert len(paths) >= 3, f"{role}: hardly any menu pages: {paths}"
-    visit_all(page, paths)
+    opened = visit_all(page, paths, below=True)
+    assert len(opened) > len(paths) or role == "Professional", f"{role}: no page below the menus: {opened}"
 
 
 def test_captcha_renewed_with_enter(page: Page):
