@@ -10,9 +10,11 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import AnnualStandard, LearningForm, Org, Region, RoleName
+from app.models.hours import FORM_GROUPS
 from app.workflows.declaration import FIELDS
 from tests.conftest import csrf_from, page, zh
 from tests.test_access_matrix import (YEAR, assert_unchanged, cheap_passwords, log_in, make_person, state_snapshot)
+from tests.test_edit_redirects import FormFields
 
 R = RoleName
 NONE = "__None"  # FAB's value for an empty relationship select (here: every region, the default)
@@ -64,7 +66,7 @@ def standard_form(year: int, region: Region | None, public="30", professional="6
 
 
 def form_data(**overrides) -> dict:
-    data = {"code": "lecture", "name": "专题讲座", "group": "training", "fields_json": '["organiser", "dates"]',
+    data = {"code": "lecture", "name": "专题讲座", "group": "training", "fields_json": ["organiser", "dates"],
             "hour_rule": "每半天计4学时", "max_hours": "8", "year_cap": "24", "active": "y"}
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
@@ -115,40 +117,132 @@ def test_a_second_standard_for_the_same_year_and_region_is_refused(client, w):
     assert_unchanged(before)
 
 
-def test_city_hr_adds_a_learning_form_the_declaration_form_then_offers(client, w):
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
-    assert post_fab(client, "/learning-forms/add", form_data()).status_code == 302
-    form = db.session.scalar(select(LearningForm).where(LearningForm.code == "lecture"))
-    assert (form.name, form.group, form.fields, form.max_hours, form.year_cap, form.active) == (
-        "专题讲座", "training", ["organiser", "dates"], 8, 24, True)
-    assert form.id in shown_ids(client.get("/learning-forms/list/").get_data(as_text=True), "learning-forms")
+# ------------------------------------------------------------------ the learning-form catalogue, through its form
+
+def name_of(msgid: str) -> str:
+    """A field's Chinese name (ISSN and ISBN are the same in Chinese)."""
+    return msgid if msgid in ("ISSN", "ISBN") else zh(msgid)
+
+
+def declaration_fields(client, form: LearningForm) -> list[str]:
+    """The fields the declaration form shows for `form` (its option names them; the page shows those only)."""
+    html = client.get("/hours/declare").get_data(as_text=True)
+    match = re.search(rf'<option value="{form.id}" data-fields="([^"]*)"', html)
+    assert match, f"learning form {form.id} is not offered"
+    return match.group(1).split(",")
+
+
+def as_professional(client, w) -> None:
     client.post("/logout/", data={"csrf_token": csrf_from(client.get("/home/").get_data(as_text=True))})
     log_in(client, make_person("申报的人", w.unit).username, R.PROFESSIONAL.value)
-    html = client.get("/hours/declare").get_data(as_text=True)
-    assert f'<option value="{form.id}" data-fields="organiser,dates"' in html
+
+
+def learning_form(code: str) -> LearningForm | None:
+    db.session.expire_all()
+    return db.session.scalar(select(LearningForm).where(LearningForm.code == code))
+
+
+def test_city_hr_adds_a_learning_form_by_ticking_fields(client, w):
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    list_url = "/learning-forms/list/?page_LearningFormModelView=0"
+    assert 'href="/learning-forms/add' in client.get(list_url).get_data(as_text=True)
+    form = FormFields(page(client.get("/learning-forms/add", headers={"Referer": f"http://localhost{list_url}"})))
+    # every field a declaration may ask for is a box named in Chinese; nothing to type as JSON
+    boxes = form.boxes("fields_json")
+    assert set(boxes) == {name_of(spec[0]._args[0]) for spec in FIELDS.values()}
+    assert not [f for f in form.fields if f["type"] in ("text", "textarea") and f.get("name") == "fields_json"]
+    # the group is a select of Chinese names
+    groups = form.options("group")
+    assert {zh(str(label._args[0])) for label in FORM_GROUPS.values()} <= set(groups)
+    for label in (zh("Organiser"), zh("Location"), zh("Dates")):
+        boxes[label]["checked"] = True
+    response = client.post("/learning-forms/add", data=form.submission(
+        code="lecture", name="专题讲座", group=groups[zh("Training")], hour_rule="每半天计4学时", max_hours="8",
+        year_cap="24"))
+    assert response.status_code == 302 and response.headers["Location"].endswith(list_url)
+    added = learning_form("lecture")
+    assert (added.name, added.group, added.fields, added.max_hours, added.year_cap, added.active) == (
+        "专题讲座", "training", ["organiser", "location", "dates"], 8, 24, True)
+    # the list names its group and fields in Chinese
+    shown = page(client.get(response.headers["Location"]))
+    assert added.id in shown_ids(shown, "learning-forms")
+    row = shown.split(f'href="/learning-forms/show/{added.id}"')[1].split("</tr>")[0]
+    assert "、".join([zh("Organiser"), zh("Location"), zh("Dates")]) in row and zh("Training") in row
+    # a professional's declaration form asks for exactly the ticked fields
+    as_professional(client, w)
+    assert declaration_fields(client, added) == ["organiser", "location", "dates"]
+
+
+def test_city_hr_changes_the_fields_of_a_learning_form(client, w):
+    conference = learning_form("conference")
+    assert conference.fields == ["organiser", "conf_level", "dates"]
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    form = FormFields(page(client.get(f"/learning-forms/edit/{conference.id}")))
+    boxes = form.boxes("fields_json")
+    assert {label for label, box in boxes.items() if box["checked"]} == {
+        zh("Organiser"), zh("Conference level"), zh("Dates")}
+    assert form.options("group")[zh("Training")] == "training"
+    boxes[zh("Conference level")]["checked"] = False
+    boxes[zh("Location")]["checked"] = True
+    response = client.post(f"/learning-forms/edit/{conference.id}", data=form.submission())
+    assert response.status_code == 302
+    assert learning_form("conference").fields == ["organiser", "location", "dates"]
+    as_professional(client, w)
+    assert declaration_fields(client, conference) == ["organiser", "location", "dates"]
+
+
+def test_the_catalogue_shows_names_not_codes(client, w):
+    paper = learning_form("paper")  # journal, issn, publish_date, author_rank; group "paper"
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    names = "、".join(name_of(m) for m in ("Journal", "ISSN", "Publication date", "Author rank"))
+    listed = page(client.get("/learning-forms/list/"))
+    row = listed.split(f'href="/learning-forms/show/{paper.id}"')[1].split("</tr>")[0]
+    shown = page(client.get(f"/learning-forms/show/{paper.id}"))
+    for html in (row, shown):
+        assert names in html and zh("Papers and books") in html and zh("Yes") in html
+        assert "publish_date" not in html and "author_rank" not in html and '["' not in html
+    assert re.search(r">\s*paper\s*<", row) is None  # the group's code
+    cells = dict((" ".join(k.split()), " ".join(v.split())) for k, v in re.findall(
+        r"<th[^>]*>(.*?)</th>\s*<td>\s*<span[^>]*>(.*?)</span>\s*</td>", shown, re.S))
+    assert cells[zh("Group")] == zh("Papers and books")
+    assert cells[zh("Fields the declaration asks for")] == names
+    assert cells[zh("Code")] == "paper"  # the form's own code, which the HR bureau chose
+    # the edit form describes each box: a select field names its choices
+    form = page(client.get(f"/learning-forms/edit/{paper.id}"))
+    assert zh("one of: %(values)s", values="独著 / 第一作者 / 第二作者 / 第三作者及以后") in form
 
 
 def test_city_hr_retires_a_learning_form(client, w):
     form = db.session.scalar(select(LearningForm).where(LearningForm.code == "online"))
     log_in(client, w.city_admin.username, R.HR_ADMIN.value)
-    data = form_data(code=form.code, name=form.name, group=form.group, fields_json=form.fields_json,
+    data = form_data(code=form.code, name=form.name, group=form.group, fields_json=form.fields,
                      max_hours=str(form.max_hours), year_cap="", active=None)  # the box unticked
     assert post_fab(client, f"/learning-forms/edit/{form.id}", data).status_code == 302
     db.session.expire_all()
     assert db.session.get(LearningForm, form.id).active is False
 
 
-def _unknown_field_message() -> str:
-    return zh("Unknown field. Allowed: %(keys)s", keys=", ".join(FIELDS))
-
-
 BAD_FORMS = [
-    ("not-json", {"fields_json": "organiser, dates"}, lambda: zh(
-        'Write the fields as a JSON list, e.g. ["organiser", "dates"].')),
-    ("unknown-key", {"fields_json": '["organiser", "colour"]'}, _unknown_field_message),
-    ("not-a-list", {"fields_json": '{"organiser": true}'}, _unknown_field_message),
+    ("no-field-ticked", {"fields_json": None}, lambda: zh("Tick at least one field the declaration asks for.")),
+    ("unknown-key", {"fields_json": ["organiser", "colour"]},
+     lambda: zh("Unknown field: %(keys)s. Tick fields from the list.", keys="colour")),
+    ("json-typed", {"fields_json": '["organiser", "dates"]'},
+     lambda: zh("Unknown field: %(keys)s. Tick fields from the list.", keys='["organiser", "dates"]')),
     ("negative-cap", {"max_hours": "-1"}, lambda: zh("Hours must be between 0 and 1000.")),
+    ("negative-year-cap", {"year_cap": "-5"}, lambda: zh("Hours must be between 0 and 1000.")),
     ("huge-cap", {"max_hours": "100000"}, lambda: zh("Hours must be between 0 and 1000.")),
+    ("full-width-digits", {"max_hours": "８"},
+     lambda: zh("Numbers must be written with the digits 0-9 (no full-width or other digits).")),
+    ("arabic-indic-digits", {"year_cap": "٢٤"},
+     lambda: zh("Numbers must be written with the digits 0-9 (no full-width or other digits).")),
+    ("two-decimals", {"max_hours": "7.25"},
+     lambda: zh("At most %(n)s decimal place(s) allowed; %(value)s has more.", n=1, value="7.25")),
+    ("exponent", {"max_hours": "1e2"}, lambda: zh("Enter a number such as 12 or 1.5.")),
+    ("no-cap", {"max_hours": ""}, lambda: zh("This field is required.")),
+    ("unknown-group", {"group": "colour"}, lambda: zh("Choose a value for %(field)s.", field=zh("Group"))),
+    ("bad-code", {"code": "Lecture 1"},
+     lambda: zh("2 to 30 lower-case letters, digits or _, starting with a letter, e.g. lecture.")),
+    ("long-name", {"name": "讲" * 51}, lambda: zh("At most %(n)s characters.", n=50)),
 ]
 
 
@@ -158,11 +252,24 @@ def test_a_bad_learning_form_is_refused_in_chinese_and_nothing_is_written(client
     log_in(client, w.city_admin.username, R.HR_ADMIN.value)
     before = state_snapshot()
     for url, data in (("/learning-forms/add", form_data(**overrides)),
-                      (f"/learning-forms/edit/{existing.id}", form_data(code="training", **overrides))):
+                      (f"/learning-forms/edit/{existing.id}", form_data(**{"code": "training", **overrides}))):
         response = post_fab(client, url, data)
         assert response.status_code == 200, url
         assert message() in page(response), url
     assert_unchanged(before)
+
+
+def test_a_code_names_one_learning_form(client, w):
+    conference = learning_form("conference")
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    before = state_snapshot()
+    for url in ("/learning-forms/add", f"/learning-forms/edit/{conference.id}"):
+        response = post_fab(client, url, form_data(code="training"))
+        assert response.status_code == 200, url
+        assert zh("Another learning form already has this code.") in page(response), url
+    assert_unchanged(before)
+    # its own code is no clash
+    assert post_fab(client, f"/learning-forms/edit/{conference.id}", form_data(code="conference")).status_code == 302
 
 
 # ------------------------------------------------------------------ a district bureau

@@ -5,23 +5,28 @@ standards; the city bureau edits any."""
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 
 from flask import abort
 from flask_appbuilder import expose, has_access
 from flask_appbuilder.models.sqla.filters import BaseFilter
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import BooleanField, SelectField
-from wtforms.validators import DataRequired, NumberRange, ValidationError
+from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import InputRequired, Length, Optional, Regexp, StopValidation, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..extensions import db
 from ..models import AnnualStandard, LearningForm, OrgKind, Region
 from ..models.hours import FORM_GROUPS
 from ..security import current_membership
 from ..workflows.base import DomainError
+from ..workflows.certificates import hours_text
 from ..workflows.declaration import FIELDS
 from . import labels
 from .admin import AppModelView, RowInterface
+from .modelview import ReturnFormWidget
 
 
 def _hr_org():
@@ -88,16 +93,149 @@ class CityOnlyFilter(BaseFilter):
         return query if _is_city() else query.filter(False)
 
 
-def _check_fields(form, field):
+# ------------------------------------------------------------------ form fields
+
+_DIGITS_RE = re.compile(r"[0-9]+(?:\.([0-9]+))?")
+HOURS_MAX = 1000
+YEARS = (2000, 2100)
+
+
+def _other_digits(text: str) -> bool:
+    """Full-width, Arabic-Indic … digits that Decimal() and int() would quietly accept."""
+    return any(not c.isascii() and (c.isdigit() or c.isnumeric()) for c in text)
+
+
+class NumberField(StringField):
+    """A number typed with the digits 0-9 only, with at most `places` decimals (refused, never rounded) and within
+    [low, high]; `range_message` names the range. Empty is None (InputRequired / Optional decide)."""
+
+    def __init__(self, label=None, validators=None, *, places: int = 1, low: int = 0, high: int = HOURS_MAX,
+                 range_message=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.places, self.low, self.high = places, Decimal(low), Decimal(high)
+        self.range_message = range_message or _l("Hours must be between 0 and 1000.")
+
+    def process_data(self, value):
+        self.data = value
+
+    def _value(self) -> str:
+        if self.raw_data:
+            return self.raw_data[0]
+        return "" if self.data is None else hours_text(self.data) if self.places else str(self.data)
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        raw = (valuelist[0] if valuelist else "").strip()
+        if not raw:
+            return
+        if _other_digits(raw):
+            raise ValueError(gettext("Numbers must be written with the digits 0-9 (no full-width or other digits)."))
+        if raw.startswith("-") and _DIGITS_RE.fullmatch(raw[1:]):
+            raise ValueError(str(self.range_message))
+        match = _DIGITS_RE.fullmatch(raw)
+        if not match:
+            raise ValueError(gettext("Enter a number such as 12 or 1.5.") if self.places
+                             else gettext("Enter a whole number."))
+        if len((match.group(1) or "").rstrip("0")) > self.places:
+            raise ValueError(gettext("At most %(n)s decimal place(s) allowed; %(value)s has more.", n=self.places,
+                                     value=raw) if self.places else gettext("Enter a whole number."))
+        value = Decimal(raw)
+        if not self.low <= value <= self.high:
+            raise ValueError(str(self.range_message))
+        self.data = value if self.places else int(value)
+
+
+def hours_field(label, required: bool = True, **kwargs) -> NumberField:
+    return NumberField(label, [InputRequired(_l("This field is required.")) if required else Optional()], **kwargs)
+
+
+class ChoiceField(SelectField):
+    """A select whose refusal is in Chinese (WTForms' own "Not a valid choice." is not)."""
+
+    def pre_validate(self, form):
+        if self.data not in {value for value, _label in self.choices if value != ""}:
+            raise ValidationError(gettext("Choose a value for %(field)s.", field=self.label.text))
+
+
+KIND_HINTS = {"text": _l("text"), "dates": _l("a start and an end date"), "date": _l("date"), "number": _l("number"),
+              "issn": _l("e.g. 1234-567X"), "isbn": _l("10 or 13 digits")}
+
+
+def field_hint(key: str) -> str:
+    """What a declaration field asks for, e.g. "one of 国际 / 国家级 / 省级 / 市级"."""
+    _label, kind, choices = FIELDS[key]
+    if choices:
+        return gettext("one of: %(values)s", values=" / ".join(choices))
+    return str(KIND_HINTS.get(kind, ""))
+
+
+class FieldKeysField(SelectMultipleField):
+    """The declaration fields a learning form asks for, ticked in a list of their names; kept underneath as the
+    JSON list of field keys of LearningForm.fields_json, in the order of FIELDS (the order the declaration form
+    shows them)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, choices=[(key, spec[0]) for key, spec in FIELDS.items()], **kwargs)
+
+    def process_data(self, value):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value or "[]")
+            except ValueError:
+                value = []
+        self.data = [key for key in value if key in FIELDS] if isinstance(value, list) else []
+
+    def process_formdata(self, valuelist):
+        self.data = list(valuelist)
+
+    def pre_validate(self, form):
+        unknown = [key for key in self.data or [] if key not in FIELDS]
+        if unknown:
+            raise ValidationError(gettext("Unknown field: %(keys)s. Tick fields from the list.",
+                                          keys=", ".join(unknown)[:100]))
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, json.dumps([key for key in FIELDS if key in set(self.data or [])]))
+
+    @staticmethod
+    def hint(key: str) -> str:
+        return field_hint(key)
+
+
+class AtLeastOne:
+    """At least one box of a FieldKeysField is ticked."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if not field.data:
+            raise StopValidation(gettext("Tick at least one field the declaration asks for."))
+
+
+CODE_RE = r"^[a-z][a-z0-9_]{1,29}$"
+CODE_HELP = _l("2 to 30 lower-case letters, digits or _, starting with a letter, e.g. lecture.")
+
+
+def fields_text(value) -> str:
+    """The fields of a learning form by their Chinese names (the list and show pages)."""
     try:
-        keys = json.loads(field.data or "[]")
-    except ValueError as exc:
-        raise ValidationError(str(_l("Write the fields as a JSON list, e.g. [\"organiser\", \"dates\"]."))) from exc
-    if not isinstance(keys, list) or any(k not in FIELDS for k in keys):
-        raise ValidationError(str(_l("Unknown field. Allowed: %(keys)s", keys=", ".join(FIELDS))))
+        keys = json.loads(value or "[]")
+    except ValueError:
+        return ""
+    return "、".join(str(labels.field_label(key)) for key in keys) if isinstance(keys, list) else ""
 
 
-HOURS_RANGE = NumberRange(min=0, max=1000, message=_l("Hours must be between 0 and 1000."))
+def hours_or_blank(value) -> str:
+    return "" if value is None else hours_text(value)
+
+
+class LearningFormWidget(ReturnFormWidget):
+    """The learning-form editor: the declaration fields as a list of named boxes."""
+
+    template = "catalogue/learning_form.html"
 
 
 class AnnualStandardModelView(AppModelView):
@@ -111,9 +249,17 @@ class AnnualStandardModelView(AppModelView):
     add_columns = edit_columns = list_columns
     label_columns = {"year": _l("Year"), "region": _l("Region"), "public_min": _l("Public subjects minimum"),
                      "professional_min": _l("Professional subjects minimum"), "total_min": _l("Total minimum")}
-    validators_columns = {"year": [DataRequired()], "public_min": [HOURS_RANGE], "professional_min": [HOURS_RANGE],
-                          "total_min": [HOURS_RANGE]}
-    formatters_columns = {"region": lambda r: r.name if r else str(_l("All regions (default)"))}
+    add_form_extra_fields = edit_form_extra_fields = {
+        "year": NumberField(_l("Year"), [InputRequired(_l("This field is required."))], places=0, low=YEARS[0],
+                            high=YEARS[1], range_message=_l("The year must be between %(a)s and %(b)s.",
+                                                            a=YEARS[0], b=YEARS[1])),
+        "public_min": hours_field(_l("Public subjects minimum")),
+        "professional_min": hours_field(_l("Professional subjects minimum")),
+        "total_min": hours_field(_l("Total minimum")),
+    }
+    formatters_columns = {"region": lambda r: r.name if r else str(_l("All regions (default)")),
+                          "public_min": hours_or_blank, "professional_min": hours_or_blank,
+                          "total_min": hours_or_blank}
     add_form_query_rel_fields = edit_form_query_rel_fields = {"region": [["id", RegionChoiceFilter, None]]}
     base_order = ("year", "desc")
 
@@ -150,27 +296,58 @@ class AnnualStandardModelView(AppModelView):
         self._check(item, old_region_id)
 
 
+def _unused_code(form, field):
+    """A learning form's code names one form (the column is unique): refused in words, not by the database."""
+    with db.session.no_autoflush:
+        taken = db.session.scalar(select(LearningForm.id).where(LearningForm.code == field.data,
+                                                                LearningForm.id != (getattr(form, "_id", None) or 0)))
+    if taken:
+        raise ValidationError(gettext("Another learning form already has this code."))
+
+
+def _length(most: int):
+    return Length(max=most, message=_l("At most %(n)s characters.", n=most))
+
+
 class LearningFormModelView(AppModelView):
     datamodel = RowInterface(LearningForm)
     class_permission_name = "LearningFormModelView"
     route_base = "/learning-forms"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
     base_filters = [["id", CityOnlyFilter, lambda: None]]
-    list_title = show_title = add_title = edit_title = _l("Learning forms")
-    list_columns = ["code", "name", "group", "hour_rule", "max_hours", "year_cap", "active"]
-    add_columns = edit_columns = ["code", "name", "group", "fields_json", "hour_rule", "max_hours", "year_cap",
-                                  "active"]
+    list_title = show_title = _l("Learning forms")
+    add_title, edit_title = _l("Add a learning form"), _l("Edit the learning form")
+    list_columns = ["name", "group", "fields_json", "hour_rule", "max_hours", "year_cap", "active"]
+    show_columns = ["name", "code", "group", "fields_json", "hour_rule", "max_hours", "year_cap", "active"]
+    add_columns = edit_columns = ["code", "name", "group", "active", "fields_json", "hour_rule", "max_hours",
+                                  "year_cap"]
+    search_columns = ["name", "group"]
+    order_columns = ["name", "group", "max_hours"]
     label_columns = {"code": _l("Code"), "name": _l("Learning form"), "group": _l("Group"),
                      "hour_rule": _l("Hour rule"),
                      "max_hours": _l("Hours per declaration at most"), "year_cap": _l("Hours per year at most"),
-                     "active": _l("In use"), "fields_json": _l("Fields asked (JSON list)")}
-    validators_columns = {"fields_json": [_check_fields], "max_hours": [HOURS_RANGE]}
+                     "active": _l("In use"), "fields_json": _l("Fields the declaration asks for")}
+    add_widget = edit_widget = LearningFormWidget
     add_form_extra_fields = edit_form_extra_fields = {
-        "group": SelectField(_l("Group"), choices=list(FORM_GROUPS.items()), validators=[DataRequired()]),
+        "code": StringField(_l("Code"), [InputRequired(_l("This field is required.")),
+                                         Regexp(CODE_RE, message=CODE_HELP), _unused_code], description=CODE_HELP),
+        "name": StringField(_l("Name of the form"), [InputRequired(_l("This field is required.")), _length(50)]),
+        "group": ChoiceField(_l("Group"), choices=[("", _l("Please choose"))] + list(FORM_GROUPS.items()),
+                             validators=[InputRequired(_l("This field is required."))]),
         # FAB makes a non-nullable column InputRequired: an unticked box could never retire a form
         "active": BooleanField(_l("In use"), default=True),
+        "fields_json": FieldKeysField(_l("Fields the declaration asks for"), [AtLeastOne()], description=_l(
+            "Tick what a professional fills in when declaring hours of this form.")),
+        "hour_rule": StringField(_l("Hour rule"), [Optional(), _length(200)]),
+        "max_hours": hours_field(_l("Hours per declaration at most")),
+        "year_cap": hours_field(_l("Hours per year at most"), required=False,
+                                description=_l("Leave empty when there is no yearly cap.")),
     }
-    formatters_columns = {"group": labels.label(FORM_GROUPS), "year_cap": labels.blank,
+    search_form_extra_fields = {
+        "group": SelectField(_l("Group"), choices=list(FORM_GROUPS.items())),
+    }
+    formatters_columns = {"group": labels.label(FORM_GROUPS), "fields_json": fields_text,
+                          "max_hours": hours_or_blank, "year_cap": hours_or_blank,
                           "active": lambda v: str(_l("Yes") if v else _l("No"))}
 
     @expose("/add", methods=["GET", "POST"])
