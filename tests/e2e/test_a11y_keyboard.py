@@ -163,10 +163,14 @@ def visit_all(page: Page, paths: list[str], *, below: bool = False) -> list[str]
 
 # ------------------------------------------------------------------ tests
 
-def test_top_bar_by_keyboard_and_public_pages_logged_out(page: Page):
+def test_top_bar_by_keyboard_and_public_pages_logged_out(page: Page, shot):
     page.goto("/")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert_top_bar_keyboard(page)
+    page.reload()
+    page.keyboard.press("Tab")
+    expect(page.locator("a.skip-link")).to_be_focused()  # the first stop: straight to the content
+    shot(page, "a11y-01-skip-link")
     # The public pages a visitor reaches from the home page and the top bar.
     links = page.eval_on_selector_all("main a[href], .navbar a[href], footer a[href]", "els => els.map(a => a.href)")
     paths = sorted({urlsplit(h).path for h in links if urlsplit(h).netloc == urlsplit(page.url).netloc
@@ -176,18 +180,24 @@ def test_top_bar_by_keyboard_and_public_pages_logged_out(page: Page):
 
 
 @pytest.mark.parametrize("role,id_number", ROLES, ids=[r for r, _ in ROLES])
-def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id_number: str):
+def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id_number: str, shot):
     login(page, id_number, role)
     expect(page).not_to_have_url(re.compile(r"/login/"))
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert_top_bar_keyboard(page)
+    if role == "UnitAdmin":  # how the keyboard focus looks in the top bar and in an open menu
+        page.locator(".navbar .nav > li > a").nth(1).focus()
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        shot(page, "a11y-02-menu-focus")
+        page.keyboard.press("Escape")
     paths = menu_targets(page)
     assert len(paths) >= 3, f"{role}: hardly any menu pages: {paths}"
     opened = visit_all(page, paths, below=True)
     assert len(opened) > len(paths) or role == "Professional", f"{role}: no page below the menus: {opened}"
 
 
-def test_captcha_renewed_with_enter(page: Page):
+def test_captcha_renewed_with_enter(page: Page, shot):
     page.goto("/login/")
     fill_captcha(page)
     img = page.locator("img.captcha-img")
@@ -198,6 +208,7 @@ def test_captcha_renewed_with_enter(page: Page):
     expect(refresh).to_be_focused()
     assert refresh.get_attribute("aria-label"), "the captcha button has no name"
     focused = refresh.evaluate(FOCUS_LOOK)
+    shot(page, "a11y-03-captcha-focus")
 
     with page.expect_response(lambda r: "/captcha" in r.url) as answer:
         page.keyboard.press("Enter")
