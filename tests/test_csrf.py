@@ -509,6 +509,32 @@ CASES.update({
 })
 
 
+def _review_decide_one(app, client, world):
+    reg = register(world.unit, "详情页待审核人")
+    reg_id = reg.id
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert reg_state(reg_id) == RegistrationState.PENDING.value
+    return Case(f"/review/registrations/{reg_id}/decide", {"action": "approve"}, check)
+
+
+def _sub_unit_edit(app, client, world):
+    from app.models import Org
+
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.execute(select(Org.name).where(Org.id == world.sub_unit.id)).scalar_one() == "甲区人民医院分院"
+    return Case(f"/org/sub-units/{world.sub_unit.id}/edit", {"name": "伪造的单位名称", "phone": "0531-0000000"}, check)
+
+
+CASES.update({
+    "RegistrationReviewView.decide_one": _review_decide_one,
+    "SubUnitView.edit": _sub_unit_edit,
+})
+
+
 def _endpoint(case_key: str) -> str:
     return case_key.split(":")[0]
 
