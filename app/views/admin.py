@@ -185,7 +185,7 @@ class StaffModelView(AppModelView):
         if done:
             flash(gettext("%(n)s password(s) reset; each person must change it at the next login.", n=done),
                   "success")
-        return redirect(request.referrer or self.get_redirect())
+        return self.back_after_action()
 
 
 class AuditLogModelView(AppModelView):

@@ -52,9 +52,15 @@ class ReturnToListMixin:
     def list_url(self) -> str:
         return url_for(f"{self.endpoint}.list")
 
-    def return_url(self, candidate: str | None) -> str | None:
-        """`candidate` as a same-site path when it is this view's list (with any query), else None. An absolute
-        URL (a Referer) counts only when it names this very site."""
+    def _own_page(self, path: str, rows: bool) -> bool:
+        if path == self.list_url():
+            return True
+        show = f"{self.route_base}/show/"
+        return rows and path.startswith(show) and path[len(show):].isdigit()
+
+    def return_url(self, candidate: str | None, rows: bool = False) -> str | None:
+        """`candidate` as a same-site path when it is this view's list (with any query) - or, with `rows`, one of
+        its rows' pages - else None. An absolute URL (a Referer) counts only when it names this very site."""
         if not candidate or len(candidate) > MAX_NEXT or not candidate.isascii() or not candidate.isprintable() \
                 or " " in candidate:
             return None
@@ -67,13 +73,17 @@ class ReturnToListMixin:
         if candidate is None:
             return None
         parts = urlsplit(candidate)
-        if parts.path != self.list_url():
+        if not self._own_page(parts.path, rows):
             return None
         return urlunsplit(("", "", parts.path, parts.query, ""))
 
     def _arriving_from(self) -> str:
         """The list a form is opened from: an explicit `next`, else the page the link was on."""
         return self.return_url(request.args.get("next")) or self.return_url(request.referrer) or ""
+
+    def back_after_action(self):
+        """After an action: the page of this view it was taken on (the list as it was, or the row's page)."""
+        return redirect(self.return_url(request.referrer, rows=True) or self.list_url())
 
     def _back_to_list(self):
         return redirect(self.return_url(request.form.get("next")) or self.list_url())
