@@ -178,6 +178,15 @@ def test_top_bar_by_keyboard_and_public_pages_logged_out(page: Page, shot):
     assert any("register" in p for p in paths) and any("login" in p for p in paths), paths
     visit_all(page, paths + ["/password/forgot", "/public/progress"])
 
+    # The error page a mistyped address shows, and the page in English: its <html lang> follows the language.
+    assert page.goto("/no-such-page").status == 404
+    expect(page.locator("main")).to_be_visible()
+    page.goto("/login/")
+    page.click("#locale-menu")
+    page.locator(".navbar .dropdown-menu a", has_text="English").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("main")).to_contain_text("Log in")
+
 
 @pytest.mark.parametrize("role,id_number", ROLES, ids=[r for r, _ in ROLES])
 def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id_number: str, shot):
