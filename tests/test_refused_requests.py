@@ -7,6 +7,7 @@ person typed into a form of this site, never their secrets, and never text an at
 from __future__ import annotations
 
 import datetime
+import io
 
 import pytest
 from flask_appbuilder import Model
@@ -16,7 +17,7 @@ from werkzeug.routing import AnyConverter
 from app.extensions import db
 from app.models import AuditLog, RoleName
 from tests import factories
-from tests.conftest import page, zh
+from tests.conftest import csrf_from, page, zh
 from tests.test_access_matrix import cheap_passwords, log_in, make_person
 
 R = RoleName
@@ -113,13 +114,9 @@ def _professional(client, world):
 
 
 def test_oversize_upload_logged_in_is_a_chinese_413(app, client, world):
-    from tests.conftest import csrf_from
-
     _professional(client, world)
     token = csrf_from(client.get("/hours/declare").get_data(as_text=True))
     limit = app.config["MAX_CONTENT_LENGTH"]
-    import io
-
     before = row_counts()
     for label, data in (("with a valid token", {"csrf_token": token}), ("without a token", {})):
         big = io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * limit)
@@ -133,6 +130,20 @@ def test_oversize_upload_logged_in_is_a_chinese_413(app, client, world):
     xhr = client.post("/hours/declare", data={"csrf_token": token, "attachments": (big, "big.pdf")},
                       content_type="multipart/form-data", headers={"X-Requested-With": "XMLHttpRequest"})
     assert xhr.status_code == 413 and "MB" in xhr.get_json()["error"]
+    assert row_counts() == before
+
+
+def test_oversize_upload_logged_out_is_a_chinese_413(app, client, world):
+    """The public org registration takes a licence scan: the same page for a visitor."""
+    token = csrf_from(client.get("/public/register/unit").get_data(as_text=True))
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    before = row_counts()
+    response = client.post("/public/register/unit", data={"csrf_token": token, "org_name": "大文件单位",
+                                                          "licence": (io.BytesIO(b"\0" * (limit + 1)), "执照.png")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert zh("The upload is too large: at most %(mb)s MB can be sent at once.", mb=limit // 2 ** 20) in page(response)
+    assert 'class="navbar' in page(response)
     assert row_counts() == before
 
 
