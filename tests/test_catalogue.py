@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy import select, update
 
 from app.extensions import db
@@ -368,3 +369,23 @@ def test_other_roles_cannot_reach_the_catalogue(client, w, who, role):
         response = client.post(url, data={"csrf_token": token, **data}, content_type="multipart/form-data")
         assert response.status_code == 403, url
     assert_unchanged(before)
+
+
+def test_a_saved_learning_form_lands_back_on_the_filtered_list(client, w):
+    """The list filtered by group (the search's select of Chinese group names), a row edited: back on that list."""
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    # the search offers the groups by their Chinese names (FAB writes the filter's select into its script)
+    listed = client.get("/learning-forms/list/").get_data(as_text=True)
+    option = htmlsafe_json_dumps(f'<option value="paper">{zh("Papers and books")}</option>')[1:-1]
+    assert option in listed
+    filtered = "/learning-forms/list/?_flt_3_group=paper"
+    html = page(client.get(filtered))
+    ids = shown_ids(html, "learning-forms")
+    papers = {learning_form("paper").id, learning_form("book").id}
+    assert ids == papers
+    book = learning_form("book")
+    form = FormFields(page(client.get(f"/learning-forms/edit/{book.id}", headers={
+        "Referer": f"http://localhost{filtered}"})))
+    response = client.post(f"/learning-forms/edit/{book.id}", data=form.submission(max_hours="50"))
+    assert response.status_code == 302 and response.headers["Location"].endswith(filtered)
+    assert learning_form("book").max_hours == 50
