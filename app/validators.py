@@ -351,7 +351,7 @@ _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.([0-9]*))?|\.([0-9]+))")
 
 def _non_ascii_digit(s: str) -> bool:
     """Full-width, Arabic-Indic, Devanagari … digits, superscripts: everything Python's int() might accept."""
-    return any(not c.isascii() and (c.isdigit() or c.isnumeric() or unicodedata.category(c) == "Nd") for c in s)
+    return any(not c.isascii() and (c.isdigit() or unicodedata.category(c) == "Nd") for c in s)
 
 
 def parse_number(raw, places: int = 0, invalid=None) -> Decimal:

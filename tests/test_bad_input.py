@@ -414,3 +414,42 @@ def test_every_get_route_with_a_control_character_in_its_query_is_refused(app, m
         assert response.status_code == 400, (endpoint, response.status_code)
         assert "U+0000" in page(response) and "控制字符" in page(response), endpoint
     assert_unchanged(before)
+
+
+# ---------------------------------------------------------------- a training base's report
+
+@pytest.mark.parametrize("line,message", [
+    ("1.25", ("At most %(n)s decimal place(s) allowed; %(value)s has more.", {"n": 1, "value": "1.25"})),
+    ("１２", DIGITS),
+    ("1e1", None),
+])
+def test_a_base_report_refuses_other_digits_and_extra_decimals_by_line(client, w, line, message):
+    trainee = make_person("基地学员", w.unit)
+    log_in(client, w.base_admin.username, R.BASE_ADMIN.value)
+    before = state_snapshot()
+    start, end = study_dates(YEAR)
+    response = multipart(client, "/base/reports/new", {
+        "title": "公需科目集中培训", "subject": "public", "form_id": str(declaration_data()["form_id"]),
+        "year": str(YEAR), "start_date": start.isoformat(), "end_date": end.isoformat(),
+        "lines": f"{trainee.username} 8\n{trainee.username[:-1]}0 {line}"})
+    assert response.status_code == 200
+    expected = (zh("Line %(n)s: %(problem)s", n=2, problem=zh(message[0], **message[1])) if message
+                else zh("Line %(n)s: the hours are not a number.", n=2))
+    assert expected in page(response)
+    assert_unchanged(before)
+
+
+def test_a_base_report_counts_only_in_a_year_its_dates_touch(client, w):
+    trainee = make_person("基地学员", w.unit)
+    log_in(client, w.base_admin.username, R.BASE_ADMIN.value)
+    before = state_snapshot()
+    start, end = study_dates(YEAR - 1)
+    response = multipart(client, "/base/reports/new", {
+        "title": "公需科目集中培训", "subject": "public", "form_id": str(declaration_data()["form_id"]),
+        "year": str(YEAR), "start_date": start.isoformat(), "end_date": end.isoformat(),
+        "lines": f"{trainee.username} 8"})
+    assert response.status_code == 200
+    assert zh("The learning took place from %(start)s to %(end)s: it can only be counted in a year it touches "
+              "(%(years)s), not in %(year)s.", start=start.isoformat(), end=end.isoformat(), years=str(YEAR - 1),
+              year=YEAR) in page(response)
+    assert_unchanged(before)

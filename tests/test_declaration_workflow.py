@@ -23,6 +23,7 @@ from app.workflows.base import ConcurrentTransition, DomainError, PermissionDeni
 from tests import factories
 from tests.conftest import zh
 from tests.factories import actor_for
+from tests.test_access_matrix import study_dates
 
 R = RoleName
 TODAY = datetime.date.today()
@@ -80,6 +81,8 @@ def form(code: str) -> LearningForm:
 def decl_input(code: str = "training", hours="8", *, subject: str = "professional", year: int | None = YEAR,
                title: str = "心血管病诊疗新进展培训班", start=START, end=END, form_id=None, **details):
     merged = {k: v for k, v in {**DETAILS[code], **details}.items() if v is not None}
+    if (start, end) == (START, END) and isinstance(year, int) and 1900 < year < YEAR:
+        start, end = study_dates(year)  # a declaration counts only in a year its dates touch
     return flow.DeclarationInput(subject=subject, form_id=form_id or form(code).id, year=year, title=title,
                                  hours=hours, start_date=start, end_date=end, details=merged)
 
@@ -687,9 +690,10 @@ def test_summary_equals_records_after_random_sequences(world, db):
             elif op == "base_submit":
                 chosen = rng.sample(people, rng.randint(1, len(people)))
                 lines = "\n".join(f"{a.username} {rng.choice(['4', '7.5', '16'])}" for a, _, _ in chosen)
+                year = rng.choice(years)
                 report_flow.submit_report(base, title="公需科目集中培训", subject=rng.choice(["public", "professional"]),
-                                          form_id=form("training").id, year=rng.choice(years), start_date=START,
-                                          end_date=END, lines_text=lines)
+                                          form_id=form("training").id, year=year, start_date=study_dates(year)[0],
+                                          end_date=study_dates(year)[1], lines_text=lines)
             elif op == "base_decide":
                 pending = list(db.session.scalars(select(BaseReport).where(BaseReport.state == "pending")))
                 if pending:
@@ -752,7 +756,11 @@ def _bad_cases():
     cases = [  # id, (form, hours, overrides), attachments, msgid, message arguments (labels are field keys)
         ("zero-hours", ("training", "0", {}), None, "Hours must be greater than 0.", {}),
         ("negative-hours", ("training", "-8", {}), None, "Hours must be greater than 0.", {}),
-        ("rounds-to-zero", ("training", "0.04", {}), None, "Hours must be greater than 0.", {}),
+        ("zero-with-a-decimal", ("training", "0.0", {}), None, "Hours must be greater than 0.", {}),
+        ("two-decimals", ("training", "0.04", {}), None,
+         "At most %(n)s decimal place(s) allowed; %(value)s has more.", {"n": 1, "value": "0.04"}),
+        ("full-width-hours", ("training", "１２", {}), None,
+         "Numbers must be written with the digits 0-9 (no full-width or other digits).", {}),
         ("non-numeric-hours", ("training", "八", {}), None, "Hours must be a number.", {}),
         ("empty-hours", ("training", "", {}), None, "Hours must be a number.", {}),
         ("nan-hours", ("training", "NaN", {}), None, "Hours must be a number.", {}),

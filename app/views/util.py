@@ -87,7 +87,8 @@ def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one:
     form = DecisionForm()
     ids = [i for i in map(db_id, request.form.getlist("ids")) if i is not None][:200]
     if not form.validate_on_submit():
-        flash(gettext("Invalid request."), "danger")
+        reasons = [f"{field.label.text}: {error}" for field in (form.action, form.reason) for error in field.errors]
+        flash(" ".join(reasons) or gettext("Invalid request."), "danger")  # e.g. a control character in the reason
         return
     if not ids:
         flash(gettext(none_selected), "warning")
