@@ -389,3 +389,13 @@ def test_a_saved_learning_form_lands_back_on_the_filtered_list(client, w):
     response = client.post(f"/learning-forms/edit/{book.id}", data=form.submission(max_hours="50"))
     assert response.status_code == 302 and response.headers["Location"].endswith(filtered)
     assert learning_form("book").max_hours == 50
+
+
+def test_the_standards_form_names_the_default_region(client, w):
+    """The empty region choice (every region's default) is named, not shown as FAB's value "__None"."""
+    row = standard(YEAR, None)
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    for url in ("/standards/add", f"/standards/edit/{row.id}"):
+        form = FormFields(page(client.get(url)))
+        assert form.options("region").get(zh("All regions (default)")) == NONE, url
+        assert "__None" not in form.options("region"), url

@@ -263,6 +263,11 @@ class AnnualStandardModelView(AppModelView):
     add_form_query_rel_fields = edit_form_query_rel_fields = {"region": [["id", RegionChoiceFilter, None]]}
     base_order = ("year", "desc")
 
+    def _init_forms(self):
+        super()._init_forms()
+        for form in (self.add_form, self.edit_form):  # FAB shows the empty choice's value, "__None"
+            form.region.kwargs["blank_text"] = _l("All regions (default)")
+
     @expose("/edit/<pk>", methods=["GET", "POST"])
     @has_access
     def edit(self, pk):
@@ -323,7 +328,7 @@ class LearningFormModelView(AppModelView):
                                   "year_cap"]
     search_columns = ["name", "group"]
     order_columns = ["name", "group", "max_hours"]
-    label_columns = {"code": _l("Code"), "name": _l("Learning form"), "group": _l("Group"),
+    label_columns = {"code": _l("Code"), "name": _l("Name of the form"), "group": _l("Group"),
                      "hour_rule": _l("Hour rule"),
                      "max_hours": _l("Hours per declaration at most"), "year_cap": _l("Hours per year at most"),
                      "active": _l("In use"), "fields_json": _l("Fields the declaration asks for")}
