@@ -87,9 +87,9 @@ def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one:
     form = DecisionForm()
     ids = [i for i in map(db_id, request.form.getlist("ids")) if i is not None][:200]
     if not form.validate_on_submit():
-        # a refused reason says why (e.g. a control character); anything else is a forged request
-        flash(f"{form.reason.label.text}: {' '.join(form.reason.errors)}" if form.reason.errors
-              else gettext("Invalid request."), "danger")
+        # a refused reason says why (e.g. a control character, too long)
+        why = [f"{form.reason.label.text}: {' '.join(form.reason.errors)}"] if form.reason.errors else []
+        flash(" ".join([gettext("Invalid request."), *why]), "danger")
         return
     if not ids:
         flash(gettext(none_selected), "warning")
