@@ -158,21 +158,25 @@ class A11yCheck:
         """Check the document the page shows now, once it has loaded (its scripts have run), unless it was checked
         already. The page's CSP does not apply to what the test evaluates."""
         pg = self.page
-        if pg.is_closed() or not pg.url.startswith("http"):
-            return
-        try:
-            pg.wait_for_load_state("load")
-            url = pg.url
-            if pg.locator(UNCHECKED).count() == 0:
+        for attempt in range(3):
+            if pg.is_closed() or not pg.url.startswith("http"):
                 return
-            if not pg.evaluate("() => typeof window.axe === 'object'"):
-                pg.evaluate(self.source())
-            violations = pg.evaluate(_AXE_RUN, AXE_TAGS)
-        except Exception as exc:  # noqa: BLE001 - reported with the violations, at the end of the test
-            self.failures.append(f"{pg.url}: axe did not run: {str(exc).splitlines()[0]}")
+            try:
+                pg.wait_for_load_state("load")
+                url = pg.url
+                if pg.locator(UNCHECKED).count() == 0:
+                    return
+                if not pg.evaluate("() => typeof window.axe === 'object'"):
+                    pg.evaluate(self.source())
+                violations = pg.evaluate(_AXE_RUN, AXE_TAGS)
+            except Exception as exc:  # noqa: BLE001 - reported with the violations, at the end of the test
+                if "context was destroyed" in str(exc) and attempt < 2:
+                    continue  # the page went on to another document meanwhile (a script's navigation): check that
+                self.failures.append(f"{pg.url}: axe did not run: {str(exc).splitlines()[0]}")
+                return
+            if violations:
+                self.found.setdefault(url, []).extend(violations)
             return
-        if violations:
-            self.found.setdefault(url, []).extend(violations)
 
     def report(self) -> str:
         lines = []
