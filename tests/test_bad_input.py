@@ -453,3 +453,16 @@ def test_a_base_report_counts_only_in_a_year_its_dates_touch(client, w):
               "(%(years)s), not in %(year)s.", start=start.isoformat(), end=end.isoformat(), years=str(YEAR - 1),
               year=YEAR) in page(response)
     assert_unchanged(before)
+
+
+def test_generated_decimal_fields_allow_the_scale_of_every_numeric_column():
+    """FAB's generated DecimalField does not know its column's scale: the input filter allows DECIMAL_PLACES, which
+    must be the scale of every Numeric column (a new column with another scale must teach the filter)."""
+    from flask_appbuilder import Model
+    from sqlalchemy import Float, Numeric
+
+    from app.views.input_filter import DECIMAL_PLACES
+
+    scales = {(t.name, c.name): c.type.scale for t in Model.metadata.sorted_tables for c in t.columns
+              if isinstance(c.type, Numeric) and not isinstance(c.type, Float)}
+    assert scales and set(scales.values()) == {DECIMAL_PLACES}, scales

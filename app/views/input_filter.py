@@ -208,7 +208,7 @@ def _refused_at_once():
     places = [("url", name, value) for name, value in (request.view_args or {}).items() if isinstance(value, str)]
     places += [("url", name, text) for name, value in request.args.items(multi=True) for text in (name, value)]
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        places += [("field", name, name) for name in request.form.keys()]
+        places += [("field", name, name) for name in [*request.form.keys(), *request.files.keys()]]
         places += [("file", name, upload.filename or "") for name, upload in request.files.items(multi=True)]
         if request.is_json:
             places += [("field", name, text) for name, text in _json_strings(request.get_json(silent=True))]
