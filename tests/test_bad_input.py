@@ -16,10 +16,10 @@ from app.extensions import db
 from app.models import AnnualStandard, Declaration, Person, Region, RoleName, TitleChange
 from tests import factories
 from tests.conftest import csrf_from, page, submit, zh
-from tests.test_access_matrix import (ALL_ROLES, ANONYMOUS, PNG, YEAR, assert_unchanged, cheap_passwords,
-                                      client_as, declaration_data, log_in, make_person, matrix,  # noqa: F401
-                                      _matrix_module, methods_of, person_of, state_snapshot, study_dates,
+from tests.test_access_matrix import (ALL_ROLES, ANONYMOUS, PNG, YEAR, assert_unchanged, cheap_passwords, client_as,
+                                      declaration_data, log_in, make_person, state_snapshot, study_dates,
                                       uploaded_files, urls_and_forms)
+from tests.test_access_matrix import _matrix_module, matrix  # noqa: F401  (fixtures: the shared world of the walk)
 
 R = RoleName
 TODAY = datetime.date.today()
@@ -31,6 +31,7 @@ DATE_DIGITS = ("Enter the date with the digits 0-9, such as 2026-11-22.", {})
 DECIMALS = ("At most %(n)s decimal place(s) allowed; %(value)s has more.", {"n": 1})
 CONTROL = ("Contains an invisible control character (%(code)s): remove it and try again.", {"code": "U+0000"})
 ONE_LINE = ("Must be a single line without tabs or line breaks.", {})
+FULL_WIDTH = {c: c + 0xFEE0 for c in range(0x30, 0x3A)}  # 0-9 -> ０-９
 
 
 @pytest.fixture()
@@ -261,7 +262,7 @@ def test_bad_org_registration_is_refused_at_the_field(client, w, override, field
 
 def test_a_unit_picked_with_full_width_digits_is_no_choice(client, w):
     before = registered()
-    unit_id = str(w.unit.id).translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)})
+    unit_id = str(w.unit.id).translate(FULL_WIDTH)
     response = submit(client, "/public/register/person", factories.person_form(w.unit, unit_id=unit_id))
     assert response.status_code == 200 and zh("Choose your unit from the list.") in page(response)
     assert registered() == before
@@ -466,3 +467,12 @@ def test_generated_decimal_fields_allow_the_scale_of_every_numeric_column():
     scales = {(t.name, c.name): c.type.scale for t in Model.metadata.sorted_tables for c in t.columns
               if isinstance(c.type, Numeric) and not isinstance(c.type, Float)}
     assert scales and set(scales.values()) == {DECIMAL_PLACES}, scales
+
+
+def test_a_year_chosen_with_full_width_digits_is_no_choice(declarant):
+    before = state_snapshot()
+    response = declare(declarant, declaration_data(year=str(YEAR).translate(FULL_WIDTH), action="submit"))
+    assert response.status_code == 200
+    errors = field_errors(page(response), "year")
+    assert errors and all(re.search(r"[\u4e00-\u9fff]", e) for e in errors), errors
+    assert_unchanged(before)

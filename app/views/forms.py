@@ -40,6 +40,11 @@ class RowIdField(IntegerField):
             self.process_errors = []
 
 
+def _choice_int(x) -> int | None:
+    """A chosen option's number: ASCII digits only (int() would read full-width ones too)."""
+    return int(x) if str(x).isascii() and str(x).isdigit() else None
+
+
 def _choices(values):
     return [("", _l("Please choose"))] + [(x, x) for x in values]
 
@@ -193,9 +198,9 @@ class DeclarationForm(FlaskForm):
     subject = SelectField(_l("Subject"), choices=[("professional", _l("Professional subjects")),
                                                    ("public", _l("Public subjects"))],
                           validators=[DataRequired(REQUIRED)])
-    form_id = SelectField(_l("Learning form"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+    form_id = SelectField(_l("Learning form"), coerce=_choice_int,
                           validators=[DataRequired(_l("Choose a learning form."))])
-    year = SelectField(_l("Counted in year"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+    year = SelectField(_l("Counted in year"), coerce=_choice_int,
                        validators=[DataRequired(REQUIRED)])
     title = StringField(_l("Title of the learning"), validators=[DataRequired(REQUIRED), Length(max=100)])
     hours = StringField(_l("Hours"), validators=[DataRequired(REQUIRED), Length(max=10)])
@@ -208,9 +213,9 @@ class BaseReportForm(FlaskForm):
     title = StringField(_l("Class or training name"), validators=[DataRequired(REQUIRED), Length(max=100)])
     subject = SelectField(_l("Subject"), choices=[("professional", _l("Professional subjects")),
                                                    ("public", _l("Public subjects"))])
-    form_id = SelectField(_l("Learning form"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+    form_id = SelectField(_l("Learning form"), coerce=_choice_int,
                           validators=[DataRequired(_l("Choose a learning form."))])
-    year = SelectField(_l("Counted in year"), coerce=lambda x: int(x) if str(x).isdigit() else None,
+    year = SelectField(_l("Counted in year"), coerce=_choice_int,
                        validators=[DataRequired(REQUIRED)])
     start_date = StudyDateField(_l("Start date"), validators=[Optional()])
     end_date = StudyDateField(_l("End date"), validators=[Optional()])

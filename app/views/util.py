@@ -16,7 +16,7 @@ def db_id(value) -> int | None:
     value = value.strip() if isinstance(value, str) else value
     if isinstance(value, int):
         return value if 0 < value <= MAX_DB_ID else None
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 10:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
     number = int(value)
     return number if 0 < number <= MAX_DB_ID else None
