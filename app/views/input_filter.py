@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 
-from flask import g, jsonify, render_template, request
+from flask import jsonify, request
 from flask_babel import gettext, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict
@@ -235,22 +235,14 @@ def refuse_bad_characters():
     return None
 
 
-def _wants_json() -> bool:
-    if request.is_json or request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
-        return True
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
-
-
 def _refuse(message: str):
-    from flask_login import current_user
+    """The site's error page (app._error: its layout, a way back, the typed text to copy); JSON for a JSON body
+    or an API / XHR client."""
+    from .. import _error
 
-    from ..extensions import appbuilder
-
-    if _wants_json():
+    if request.is_json:
         return jsonify(error=message), 400
-    if "user" not in g:
-        g.user = current_user
-    return render_template("error.html", code=400, message=message, appbuilder=appbuilder), 400
+    return _error(400, message, keep_input=True)
 
 
 def init_app(app) -> None:
