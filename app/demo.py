@@ -19,7 +19,9 @@ from .validators import _gb11643_check_char, _uscc_check_char
 from .workflows.accounts import hash_password
 from .workflows.base import Actor
 from .workflows.pending import pending_for_person
+from .workflows.attachments import store_change_files
 from .workflows.orgs import create_org
+from .workflows.registration import LICENCE_OWNER
 
 DEMO_PASSWORD = "Demo@2026"
 
@@ -174,7 +176,10 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
                          f"org{n}@jxjy.example.cn", pw)
         role = {OrgKind.UNIT: RoleName.UNIT_ADMIN, OrgKind.DEPARTMENT: RoleName.DEPT_ADMIN,
                 OrgKind.BASE: RoleName.BASE_ADMIN}[kind]
-        _registration(kind.value, admin, role, new, parent, name, RegistrationState.PENDING, None, is_super=True)
+        reg = _registration(kind.value, admin, role, new, parent, name, RegistrationState.PENDING, None,
+                            is_super=True)
+        db.session.flush()
+        store_change_files(LICENCE_OWNER, reg.id, [("营业执照.png", demo_licence(name, new.credit_code))])
 
     # Professionals in every registration state, spread over the units.
     # Two units keep no staff so that nothing is pending for them: their org changes wait in the demo (issue 4).
@@ -363,6 +368,35 @@ def _person(account: Account, unit: Org, rng: random.Random) -> Person:
     db.session.add(person)
     db.session.flush()
     return person
+
+
+def demo_licence(name: str, code: str) -> bytes:
+    """A made-up business licence scan for a demo org registration (so the reviewer's detail page shows one)."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    from .workflows.certificates import FONT_CANDIDATES
+
+    image = Image.new("RGB", (640, 420), (252, 248, 236))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((12, 12, 627, 407), outline=(170, 40, 40), width=6)
+    font = big = None
+    for path, index in FONT_CANDIDATES:
+        try:
+            font, big = ImageFont.truetype(path, 22, index=index), ImageFont.truetype(path, 40, index=index)
+            break
+        except OSError:
+            continue
+    font = font or ImageFont.load_default()
+    big = big or font
+    draw.text((320, 70), "营 业 执 照", fill=(170, 40, 40), font=big, anchor="mm")
+    draw.text((320, 115), "（演示样本，非真实证照）", fill=(120, 120, 120), font=font, anchor="mm")
+    for n, line in enumerate((f"统一社会信用代码：{code}", f"名称：{name}", "类型：演示数据", "住所：山东省济南市")):
+        draw.text((60, 170 + 50 * n), line, fill=(40, 40, 40), font=font)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
 
 
 def _registration(kind, account, role, org, reviewer, name, state, reason, is_super=False) -> Registration:

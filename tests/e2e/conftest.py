@@ -264,14 +264,38 @@ def page(browser, live_server, request):
     context.close()
 
 
+DOCS = ROOT / "docs" / "screenshots"
+
+
+def doc_shot(page, name: str) -> None:
+    """A full-page PNG for the README, committed under docs/screenshots/."""
+    DOCS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+
+
+# Journey screenshots that the README shows as well: journey name -> docs/screenshots/<name>.png
+README_SHOTS = {
+    "02-login": "login",
+    "07-review-queue": "unit-registration-queue",
+    "20-declare-form": "professional-declare",
+    "23-review-queue": "declaration-review-queue",
+    "24-annual-completion": "professional-annual-completion",
+    "42-personnel-review": "unit-personnel-review",
+    "47-transfer-accept": "unit-transfer-accept",
+}
+
+
 @pytest.fixture()
 def shot():
-    """shot(page, name): full-page PNG in test-artifacts/screenshots/ (git-ignored)."""
+    """shot(page, name): full-page PNG in test-artifacts/screenshots/ (git-ignored); the README's own pictures
+    (README_SHOTS) are also written to docs/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(pg, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
         pg.screenshot(path=str(path), full_page=True)
+        if name in README_SHOTS:
+            doc_shot(pg, README_SHOTS[name])
         return path
 
     return take

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -193,6 +193,7 @@ def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id
     login(page, id_number, role)
     expect(page).not_to_have_url(re.compile(r"/login/"))
     assert page.locator("html").get_attribute("lang") == "zh-CN"
+    doc_shot(page, f"home-{role}")  # the README shows each role's home page
     assert_top_bar_keyboard(page)
     if role == "UnitAdmin":  # how the keyboard focus looks in the top bar and in an open menu
         page.locator(".navbar .nav > li > a").nth(1).focus()

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -25,15 +24,9 @@ from tests.e2e.test_journeys import (PROFESSIONAL, assert_chinese, assert_no_pag
 
 pytestmark = pytest.mark.e2e
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HR_ADMIN = ("370102196804040024", "赵人社")
 NAME = "专题讲座"
 TICKED = ["主办单位", "地点", "起止日期"]
-
-
-def doc_shot(page: Page, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
 
 
 def row_of(page: Page, name: str):

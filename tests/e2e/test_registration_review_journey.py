@@ -10,15 +10,13 @@ Screenshots of the detail pages go to docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import datetime
-import io
 import os
 import re
-from pathlib import Path
 
 import pytest
 
 from app.demo import make_credit_code, make_id_number
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.conftest import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -31,14 +29,8 @@ from tests.e2e.test_journeys import (UNIT, UNIT_ADMIN, assert_chinese, assert_no
 
 pytestmark = pytest.mark.e2e
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 DEPT_ADMIN = ("370102197003030015", "张主管")
 DEPT = "济南市卫生健康委员会"
-
-
-def doc_shot(page: Page, name: str) -> None:
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
 
 
 def value_of(page: Page, key: str) -> str:
@@ -51,27 +43,10 @@ def fill_captcha_if_asked(page: Page) -> None:
 
 
 def png_scan(org_name: str, credit_code: str) -> bytes:
-    """A made-up licence picture (Chinese text when a CJK font is installed)."""
-    from PIL import Image, ImageDraw, ImageFont
+    """A made-up licence picture, the same kind the demo registrations carry."""
+    from app.demo import demo_licence
 
-    from app.workflows.certificates import FONT_CANDIDATES
-
-    def font(size):
-        for path, index in FONT_CANDIDATES:
-            if os.path.exists(path):
-                return ImageFont.truetype(path, size, index=index)
-        return ImageFont.load_default()
-
-    picture = Image.new("RGB", (560, 380), (250, 246, 236))
-    draw = ImageDraw.Draw(picture)
-    draw.rectangle((10, 10, 549, 369), outline=(180, 30, 30), width=5)
-    draw.text((200, 40), "营业执照", font=font(40), fill=(180, 30, 30))
-    for n, line in enumerate((f"名称：{org_name}", f"统一社会信用代码：{credit_code}", "类型：民营企业",
-                              "住所：历下区泉城路8号", "（演示用扫描件）")):
-        draw.text((50, 130 + 40 * n), line, font=font(20), fill=(50, 50, 50))
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
+    return demo_licence(org_name, credit_code)
 
 
 def test_unit_admin_reads_a_registration_and_approves_it_there(page: Page, shot):
@@ -180,7 +155,7 @@ def test_department_sees_the_licence_scan_and_rejects_with_a_reason(page: Page, 
     scan = page.locator("#licence img.licence-scan")
     expect(scan).to_be_visible()
     page.wait_for_function("() => { const i = document.querySelector('#licence img');"
-                           " return i && i.complete && i.naturalWidth === 560; }")
+                           " return i && i.complete && i.naturalWidth === 640; }")
     assert_chinese(page)
     doc_shot(page, "department-org-registration-detail")
 
