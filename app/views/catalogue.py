@@ -21,6 +21,7 @@ from ..extensions import db
 from ..models import AnnualStandard, LearningForm, OrgKind, Region
 from ..models.hours import FORM_GROUPS
 from ..security import current_membership
+from ..validators import ValidationError as BadNumber, parse_number
 from ..workflows.base import DomainError
 from ..workflows.certificates import hours_text
 from ..workflows.declaration import FIELDS
@@ -100,11 +101,6 @@ HOURS_MAX = 1000
 YEARS = (2000, 2100)
 
 
-def _other_digits(text: str) -> bool:
-    """Full-width, Arabic-Indic … digits that Decimal() and int() would quietly accept."""
-    return any(not c.isascii() and (c.isdigit() or c.isnumeric()) for c in text)
-
-
 class NumberField(StringField):
     """A number typed with the digits 0-9 only, with at most `places` decimals (refused, never rounded) and within
     [low, high]; `range_message` names the range. Empty is None (InputRequired / Optional decide)."""
@@ -128,18 +124,12 @@ class NumberField(StringField):
         raw = (valuelist[0] if valuelist else "").strip()
         if not raw:
             return
-        if _other_digits(raw):
-            raise ValueError(gettext("Numbers must be written with the digits 0-9 (no full-width or other digits)."))
         if raw.startswith("-") and _DIGITS_RE.fullmatch(raw[1:]):
             raise ValueError(str(self.range_message))
-        match = _DIGITS_RE.fullmatch(raw)
-        if not match:
-            raise ValueError(gettext("Enter a number such as 12 or 1.5.") if self.places
-                             else gettext("Enter a whole number."))
-        if len((match.group(1) or "").rstrip("0")) > self.places:
-            raise ValueError(gettext("At most %(n)s decimal place(s) allowed; %(value)s has more.", n=self.places,
-                                     value=raw) if self.places else gettext("Enter a whole number."))
-        value = Decimal(raw)
+        try:
+            value = parse_number(raw, self.places)
+        except BadNumber as exc:
+            raise ValueError(str(exc.message)) from exc
         if not self.low <= value <= self.high:
             raise ValueError(str(self.range_message))
         self.data = value if self.places else int(value)
