@@ -252,6 +252,4 @@ def test_no_role_gets_an_empty_home_page(app, world):
         text_only = re.sub(r"<[^>]+>", " ", body)
         assert not re.search(r"\b(None|Recent|Reports|Active|Failed|Trainees|Professionals)\b", text_only), role
         assert CJK.search(text_only)
-        # the professional's yearly result reads the summary, the standard and the org tree of the unit
-        limit = MAX_STATEMENTS_AFTER_AUTH + (1 if role == R.PROFESSIONAL else 0)
-        assert len(seen) - 1 <= limit, (role, seen)
+        assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, (role, seen)

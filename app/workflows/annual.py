@@ -6,10 +6,10 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, literal, or_, select
 
 from ..extensions import db
-from ..models import AnnualStandard, HourRecord, Org, Person, YearSummary
+from ..models import AnnualStandard, HourRecord, Org, Person, Region, YearSummary
 from ..models.org import OrgKind
 
 
@@ -41,48 +41,46 @@ class YearResult:
         return self.public_met and self.professional_met and self.total_met
 
 
-def region_of(person: Person) -> int | None:
-    """The region whose standard applies: the person's unit's, else the nearest HR bureau's above it."""
+def region_of(person: Person):
+    """The region whose standard applies: the person's unit's, else the nearest HR bureau's above it. A region id,
+    or (to save a round trip) the SQL that finds it, for `standards` to use inside its own statement."""
     unit = person.unit
     if unit is None:
         return None
     if unit.region_id:
         return unit.region_id
     ids = [int(x) for x in unit.path.strip("/").split("/") if x]
-    for org in sorted(db.session.scalars(select(Org).where(Org.id.in_(ids))), key=lambda o: -ids.index(o.id)):
-        if org.region_id and org.kind in (OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value):
-            return org.region_id
-    return None
+    return (select(Org.region_id)
+            .where(Org.id.in_(ids), Org.region_id.is_not(None),
+                   Org.kind.in_([OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value]))
+            .order_by(func.length(Org.path).desc()).limit(1).scalar_subquery())
 
 
-def standards(years: list[int], region_id: int | None) -> dict[int, AnnualStandard]:
-    """The standard of each year: the region's own, else the region above it, else the default (no region);
-    a year without any standard yet takes the latest earlier one."""
-    region_ids = []
-    if region_id:
-        from ..models import Region
-
-        region = db.session.get(Region, region_id)
-        while region is not None:
-            region_ids.append(region.id)
-            region = region.parent
-    rows = db.session.scalars(select(AnnualStandard).where(
-        AnnualStandard.year <= max(years),
-        or_(AnnualStandard.region_id.in_(region_ids or [0]), AnnualStandard.region_id.is_(None))))
-    rank = {rid: i for i, rid in enumerate(region_ids)}
-    by_year: dict[int, AnnualStandard] = {}
-    for row in rows:
-        current = by_year.get(row.year)
-        key = rank.get(row.region_id, len(rank))
-        if current is None or key < rank.get(current.region_id, len(rank)):
-            by_year[row.year] = row
+def standards(years: list[int], region_id) -> dict[int, AnnualStandard]:
+    """The standard of each year: the region's own, else the nearest region above it, else the default (no region);
+    a year without any standard yet takes the latest earlier one. One statement: the region's chain of parents is
+    a recursive CTE."""
+    chain = select(Region.id, Region.parent_id, literal(0).label("depth")).where(Region.id == region_id)
+    chain = chain.cte("region_chain", recursive=True)
+    chain = chain.union_all(select(Region.id, Region.parent_id, chain.c.depth + 1)
+                            .join(chain, Region.id == chain.c.parent_id))
+    rows = db.session.execute(
+        select(AnnualStandard, chain.c.depth).outerjoin(chain, AnnualStandard.region_id == chain.c.id)
+        .where(AnnualStandard.year <= max(years),
+               or_(chain.c.id.is_not(None), AnnualStandard.region_id.is_(None)))).all()
+    nowhere = 10 ** 6  # the default standard (no region) ranks after every region of the chain
+    by_year: dict[int, tuple[int, AnnualStandard]] = {}
+    for row, depth in rows:
+        rank = nowhere if depth is None else depth
+        if row.year not in by_year or rank < by_year[row.year][0]:
+            by_year[row.year] = (rank, row)
     # A year the HR bureau has not set yet keeps the latest earlier year's standard.
     known = sorted(by_year)
     best: dict[int, AnnualStandard] = {}
     for year in years:
         earlier = [y for y in known if y <= year]
         if earlier:
-            best[year] = by_year[earlier[-1]]
+            best[year] = by_year[earlier[-1]][1]
     return best
 
 
