@@ -47,3 +47,33 @@ def test_region_standard_overrides_default_and_later_years_keep_the_latest(world
     assert marks[last.year].public_min == 50
     assert marks[last.year + 1] is marks[last.year]  # a year not set yet keeps the latest standard
     assert annual.standards([last.year], None)[last.year].public_min == last.public_min
+
+
+def test_the_nearest_region_up_the_chain_wins_and_a_unit_without_region_takes_its_hr_bureaus(world, db):
+    """City standard for the city and its districts, a district's own standard for that district only; a unit with
+    no region of its own is judged by the region of the nearest HR bureau above it."""
+    from app.models import Region
+
+    person = _person(world, db)
+    city = Region(code="370100", name="测试市")
+    db.session.add(city)
+    db.session.flush()
+    district, other = Region(code="370102", name="甲区", parent_id=city.id), Region(code="370103", name="乙区",
+                                                                                     parent_id=city.id)
+    db.session.add_all([district, other])
+    db.session.flush()
+    year = datetime.date.today().year
+    db.session.add_all([
+        AnnualStandard(year=year, region_id=city.id, public_min=40, professional_min=80, total_min=120),
+        AnnualStandard(year=year, region_id=district.id, public_min=45, professional_min=90, total_min=135)])
+    world.unit.region_id = None
+    world.city.region_id, world.district.region_id = city.id, other.id
+    db.session.commit()
+    assert annual.standards([year], district.id)[year].public_min == 45
+    assert annual.standards([year], other.id)[year].public_min == 40  # no own standard: the city's
+    # the unit lies below the district bureau (region 乙区), whose nearest standard is the city's
+    assert annual.year_result(person, year).standard.public_min == 40
+    world.district.region_id = district.id
+    db.session.commit()
+    db.session.expire_all()
+    assert annual.year_result(person, year).standard.public_min == 45
