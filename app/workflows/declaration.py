@@ -120,6 +120,25 @@ class DeclarationMachine(StateMachine):
 
 
 machine = DeclarationMachine()
+EDITABLE = frozenset({S.DRAFT.value, S.REJECTED.value})
+
+
+def editable(item: Declaration) -> bool:
+    """The applicant may change a draft, or a rejected declaration to submit it again; one under review or approved
+    is fixed."""
+    return item.state in EDITABLE
+
+
+def deletable(item: Declaration) -> bool:
+    """Only a draft, never submitted, may be deleted: a rejected declaration keeps its review history."""
+    return item.state == S.DRAFT.value
+
+
+def owner_actions(item: Declaration) -> list[str]:
+    """What the applicant may do with the declaration now, in the order the detail page offers it: "edit", the
+    applicant's transitions ("submit", "withdraw"), "delete"."""
+    steps = [t.action for t in machine.transitions if t.source.value == item.state and APPLICANT in t.allowed]
+    return (["edit"] if editable(item) else []) + steps + (["delete"] if deletable(item) else [])
 
 
 def chain_for(unit: Org) -> list[Org]:
@@ -289,7 +308,7 @@ def save(actor: Actor, data: DeclarationInput, declaration_id: int | None = None
         item = db.session.get(Declaration, declaration_id)
         if item is None or item.person_id != person.id:
             raise PermissionDenied(_l("You do not have permission to do this."))
-        if item.state not in (S.DRAFT.value, S.REJECTED.value):
+        if not editable(item):
             raise DomainError(_l("Only a draft or a rejected declaration can be edited."))
     else:
         item = None
@@ -335,7 +354,7 @@ def withdraw(item: Declaration, actor: Actor) -> Declaration:
 def delete_draft(item: Declaration, actor: Actor) -> None:
     if not machine.is_owner(item, actor) or actor.role != RoleName.PROFESSIONAL:
         raise PermissionDenied(_l("You do not have permission to do this."))
-    if item.state != S.DRAFT.value:
+    if not deletable(item):
         raise DomainError(_l("Only a draft can be deleted."))
     from .attachments import delete_files
 
