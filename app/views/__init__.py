@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 
 
 def register_views(appbuilder) -> None:
-    from .admin import AuditLogModelView, OrgModelView, RegionModelView, StaffModelView
+    from .admin import AuditLogModelView, OrgModelView, RegionModelView, RowInterface, StaffModelView
     from .auth import AccountView
     from .base_reports import BaseReportReviewView, BaseReportView
     from .catalogue import AnnualStandardModelView, LearningFormModelView
@@ -25,6 +25,7 @@ def register_views(appbuilder) -> None:
     from .labels import register_template_helpers
 
     register_template_helpers(current_app)
+    current_app.jinja_env.globals["list_count_cap"] = RowInterface.COUNT_CAP
     appbuilder.add_view_no_menu(PublicView())
     appbuilder.add_view_no_menu(VerifyView())
     appbuilder.add_view_no_menu(AccountView())
