@@ -1,7 +1,7 @@
 """Input validators for identity documents, organisation codes and contact data.
 
-Pure Python (only ``flask_babel.lazy_gettext`` for messages), so every function
-can be used in forms, API handlers, imports and tests without an app context.
+Pure Python (``flask_babel.lazy_gettext`` for messages, ``email_validator`` for e-mail addresses), so every
+function can be used in forms, API handlers, imports and tests without an app context.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import unicodedata
 from datetime import date
 from decimal import Decimal
 
+import email_validator
 from flask_babel import lazy_gettext as _l
 
 __all__ = [
@@ -65,19 +66,28 @@ def _to_ascii(raw: str | None) -> str:
     return (raw or "").translate(_FULLWIDTH).strip()
 
 
+# Hyphens and dashes people type between the groups of a code: ASCII, Unicode hyphens and dashes, minus, full-width.
+_CODE_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\uff0d]+")
+
+
 def _compact(raw: str | None) -> str:
-    """Full-width → ASCII, upper-case, and remove all whitespace."""
-    return re.sub(r"\s+", "", _to_ascii(raw)).upper()
+    """Full-width → ASCII, upper-case, and remove all whitespace, hyphens and dashes (GB 32100 codes are
+    often written in groups: ``91 110000 600037341L``, ``91-110000-600037341L``)."""
+    return _CODE_SEPARATORS.sub("", _to_ascii(raw)).upper()
 
 
 # --------------------------------------------------------------------------- ID numbers
 
 _GB11643_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _GB11643_CHECK = "10X98765432"
+# Province-level codes of GB/T 2260 on the mainland.
 _PROVINCES = frozenset(
-    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47),
-     *range(50, 55), *range(61, 66), 71, 81, 82, 83, 91]
+    [*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66)]
 )
+# GB/T 2260 lists Taiwan (710000), Hong Kong (810000) and Macao (820000) without subdivisions, and the residence
+# permits of Hong Kong, Macao and Taiwan residents (港澳台居民居住证申领发放办法, art. 9) carry a GB 11643 number
+# whose address code is exactly 810000, 820000 or 830000: outside the mainland only these whole codes occur.
+_WHOLE_ADDRESS_CODES = frozenset(["710000", "810000", "820000", "830000"])
 
 ID_TYPES = [
     ("resident_id", _l("Resident ID card")),
@@ -100,6 +110,13 @@ def _gb11643_check_char(body17: str) -> str:
     return _GB11643_CHECK[sum(int(d) * w for d, w in zip(body17, _GB11643_WEIGHTS)) % 11]
 
 
+def _known_region(address: str) -> bool:
+    """The 6-digit address code starts with a mainland province of GB/T 2260, or is one of the whole codes of
+    Taiwan, Hong Kong, Macao and their residents' permits. Counties are not checked: GB/T 2260 changes every
+    year and a person keeps the number of a county that no longer exists."""
+    return address in _WHOLE_ADDRESS_CODES or int(address[:2]) in _PROVINCES
+
+
 def _check_gb11643(n: str, check_region: bool = True) -> None:
     """Validate length, charset, birth date, region (optionally) and check digit."""
     if len(n) != 18:
@@ -112,7 +129,7 @@ def _check_gb11643(n: str, check_region: bool = True) -> None:
         born = None
     if born is None or not date(1900, 1, 1) <= born <= date.today():
         raise ValidationError(_l("ID number contains an invalid date of birth"))
-    if check_region and int(n[:2]) not in _PROVINCES:
+    if check_region and not _known_region(n[:6]):
         raise ValidationError(_l("ID number contains an invalid region code"))
     if _gb11643_check_char(n[:17]) != n[17]:
         raise ValidationError(_l("ID number check digit is wrong"))
@@ -267,22 +284,24 @@ def validate_mobile(raw: str | None) -> str:
     return n
 
 
-_EMAIL_RE = re.compile(
-    r"(?P<local>[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*)@"
-    r"(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
-)
+# Full-width ASCII (U+FF01-FF5E: a Chinese input method in full-width mode types ＠ and ．) and the
+# ideographic space, mapped to ASCII before an address is read.
+_FULLWIDTH_ASCII = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 def validate_email(raw: str | None) -> str:
-    """Validate an e-mail address (pragmatic ASCII subset); return it with a lower-cased domain."""
-    s = (raw or "").strip()
+    """Validate an e-mail address with ``email_validator`` (syntax only, no DNS); return its normalised form
+    (domain lower-cased, an internationalised domain in Unicode). The part before the @ must be ASCII: not every
+    mail server on the way accepts SMTPUTF8."""
+    s = (raw or "").translate(_FULLWIDTH_ASCII).strip()
     if len(s) > 254:
         raise ValidationError(_l("Email address is too long"))
-    m = _EMAIL_RE.fullmatch(s)
-    if not m or len(m["local"]) > 64:
-        raise ValidationError(_l("Email address is not valid"))
-    return f"{m['local']}@{m['domain'].lower()}"
+    try:
+        # strict: the RFC 5321 limit of 64 characters before the @ too
+        checked = email_validator.validate_email(s, check_deliverability=False, allow_smtputf8=False, strict=True)
+    except email_validator.EmailNotValidError as exc:
+        raise ValidationError(_l("Email address is not valid")) from exc
+    return checked.normalized
 
 
 # --------------------------------------------------------------------------- names

@@ -169,17 +169,40 @@ def test_resident_id_date_bounds():
 
 
 @pytest.mark.parametrize("region", ["00", "10", "16", "20", "24", "30", "38", "47", "55",
-                                    "60", "66", "72", "80", "84", "90", "92", "99"])
+                                    "60", "66", "72", "80", "84", "90", "91", "92", "99"])
 def test_resident_id_bad_region(region):
     rejects(validate_resident_id, _rid(region + "010519491231002"),
             message="ID number contains an invalid region code")
 
 
 @pytest.mark.parametrize("region", ["11", "15", "21", "23", "31", "37", "41", "46", "50",
-                                    "54", "61", "65", "71", "81", "82", "83", "91"])
+                                    "54", "61", "65"])
 def test_resident_id_good_region(region):
     number = _rid(region + "010519491231002")
     assert validate_resident_id(number) == number
+
+
+@pytest.mark.parametrize("address", ["710000", "810000", "820000", "830000"])
+def test_taiwan_hong_kong_macao_and_their_residence_permits(address):
+    # 港澳台居民居住证: 810000 / 820000 / 830000; a Hong Kong resident born before 1997 holds one too.
+    for birth in ("19600101", "19961231", "20010701"):
+        number = _rid(address + birth + "001")
+        assert validate_resident_id(number) == number
+        assert birth_date_and_gender(number)[0] == date(int(birth[:4]), int(birth[4:6]), int(birth[6:]))
+
+
+@pytest.mark.parametrize("address", ["710100", "810100", "810001", "820200", "830100", "839999", "830001"])
+def test_taiwan_hong_kong_macao_only_as_whole_codes(address):
+    # GB/T 2260 has no subdivisions for 71 / 81 / 82, and 83 is no province: only the permit's 830000 exists.
+    rejects(validate_resident_id, _rid(address + "19850101001"),
+            message="ID number contains an invalid region code")
+
+
+def test_foreign_permanent_18_digits_start_with_9_whatever_follows():
+    # The 2023 permanent residence card is no 身份证号: its 9x prefix is no region (and 91 is no province).
+    number = _rid("91310119900101001")
+    assert validate_id_number("foreign_permanent", number) == number
+    rejects(validate_id_number, "resident_id", number, message="ID number contains an invalid region code")
 
 
 @pytest.mark.parametrize("number", VALID_RESIDENT_IDS)
@@ -297,6 +320,13 @@ def test_credit_code_any_registration_authority(body):
         (_fw("91110000600037341L"), "91110000600037341L"),
         (_fw("91110000600037341l"), "91110000600037341L"),
         (_fw("91310115 ma1k3btp2b"), "91310115MA1K3BTP2B"),
+        ("91-110000-600037341L", "91110000600037341L"),
+        ("9111-0000-6000-3734-1L", "91110000600037341L"),
+        ("91 - 110000 - 600037341l", "91110000600037341L"),
+        ("91\u3000110000\u3000600037341L", "91110000600037341L"),
+        ("９１－１１００００－６０００３７３４１Ｌ", "91110000600037341L"),  # full-width hyphens
+        ("91\u2010110000\u2013600037341L\u00a0", "91110000600037341L"),  # Unicode hyphen, en dash, no-break space
+        ("\t91310115\nMA1K3BTP2B ", "91310115MA1K3BTP2B"),
     ],
 )
 def test_credit_code_normalised(raw, expected):
@@ -313,7 +343,11 @@ def test_credit_code_normalised(raw, expected):
         ("", "Unified social credit code must be 18 characters"),
         (None, "Unified social credit code must be 18 characters"),
         ("9111000060003IOZSV", None),
-        ("91110000600037341-", None),
+        ("91110000600037341-", "Unified social credit code must be 18 characters"),  # 17 once stripped
+        ("91-110000-600037341N", "Unified social credit code check character is wrong"),
+        ("91_110000_600037341L", None),  # only spaces, hyphens and dashes separate groups
+        ("91.110000.600037341L", None),
+        ("91/110000/600037341L", None),
         (_uscc("91A50100M000100Y4"),
          "Unified social credit code contains an invalid administrative division code"),
         (_uscc("913501M0M000100Y4"), None),
@@ -378,6 +412,13 @@ def test_org_code_dispatch_does_not_mix_formats():
     rejects(validate_org_code, "LS0000000000000001")
     rejects(validate_org_code, "LS0000000000000001", temporary=False)
     rejects(validate_org_code, "91110000600037341L", temporary=True)
+
+
+@pytest.mark.parametrize("code", VALID_CREDIT_CODES)
+def test_org_code_dispatch_strips_separators(code):
+    grouped = f"{code[:2]}-{code[2:8]} {code[8:]}"
+    assert validate_org_code(grouped) == code
+    rejects(validate_org_code, grouped, temporary=True)
 
 
 # ----------------------------------------------------------------- passwords
@@ -463,31 +504,71 @@ def test_mobile_rejected(raw):
 
 @pytest.mark.parametrize("raw, expected", [
     ("user@example.com", "user@example.com"),
-    ("  First.Last+tag@Example.COM ", "First.Last+tag@example.com"),
+    ("  First.Last+tag@Example.COM ", "First.Last+tag@example.com"),  # the part before the @ keeps its case
     ("a_b-c%d@mail.sub.example.org", "a_b-c%d@mail.sub.example.org"),
     ("x@a.co", "x@a.co"),
-    ("x@mail.xn--fiqs8s", "x@mail.xn--fiqs8s"),
     ("12345@QQ.COM", "12345@qq.com"),
+    ("o'brien@example.cn", "o'brien@example.cn"),
+    # internationalised domains: kept in Unicode, one form whichever way they were typed
+    ("x@mail.xn--fiqs8s", "x@mail.中国"),
+    ("x@mail.中国", "x@mail.中国"),
+    ("x@MAIL.中国", "x@mail.中国"),
+    ("zhang@例子.公司", "zhang@例子.公司"),
+    ("x@Bücher.DE", "x@bücher.de"),
+    ("x@xn--bcher-kva.de", "x@bücher.de"),
+    # typed with a Chinese input method in full-width mode
+    ("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｎ", "zhang@example.cn"),
+    ("zhang＠example.cn\u3000", "zhang@example.cn"),
 ])
 def test_email_valid(raw, expected):
     assert validate_email(raw) == expected
 
 
 @pytest.mark.parametrize("raw", [
-    "plainaddress", "@example.com", "user@", "user@localhost", "user@@example.com",
+    "plainaddress", "@example.com", "user@", "user@localhost", "user@@example.com", "a@b@c",
     "user@exa mple.com", "user.@example.com", ".user@example.com", "us..er@example.com",
     "user@-example.com", "user@example-.com", "user@example..com", "user@example.123",
-    "<script>@x.com", 'a"b@example.com', "user@exam\nple.com", "用户@example.com",
-    "a" * 65 + "@example.com", "a@" + "b" * 250 + ".com", "", None,
+    "<script>@x.com", 'a"b@example.com', '"a b"@example.com', "user@exam\nple.com",
+    "user@[127.0.0.1]", "user@127.0.0.1", "user@example.com\x00", "user\u202e@example.com",
+    "用户@example.com", "zhang@例子.公司@x.cn", "Zoë@example.com",  # no SMTPUTF8 before the @
+    "user@example.local", "user@example.invalid", "user@mail.localhost",  # reserved names
+    "a" * 65 + "@example.com", "a@" + "b" * 64 + ".com", "", "   ", None,
 ])
 def test_email_rejected(raw):
-    rejects(validate_email, raw)
+    rejects(validate_email, raw, message="Email address is not valid")
 
 
 def test_email_length_limit():
     ok = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".com"
     assert len(ok) == 254 and validate_email(ok) == ok
     rejects(validate_email, ok + "m", message="Email address is too long")
+    rejects(validate_email, "a@" + "b" * 250 + ".com", message="Email address is too long")
+
+
+def test_email_check_is_syntax_only(monkeypatch):
+    # No DNS query: a resolver that fails loudly is never asked, an unregistered domain is accepted.
+    import dns.resolver
+
+    def no_dns(*args, **kwargs):
+        raise AssertionError("DNS queried")
+
+    monkeypatch.setattr(dns.resolver.Resolver, "resolve", no_dns)
+    monkeypatch.setattr(dns.resolver, "resolve", no_dns)
+    assert validate_email("someone@no-such-domain-jxjy-0f3c.cn") == "someone@no-such-domain-jxjy-0f3c.cn"
+
+
+@pytest.mark.parametrize("raw, chinese", [
+    ("plainaddress", "电子邮箱地址格式不正确"),
+    ("用户@example.com", "电子邮箱地址格式不正确"),
+    ("user@localhost", "电子邮箱地址格式不正确"),
+    ("a@" + "b" * 250 + ".com", "电子邮箱地址过长"),
+])
+def test_email_refused_in_chinese(app, raw, chinese):
+    from flask_babel import force_locale
+
+    exc = rejects(validate_email, raw)
+    with app.test_request_context(), force_locale("zh"):
+        assert str(exc.message) == chinese
 
 
 # ----------------------------------------------------------------- names
