@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import re
 import sys
 import time
 from html.parser import HTMLParser
@@ -177,8 +176,8 @@ def main(argv=None) -> int:
                 print(f"  {role:<10} {path:<40} {len(tried):3d} variants  worst {r.median:7.1f} ms "
                       f"{r.statements:3d} stmt  ({label})", flush=True)
     print()
-    print(f"| role | page | variants | worst variant | server time | SQL statements |")
-    print(f"|---|---|---:|---|---:|---:|")
+    print("| role | page | variants | worst variant | server time | SQL statements |")
+    print("|---|---|---:|---|---:|---:|")
     for role, path, n, label, ms, stmts in rows:
         print(f"| {role} | `{path}` | {n} | {label} | {ms:.1f} ms | {stmts} |")
     print()
