@@ -25,13 +25,10 @@ MAX_FILES = 5
 # bomb" (a few KB declaring 100,000 x 100,000 pixels) is refused before it is decoded.
 MAX_PIXELS = 50_000_000
 MAX_PDF_PAGES = 500
-# first bytes -> (extension, content type): which parser to try; the content itself decides
-KINDS = (
-    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
-    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
-    (b"%PDF-", "pdf", "application/pdf"),
-)
-PIL_FORMATS = {"png": "PNG", "jpg": "JPEG"}
+# A PDF must open with its header (readers tolerate bytes before it: that is how polyglot files are made).
+PDF_HEADER = b"%PDF-"
+# The image formats Pillow may identify, and the extension stored for each; the content type is Pillow's.
+PIL_FORMATS = {"PNG": "png", "JPEG": "jpg"}
 # Markup a browser would run if it ever took the file for a page (a polyglot: valid-looking header, HTML behind it).
 # Long enough never to occur by chance in compressed image data.
 MARKUP = re.compile(rb"<(?:script|iframe|!doctype|(?:html|body)[\s>])", re.IGNORECASE)
@@ -45,35 +42,43 @@ class _Refused(Exception):
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
-    """What the first bytes claim the file is (extension, content type): a hint only; `check_content` decides."""
-    for magic, ext, content_type in KINDS:
-        if data.startswith(magic):
-            return ext, content_type
-    return None
+    """("pdf", "application/pdf") for what can only be read as a PDF, else None (it may still be an image):
+    lets a workflow that wants images refuse a PDF early. `check_content` decides what a file is."""
+    return ("pdf", "application/pdf") if data.startswith(PDF_HEADER) else None
 
 
 def check_content(name: str, data: bytes) -> tuple[str, str]:
-    """(extension, content type) of a file that parses as a PNG, JPEG or PDF; DomainError otherwise."""
-    kind = sniff(data)
-    if kind is None:
+    """(extension, content type) of a file that parses as a PNG, JPEG or PDF, as the parser names it (Pillow identifies
+    the image itself among PNG and JPEG; pypdf reads a PDF); DomainError otherwise."""
+    is_pdf = data.startswith(PDF_HEADER)
+    if not is_pdf and not _claims_image(data):
         raise DomainError(gettext("%(name)s is not a PNG, JPEG or PDF file.", name=name), field="attachments")
     try:
         if MARKUP.search(data):
             raise _Refused(gettext("%(name)s contains web page code and is refused.", name=name))
-        if kind[0] == "pdf":
+        if is_pdf:
             _check_pdf(data)
-        else:
-            _check_image(name, data, PIL_FORMATS[kind[0]])
+            return "pdf", "application/pdf"
+        pil_format, content_type = _check_image(name, data)
+        return PIL_FORMATS[pil_format], content_type
     except _Refused as exc:
         raise DomainError(exc.message, field="attachments") from None
     except Exception as exc:  # any parser failure: damaged, truncated, or not what its header claims
         logging.getLogger(__name__).info("upload %r refused: %s", name, exc)
         raise DomainError(gettext("%(name)s cannot be opened: the file is damaged or is not really a PNG, JPEG or PDF "
                                   "file.", name=name), field="attachments") from None
-    return kind
 
 
-def _check_image(name: str, data: bytes, pil_format: str) -> None:
+def _claims_image(data: bytes) -> bool:
+    """Whether Pillow's own PNG or JPEG plugin takes the header for its format (the parser then decides)."""
+    from PIL import Image
+
+    Image.init()
+    return any(Image.OPEN[pil_format][1](data[:16]) for pil_format in PIL_FORMATS)
+
+
+def _check_image(name: str, data: bytes) -> tuple[str, str]:
+    """(Pillow's format, its content type) of a PNG or JPEG that decodes within the pixel limit."""
     from PIL import Image
 
     too_big = _Refused(gettext("%(name)s has too many pixels (at most %(n)s million).", name=name,
@@ -81,7 +86,8 @@ def _check_image(name: str, data: bytes, pil_format: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(io.BytesIO(data), formats=[pil_format]) as image:  # no other decoder is ever tried
+            with Image.open(io.BytesIO(data), formats=list(PIL_FORMATS)) as image:  # no other decoder is ever tried
+                pil_format = image.format
                 width, height = image.size
                 if width * height > MAX_PIXELS:
                     raise too_big
@@ -94,6 +100,7 @@ def _check_image(name: str, data: bytes, pil_format: str) -> None:
             raise too_big from None
     if pil_format == "PNG" and not data.endswith(PNG_END):
         raise ValueError("data after the PNG's end")
+    return pil_format, Image.MIME[pil_format]
 
 
 def _check_pdf(data: bytes) -> None:
