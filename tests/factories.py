@@ -25,8 +25,10 @@ def new_id_number() -> str:
 
 
 def make_org(kind: OrgKind, name: str, parent: Org | None = None, state: OrgState = OrgState.ACTIVE) -> Org:
-    org = create_org(kind=kind, name=name, parent=parent, state=state,
+    initial = state if state in (OrgState.PENDING, OrgState.ACTIVE) else OrgState.ACTIVE
+    org = create_org(kind=kind, name=name, parent=parent, state=initial,
                      credit_code=make_credit_code("370102", 100000 + next(_seq)))
+    org.state = state.value  # a fixture may build a world whose orgs were already closed, rejected …
     db.session.commit()
     return org
 

@@ -17,7 +17,8 @@ from ..extensions import db
 from ..models import Account, AuditLog, LoginThrottle, Membership, MembershipState, Org, RoleName
 from ..models.account import GLOBAL_ROLES
 from ..validators import ValidationError, mask_id_number, normalize_id_number, validate_password
-from .base import Actor, DomainError, PermissionDenied, audit
+from . import memberships
+from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit, transaction
 
 LOGIN_FAILED = _l("Wrong account or password.")
 _fake_hashes: dict[str, str] = {}
@@ -314,13 +315,11 @@ def assign_role(account: Account, role: RoleName, org: Org | None, actor: Actor)
     orphaned = role in ADMIN_ROLES and not db.session.scalar(select(Membership.id).where(
         Membership.org_id == org.id, Membership.role == role.value, Membership.is_super.is_(True),
         Membership.state == MembershipState.ACTIVE.value).limit(1))
-    membership = Membership(user_id=account.id, role=role.value, org_id=org.id if org else None,
-                            state=MembershipState.ACTIVE.value, is_super=orphaned)
-    db.session.add(membership)
-    db.session.flush()
-    audit(actor, "role.grant", object_type="membership", object_id=membership.id, to_state="active",
-          comment=f"{role.value} {org.name if org else ''} -> {display_name(account)}".strip())
-    db.session.commit()
+    with transaction():
+        membership = memberships.machine.open(
+            Membership(user_id=account.id, role=role.value, org_id=org.id if org else None, is_super=orphaned),
+            actor, state=MembershipState.ACTIVE, commit=False, audit_as="role.grant",
+            comment=f"{role.value} {org.name if org else ''} -> {display_name(account)}".strip())
     return membership
 
 
@@ -329,15 +328,14 @@ def revoke_role(membership: Membership, actor: Actor) -> None:
         raise PermissionDenied(_l("You do not have permission to do this."))
     if membership.role in (RoleName.SYSADMIN.value, RoleName.AUDITOR.value) and actor.role != RoleName.SYSADMIN:
         raise PermissionDenied(_l("Only a system administrator may grant this role."))
-    result = db.session.execute(update(Membership).where(
-        Membership.id == membership.id, Membership.state == MembershipState.ACTIVE.value
-    ).values(state=MembershipState.REVOKED.value))
-    if result.rowcount != 1:
-        db.session.rollback()
+    if membership.state != MembershipState.ACTIVE.value:
         raise DomainError(_l("This role is no longer active."))
-    audit(actor, "role.revoke", object_type="membership", object_id=membership.id, from_state="active",
-          to_state="revoked", comment=f"{membership.role} -> {display_name(membership.user)}")
-    db.session.commit()
+    try:
+        with transaction():
+            memberships.revoke(membership, actor, audit_as="role.revoke", end_super=False,
+                                      comment=f"{membership.role} -> {display_name(membership.user)}")
+    except ConcurrentTransition as exc:
+        raise DomainError(_l("This role is no longer active.")) from exc
 
 
 ADMIN_ROLES = {RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN, RoleName.BASE_ADMIN}

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -18,7 +17,9 @@ from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgRol
 from ..security import MODULES, modules_for_role
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
                        verify_password)
-from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit
+from . import memberships
+from .base import HANDLED, Actor, ConcurrentTransition, DomainError, PermissionDenied, audit, transaction
+from .orgs import machine as org_machine
 from .pending import blocked_message, pending_for_org
 from .registration import ADMIN_ROLE
 
@@ -133,34 +134,19 @@ def _add_membership(mine: Membership, account: Account, actor: Actor, how: str) 
             Membership.user_id == account.id, Membership.org_id == mine.org_id, Membership.role == mine.role,
             Membership.state == ACTIVE)):
         raise DomainError(_l("This person already is an administrator of the organisation."), field="id_number")
-    membership = Membership(user_id=account.id, role=mine.role, org_id=mine.org_id, state=ACTIVE, is_super=False)
-    db.session.add(membership)
-    db.session.flush()
-    audit(actor, "admin.add", object_type="membership", object_id=membership.id, to_state=ACTIVE,
-          comment=f"{how}: {display_name(account)} @ {mine.org.name}")
-    return membership
+    return memberships.machine.open(
+        Membership(user_id=account.id, role=mine.role, org_id=mine.org_id, is_super=False), actor,
+        state=MembershipState.ACTIVE, commit=False, audit_as="admin.add",
+        comment=f"{how}: {display_name(account)} @ {mine.org.name}")
 
 
-def _commit(fn):
-    """Run a use case in one transaction: commit on success, roll back on any error."""
-    def wrapper(*args, **kwargs):
-        try:
-            result = fn(*args, **kwargs)
-            db.session.commit()
-            return result
-        except IntegrityError as exc:
-            db.session.rollback()
-            raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh.")) \
-                from exc
-        except Exception:
-            db.session.rollback()
-            raise
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
+def _use_case():
+    """One transaction per use case (the workflow mechanism's); a row raced in at the same instant (a unique
+    index) is someone else's concurrent change."""
+    return transaction(conflict=lambda: ConcurrentTransition(HANDLED))
 
 
-@_commit
+@_use_case()
 def add_from_staff(actor: Actor, person_id: int | None) -> Membership:
     """(a) A professional of the org's own active staff becomes an admin."""
     mine = _super(actor)
@@ -185,7 +171,7 @@ class NewAdmin:
     confirm: str | None
 
 
-@_commit
+@_use_case()
 def register_admin(actor: Actor, data: NewAdmin) -> Membership:
     """(b) A person without an account gets one and becomes an admin; they change the password at first login."""
     mine = _super(actor)
@@ -209,21 +195,14 @@ WRONG_ACCOUNT = LOGIN_FAILED  # the one message of every password check (unknown
 def add_existing(actor: Actor, id_number: str, password: str) -> Membership:
     """(c) An existing user becomes an admin once their password matches. A wrong password and an unknown
     ID number get the same message (and count towards the account's lockout, like a failed login)."""
-    try:
+    with transaction():
         mine = _super(actor)
         account = verify_password(id_number, password, purpose="admin.add", actor=actor,
                                   comment="existing user")
         if account is None:
             raise DomainError(WRONG_ACCOUNT, field="password")
         membership = _add_membership(mine, account, actor, "existing account")
-        db.session.commit()
-        return membership
-    except DomainError:
-        db.session.rollback()
-        raise
-    except Exception:
-        db.session.rollback()
-        raise
+    return membership
 
 
 # ---------------------------------------------------------------- hand-over, removal
@@ -235,7 +214,7 @@ def _target_admin(mine: Membership, membership_id: int | None) -> Membership:
     return target
 
 
-@_commit
+@_use_case()
 def make_super(actor: Actor, membership_id: int | None) -> Membership:
     """设为超级管理员: the right moves to another active admin of the org; the old super admin keeps an
     ordinary admin's rights. Two hand-overs at once: the conditional updates let exactly one through."""
@@ -262,17 +241,14 @@ def make_super(actor: Actor, membership_id: int | None) -> Membership:
 
 
 def _revoke(target: Membership, actor: Actor, how: str) -> None:
-    result = db.session.execute(update(Membership).where(
-        Membership.id == target.id, Membership.state == ACTIVE).values(
-        state=MembershipState.REVOKED.value, is_super=False).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh."))
-    audit(actor, "admin.remove", object_type="membership", object_id=target.id, from_state=ACTIVE,
-          to_state=MembershipState.REVOKED.value, comment=f"{how}: {display_name(target.user)} @ {target.org.name}")
+    if target.state != ACTIVE:
+        raise ConcurrentTransition(HANDLED)
+    memberships.revoke(target, actor, audit_as="admin.remove",
+                       comment=f"{how}: {display_name(target.user)} @ {target.org.name}")
     db.session.expire_all()
 
 
-@_commit
+@_use_case()
 def remove_admin(actor: Actor, membership_id: int | None) -> None:
     """U3: the super admin deletes another admin of the org; their sessions end at once (the session's
     membership must be active on every request)."""
@@ -319,7 +295,7 @@ def _own_role(mine: Membership, role_id: int | None) -> OrgRole:
     return role
 
 
-@_commit
+@_use_case()
 def create_role(actor: Actor, name: str, modules: list[str]) -> OrgRole:
     mine = _super(actor)
     name, modules = _clean_role(name, modules, reachable_modules(mine))
@@ -332,7 +308,7 @@ def create_role(actor: Actor, name: str, modules: list[str]) -> OrgRole:
     return role
 
 
-@_commit
+@_use_case()
 def edit_role(actor: Actor, role_id: int | None, name: str, modules: list[str]) -> OrgRole:
     mine = _super(actor)
     role = _own_role(mine, role_id)
@@ -346,7 +322,7 @@ def edit_role(actor: Actor, role_id: int | None, name: str, modules: list[str]) 
     return role
 
 
-@_commit
+@_use_case()
 def delete_role(actor: Actor, role_id: int | None) -> None:
     """A role still held by an active admin is not deleted (assign those admins another role first); a deleted
     role is kept, inactive, for the history (revoked memberships may still name it)."""
@@ -363,7 +339,7 @@ def delete_role(actor: Actor, role_id: int | None) -> None:
     db.session.expire_all()
 
 
-@_commit
+@_use_case()
 def set_role(actor: Actor, membership_id: int | None, role_id: int | None) -> Membership:
     """Give a non-super admin of the org one of the org's roles, or none (the org's full admin rights)."""
     mine = _super(actor)
@@ -453,7 +429,7 @@ def close_blockers(org: Org) -> list:
     return reasons
 
 
-@_commit
+@_use_case()
 def close_org(actor: Actor, org_id: int | None) -> Org:
     """U4: delete a sub-unit (an org below one's own) with no active staff, no orgs below and nothing pending:
     the org is closed and its admins lose their rights at once."""
@@ -461,21 +437,21 @@ def close_org(actor: Actor, org_id: int | None) -> Org:
     reasons = close_blockers(org)
     if reasons:
         raise DomainError(blocked_message(reasons, _l("Deleting the organisation")))
-    result = db.session.execute(update(Org).where(Org.id == org.id, Org.state == OrgState.ACTIVE.value)
-                                .values(state=OrgState.CLOSED.value).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh."))
-    revoked = db.session.execute(update(Membership).where(
-        Membership.org_id == org.id, Membership.state == ACTIVE,
-        Membership.role != RoleName.PROFESSIONAL.value).values(
-        state=MembershipState.REVOKED.value, is_super=False).execution_options(synchronize_session=False)).rowcount
+    if org.state != OrgState.ACTIVE.value:
+        raise ConcurrentTransition(HANDLED)
+    org_machine.enter(org, "close", actor, follows=True, audit_as=False)
+    admins = list(db.session.scalars(select(Membership).where(
+        Membership.org_id == org.id, Membership.state == ACTIVE, Membership.role != RoleName.PROFESSIONAL.value)))
+    for admin in admins:
+        memberships.revoke(admin, actor)
+    revoked = len(admins)
     audit(actor, "org.close", object_type="org", object_id=org.id, from_state=OrgState.ACTIVE.value,
           to_state=OrgState.CLOSED.value, comment=f"{org.name}; {revoked} admin(s) revoked")
     db.session.expire_all()
     return org
 
 
-@_commit
+@_use_case()
 def remove_sub_admin(actor: Actor, membership_id: int | None) -> None:
     """H1: an admin whose subtree covers an org below their own removes one of its admins' rights."""
     _manager(actor)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import datetime
 import enum
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import AuditLog
@@ -60,6 +62,11 @@ class Actor:
 
 
 APPLICANT = "applicant"  # the owner of the item (checked by the machine's `is_owner`)
+# A transition taken only as a step of another use case that has already checked who acts: a registration's
+# approval activates its membership and org, closing or merging an org revokes its admins, a support member
+# revokes a role (see `StateMachine.enter(..., follows=True)`). Nobody may take it on its own.
+FOLLOWS = "follows"
+HANDLED = _l("This item has just been handled by someone else. Please refresh.")
 
 
 @dataclass(frozen=True)
@@ -96,49 +103,84 @@ def audit(actor: Actor | None, action: str, *, object_type: str | None = None, o
     return row
 
 
+@contextmanager
+def transaction(conflict: Callable[[], Exception] | None = None):
+    """One use case, one transaction: commit when the block (or the decorated function) ends, roll back on any
+    error. `conflict` builds the error that replaces an IntegrityError (a row that raced in at the same instant
+    against a unique index). Usable as `with transaction():` and as a decorator `@transaction()`."""
+    try:
+        yield
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        if conflict is not None:
+            raise conflict() from exc
+        raise
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
 class StateMachine:
     """A table of transitions over one model's `state` column.
 
-    Subclasses give `model`, `object_type`, `transitions`, and implement `in_scope(item, actor)` and
+    Subclasses give `model`, `object_type`, `initial`, `transitions`, and implement `in_scope(item, actor)` and
     `is_owner(item, actor)`; `on_enter(item, transition, actor, comment)` applies side effects inside the
     same transaction.
+
+    This class is the only code that writes a `state` column (tests/test_state_writes.py reads app/ to hold it
+    so): a row is created in one of its machine's `initial` states by `open`, and its state changes only through
+    `enter` (inside the caller's transaction) or `apply` (a transaction of its own).
     """
 
     model: type
     object_type: str
+    initial: tuple = ()  # the states a row may be created in; the first one is the default
     transitions: Iterable[Transition] = ()
     reason_required: frozenset[str] = frozenset({"reject"})
 
     def __init__(self) -> None:
         self.table = {(t.source.value, t.action): t for t in self.transitions}
 
-    def open(self, item, actor: Actor, *, action: str = "submit", duplicate: Any = None,
-             files: list[tuple[str, bytes]] | None = None, comment: str | None = None):
-        """Insert a new request in its first state, with its evidence files, and audit it as
-        f"{object_type}.{action}", in one transaction. A partial unique index on the pending rows (one pending
-        request per person or org) turns a request racing in at the same instant into `duplicate`, a clear
-        message; the files written are removed whenever the transaction does not commit."""
-        from sqlalchemy.exc import IntegrityError
-
+    def open(self, item, actor: Actor | None, *, action: str = "submit", state: enum.Enum | None = None,
+             duplicate: Any = None, files: list[tuple[str, bytes]] | None = None, comment: str | None = None,
+             commit: bool = True, audit_as: str | bool = True):
+        """Insert a new row in one of the machine's initial states (`state`, by default the first), with its
+        evidence files, and audit it as f"{object_type}.{action}" (or `audit_as`; False when the use case's own
+        audit row records it). With `commit` it is a transaction of its own; without, it only joins the caller's
+        (no files then). A partial unique index on the pending rows (one pending request per person or org)
+        turns a request racing in at the same instant into `duplicate`, a clear message; the files written are
+        removed whenever the transaction does not commit."""
+        state = state or (self.initial[0] if self.initial else None)
+        if state is None or state not in self.initial:
+            raise TransitionNotAllowed(_l("This action is not allowed in the item's current state."))
+        if not commit:
+            if files is not None:
+                raise ValueError("files are stored only by an open that commits")
+            self._insert(item, actor, state, action, comment, audit_as)
+            return item
         from .attachments import store_change_files
 
         remove = None
         try:
-            db.session.add(item)
-            db.session.flush()
-            if files is not None:
-                remove = store_change_files(self.object_type, item.id, files)
-            audit(actor, f"{self.object_type}.{action}", object_type=self.object_type, object_id=item.id,
-                  to_state=item.state, comment=comment)
-            db.session.commit()
-        except Exception as exc:
-            db.session.rollback()
+            with transaction(conflict=(lambda: DomainError(duplicate)) if duplicate is not None else None):
+                self._insert(item, actor, state, action, comment, audit_as)
+                if files is not None:
+                    remove = store_change_files(self.object_type, item.id, files)
+        except BaseException:
             if remove:
                 remove()
-            if isinstance(exc, IntegrityError) and duplicate is not None:
-                raise DomainError(duplicate) from exc
             raise
         return item
+
+    def _insert(self, item, actor: Actor | None, state: enum.Enum, action: str, comment: str | None,
+                audit_as: str | bool) -> None:
+        item.state = state.value
+        db.session.add(item)
+        db.session.flush()
+        if audit_as:
+            audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
+                  object_type=self.object_type, object_id=item.id, to_state=item.state, comment=comment)
 
     def allowed_actions(self, item) -> list[str]:
         return [action for (state, action) in self.table if state == item.state]
@@ -172,45 +214,57 @@ class StateMachine:
     def after_commit(self, item, transition: Transition) -> None:
         """Side effects outside the database (notifications), run once the transition is committed."""
 
-    def check(self, item, action: str, actor: Actor) -> Transition:
+    def check(self, item, action: str, actor: Actor, *, follows: bool = False) -> Transition:
         transition = self.table.get((item.state, action))
         if transition is None:
             raise TransitionNotAllowed(_l("This action is not allowed in the item's current state."))
+        if follows:  # a step of a use case that has checked its actor itself (see FOLLOWS)
+            if FOLLOWS not in transition.allowed:
+                raise PermissionDenied(_l("You do not have permission to do this."))
+            return transition
         as_owner = APPLICANT in transition.allowed and self.is_owner(item, actor)
         as_role = actor.role in transition.allowed and self.may_act(item, transition, actor)
         if not (as_owner or as_role):
             raise PermissionDenied(_l("You do not have permission to do this."))
         return transition
 
+    def enter(self, item, action: str, actor: Actor | None, comment: str | None = None,
+              values: dict | None = None, *, follows: bool = False, audit_as: str | bool = True) -> Transition:
+        """Take one transition inside the caller's transaction (nothing is committed): look it up, check who acts
+        (or, with `follows`, that it is a step other use cases take), take the machine's locks, change the state
+        with `UPDATE … WHERE id = :id AND state = :from` (rowcount must be 1, else ConcurrentTransition), set the
+        other `values`, run `on_enter` and write the audit row (`audit_as`: its action, or False when the use
+        case's own audit row records the step)."""
+        comment = (comment or "").strip() or None
+        transition = self.check(item, action, actor, follows=follows)
+        if action in self.reason_required and not comment:
+            raise DomainError(_l("A reason is required to reject."), field="reason")
+        if self.lock(item, action):
+            db.session.refresh(item)
+            transition = self.check(item, action, actor, follows=follows)
+        target_state, extra = self.resolve(item, transition)
+        source, target = transition.source.value, target_state.value
+        result = db.session.execute(
+            update(self.model)
+            .where(self.model.id == item.id, self.model.state == source)
+            .values(state=target, **extra, **(values or {}))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentTransition(HANDLED)
+        db.session.refresh(item)
+        self.on_enter(item, transition, actor, comment)
+        if audit_as:
+            audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
+                  object_type=self.object_type, object_id=item.id, from_state=source, to_state=target,
+                  comment=comment)
+        return transition
+
     def apply(self, item, action: str, actor: Actor, comment: str | None = None,
               values: dict | None = None) -> Any:
         """Run one transition in its own transaction; raise a DomainError if it may not happen."""
-        comment = (comment or "").strip() or None
-        try:
-            transition = self.check(item, action, actor)
-            if action in self.reason_required and not comment:
-                raise DomainError(_l("A reason is required to reject."), field="reason")
-            if self.lock(item, action):
-                db.session.refresh(item)
-                transition = self.check(item, action, actor)
-            target_state, extra = self.resolve(item, transition)
-            source, target = transition.source.value, target_state.value
-            result = db.session.execute(
-                update(self.model)
-                .where(self.model.id == item.id, self.model.state == source)
-                .values(state=target, **extra, **(values or {}))
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh."))
-            db.session.refresh(item)
-            self.on_enter(item, transition, actor, comment)
-            audit(actor, f"{self.object_type}.{action}", object_type=self.object_type, object_id=item.id,
-                  from_state=source, to_state=target, comment=comment)
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
+        with transaction():
+            transition = self.enter(item, action, actor, comment, values)
         self.after_commit(item, transition)
         return item
 

@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState, Org,
                       OrgKind, Person, RoleName, Subject)
 from ..validators import ValidationError, normalize_id_number, parse_number
-from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, audit
+from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, transaction
 from .declaration import YEARS_BACK, credit, year_not_touched
 from .orgs import subtree_ids
 
@@ -25,6 +25,7 @@ MAX_LINES = 2000
 class BaseReportMachine(StateMachine):
     model = BaseReport
     object_type = "base_report"
+    initial = (S.PENDING,)
     transitions = (
         Transition(S.PENDING, "approve", S.APPROVED, frozenset({RoleName.HR_ADMIN})),
         Transition(S.PENDING, "reject", S.REJECTED, frozenset({RoleName.HR_ADMIN})),
@@ -123,19 +124,11 @@ def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None
                                   max=form.max_hours if form else 0))
     if errors:
         raise DomainError("；".join(errors), field="lines")
-    try:
-        report = BaseReport(base_id=base.id, reviewer_org_id=base.parent_id, title=title, subject=subject,
-                            form_id=form.id, year=year, start_date=start_date, end_date=end_date,
-                            state=S.PENDING.value)
-        db.session.add(report)
-        db.session.flush()
+    with transaction():
+        report = machine.open(BaseReport(base_id=base.id, reviewer_org_id=base.parent_id, title=title,
+                                         subject=subject, form_id=form.id, year=year, start_date=start_date,
+                                         end_date=end_date), actor, comment=f"{len(rows)}", commit=False)
         db.session.add_all([BaseReportLine(report_id=report.id, person_id=persons[i], hours=h) for _, i, h in rows])
-        audit(actor, "base_report.submit", object_type="base_report", object_id=report.id, to_state="pending",
-              comment=f"{len(rows)}")
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return report
 
 

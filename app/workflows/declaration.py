@@ -19,7 +19,8 @@ from ..extensions import db
 from ..models import (Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
                       YearSummary)
 from .attachments import path_of, store_attachments
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
+from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now,
+                   transaction)
 from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import lock_person
@@ -62,6 +63,7 @@ ISBN_RE = re.compile(r"^(97[89])?\d{9}[\dX]$")
 class DeclarationMachine(StateMachine):
     model = Declaration
     object_type = "declaration"
+    initial = (S.DRAFT,)
     transitions = (
         Transition(S.DRAFT, "submit", S.PENDING_UNIT, frozenset({APPLICANT})),
         Transition(S.REJECTED, "submit", S.PENDING_UNIT, frozenset({APPLICANT})),
@@ -300,7 +302,8 @@ def year_not_touched(start: datetime.date, end: datetime.date, year: int) -> str
 
 def save(actor: Actor, data: DeclarationInput, declaration_id: int | None = None, submit: bool = False,
          attachments: list | None = None) -> Declaration:
-    """Create or edit a draft (or a rejected one) and optionally submit it; attachments are stored with it."""
+    """Create or edit a draft (or a rejected one) and optionally submit it, with its attachments, in one
+    transaction: a save or a submit that is refused leaves nothing behind (no draft, no edit, no file)."""
     person = _person_of(actor)
     if person.unit is None or person.unit.state != "active":
         raise DomainError(_l("Your unit is not active; you cannot declare hours."))
@@ -312,39 +315,46 @@ def save(actor: Actor, data: DeclarationInput, declaration_id: int | None = None
             raise DomainError(_l("Only a draft or a rejected declaration can be edited."))
     else:
         item = None
-    values = _validated(data, person, exclude_id=declaration_id)
     stored = []
     try:
-        if item is None:
-            item = Declaration(person_id=person.id, unit_id=person.unit_id, state=S.DRAFT.value, **values)
-            db.session.add(item)
-            db.session.flush()
-            audit(actor, "declaration.create", object_type="declaration", object_id=item.id, to_state="draft")
-        else:
-            for key, value in values.items():
-                setattr(item, key, value)
-            item.unit_id = person.unit_id
-            audit(actor, "declaration.edit", object_type="declaration", object_id=item.id)
-        stored = store_attachments(item, attachments) if attachments else []
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
+        with transaction():
+            if submit:  # the caps are read under the person's lock, as the submission counts them
+                lock_person(person.id)
+            values = _validated(data, person, exclude_id=declaration_id)
+            if item is None:
+                item = machine.open(Declaration(person_id=person.id, unit_id=person.unit_id, **values), actor,
+                                    action="create", commit=False)
+            else:
+                for key, value in values.items():
+                    setattr(item, key, value)
+                item.unit_id = person.unit_id
+                audit(actor, "declaration.edit", object_type="declaration", object_id=item.id)
+            stored = store_attachments(item, attachments) if attachments else []
+            if submit:
+                db.session.flush()
+                transition = machine.enter(item, "submit", actor)
+    except BaseException:
         for row in stored:
             if os.path.exists(path_of(row)):
                 os.remove(path_of(row))
         raise
     if submit:
-        machine.apply(item, "submit", actor)
+        machine.after_commit(item, transition)
     return item
 
 
 def submit(item: Declaration, actor: Actor) -> Declaration:
-    # The caps are checked again at submission: other declarations may have been approved meanwhile.
+    """Submit a saved draft (or a rejected declaration) in one transaction. The caps are checked again, under the
+    person's lock: other declarations may have been approved or submitted meanwhile."""
     person = _person_of(actor)
-    if item.person_id == person.id:
-        _validated(DeclarationInput(item.subject, item.form_id, item.year, item.title, item.hours, item.start_date,
-                                    item.end_date, item.details), person, exclude_id=item.id)
-    return machine.apply(item, "submit", actor)
+    with transaction():
+        if item.person_id == person.id:
+            lock_person(person.id)
+            _validated(DeclarationInput(item.subject, item.form_id, item.year, item.title, item.hours,
+                                        item.start_date, item.end_date, item.details), person, exclude_id=item.id)
+        transition = machine.enter(item, "submit", actor)
+    machine.after_commit(item, transition)
+    return item
 
 
 def withdraw(item: Declaration, actor: Actor) -> Declaration:

@@ -28,6 +28,7 @@ TAKEN = _l("This ID number belongs to another account.")
 class IdentityCorrectionMachine(StateMachine):
     model = IdentityCorrection
     object_type = "identity_correction"
+    initial = (S.PENDING,)
     transitions = (
         Transition(S.PENDING, "approve", S.APPROVED, DECIDERS),
         Transition(S.PENDING, "reject", S.REJECTED, DECIDERS),
@@ -138,8 +139,7 @@ def submit(actor: Actor, new_name: str, new_id_number: str, files: list[tuple[st
         if kind is not None and kind[0] == "pdf":
             raise DomainError(_l("The ID card must be a PNG or JPEG image."), field="attachments")
     item = IdentityCorrection(user_id=account.id, old_name=account.first_name, old_id_number=account.username,
-                              new_name=new_name, new_id_number=new_id_number, note=(note or "").strip() or None,
-                              state=S.PENDING.value)
+                              new_name=new_name, new_id_number=new_id_number, note=(note or "").strip() or None)
     return machine.open(item, actor, files=files, duplicate=_l(
         "An identity correction is already under review. Withdraw it first or wait for the decision."))
 

@@ -59,6 +59,7 @@ def _is_own_org_admin(item: OrgChange, actor: Actor) -> bool:
 class OrgChangeMachine(StateMachine):
     model = OrgChange
     object_type = "org_change"
+    initial = (S.PENDING,)
     transitions = (
         Transition(S.PENDING, "approve_old", S.PENDING_NEW, DECIDERS),
         Transition(S.PENDING, "approve_new", S.PENDING_OLD, DECIDERS),
@@ -305,8 +306,7 @@ def request_change(actor: Actor, data: ChangeRequest) -> OrgChange:
                               field="credit_code")
         item = OrgChange(org_id=org.id, old_parent_id=org.parent_id, new_parent_id=parent.id,
                          old_credit_code=org.credit_code, new_credit_code=code or org.credit_code,
-                         note=(data.note or "").strip() or None, requested_by_id=actor.user_id,
-                         state=S.PENDING.value)
+                         note=(data.note or "").strip() or None, requested_by_id=actor.user_id)
     except Exception:
         db.session.rollback()
         raise

@@ -14,7 +14,9 @@ from ..models.changes import PENDING_ORG_CHANGE_STATES
 from ..models.hours import BaseReportState
 from ..validators import make_temporary_credit_code, validate_temporary_code
 from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit
+from . import memberships
 from .orgs import longest_path_below, rewrite_subtree
+from .orgs import machine as org_machine
 from .pending import blocked_message, pending_for_org
 
 SUPPORT_ROLES = frozenset({RoleName.SUPPORT})
@@ -73,12 +75,8 @@ def merge(source: Org | None, target: Org | None, actor: Actor) -> Org:
             raise DomainError(_l("The organisation tree would be too deep."), field="target_id")
 
         # Close A first, conditionally: two support staff merging the same org at once merge it once.
-        closed = db.session.execute(
-            update(Org).where(Org.id == source.id, Org.state == OrgState.ACTIVE.value)
-            .values(state=OrgState.CLOSED.value, merged_into_id=target.id)
-            .execution_options(synchronize_session=False))
-        if closed.rowcount != 1:
-            raise ConcurrentTransition(_l("This item has just been handled by someone else. Please refresh."))
+        org_machine.enter(source, "close", actor, values={"merged_into_id": target.id}, follows=True,
+                          audit_as=False)
         moved = {}
         moved["staff"] = db.session.execute(
             update(Person).where(Person.unit_id == source.id).values(unit_id=target.id)
@@ -94,12 +92,12 @@ def merge(source: Org | None, target: Org | None, actor: Actor) -> Org:
             moved["base_reports"] = db.session.execute(
                 update(BaseReport).where(BaseReport.base_id == source.id).values(base_id=target.id)
                 .execution_options(synchronize_session=False)).rowcount
-        moved["admins_revoked"] = db.session.execute(
-            update(Membership).where(Membership.org_id == source.id,
-                                     Membership.role != RoleName.PROFESSIONAL.value,
-                                     Membership.state.in_([MembershipState.ACTIVE.value,
-                                                           MembershipState.PENDING.value]))
-            .values(state=MembershipState.REVOKED.value).execution_options(synchronize_session=False)).rowcount
+        admins = list(db.session.scalars(select(Membership).where(
+            Membership.org_id == source.id, Membership.role != RoleName.PROFESSIONAL.value,
+            Membership.state.in_([MembershipState.ACTIVE.value, MembershipState.PENDING.value]))))
+        for admin in admins:
+            memberships.revoke(admin, actor, end_super=False)
+        moved["admins_revoked"] = len(admins)
         db.session.execute(update(OrgRole).where(OrgRole.org_id == source.id).values(active=False)
                            .execution_options(synchronize_session=False))
         children = list(db.session.scalars(select(Org).where(Org.parent_id == source.id, Org.id != source.id)))

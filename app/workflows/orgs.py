@@ -6,15 +6,44 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Org, OrgKind, OrgState
+from .base import FOLLOWS, Actor, StateMachine, Transition
+
+STEP = frozenset({FOLLOWS})
+
+
+class OrgMachine(StateMachine):
+    """An org is pending while its registration is reviewed, then active (or rejected / withdrawn), and closed
+    when it is deleted (a sub-unit) or merged into another. Every step is taken by the use case that checked
+    who acts (`FOLLOWS`): the registration's review, the deletion of a sub-unit, support's merge."""
+
+    model = Org
+    object_type = "org"
+    initial = (OrgState.PENDING, OrgState.ACTIVE)  # registered (reviewed), or set up by the platform
+    reason_required = frozenset()
+    transitions = (
+        Transition(OrgState.PENDING, "approve", OrgState.ACTIVE, STEP),
+        Transition(OrgState.PENDING, "reject", OrgState.REJECTED, STEP),
+        Transition(OrgState.PENDING, "withdraw", OrgState.WITHDRAWN, STEP),
+        Transition(OrgState.ACTIVE, "close", OrgState.CLOSED, STEP),
+    )
+
+    def in_scope(self, item: Org, actor: Actor) -> bool:
+        return False  # only steps of other use cases
+
+    def is_owner(self, item: Org, actor: Actor) -> bool:
+        return False
+
+
+machine = OrgMachine()
 
 
 def create_org(*, kind: OrgKind, name: str, parent: Org | None, state: OrgState = OrgState.PENDING,
                **fields) -> Org:
-    """Insert an org and set its path (parent path + own id); the caller commits."""
-    org = Org(kind=kind.value, name=name, parent_id=parent.id if parent else None, state=state.value,
+    """Insert an org in one of its initial states and set its path (parent path + own id); the caller commits
+    (the registration's audit row records a registered org)."""
+    org = Org(kind=kind.value, name=name, parent_id=parent.id if parent else None,
               region_id=fields.pop("region_id", parent.region_id if parent else None), **fields)
-    db.session.add(org)
-    db.session.flush()
+    machine.open(org, None, state=state, commit=False, audit_as=False)
     org.path = f"{parent.path if parent else '/'}{org.id}/"
     return org
 

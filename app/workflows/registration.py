@@ -1,13 +1,11 @@
 """State machine 1: registration of persons and orgs, reviewed by the org above."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -17,9 +15,11 @@ from ..models.org import ALLOWED_PARENTS
 from ..validators import birth_date_and_gender
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
                        verify_password)
-from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now
+from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now, transaction
+from .memberships import machine as membership_machine
 from .notify import send_email
 from .orgs import create_org, subtree_ids
+from .orgs import machine as org_machine
 
 S = RegistrationState
 REVIEWERS = frozenset({RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN})
@@ -37,6 +37,7 @@ ADMIN_ROLE = {
 class RegistrationMachine(StateMachine):
     model = Registration
     object_type = "registration"
+    initial = (S.PENDING,)
     transitions = (
         Transition(S.PENDING, "approve", S.APPROVED, REVIEWERS),
         Transition(S.PENDING, "reject", S.REJECTED, REVIEWERS),
@@ -51,17 +52,14 @@ class RegistrationMachine(StateMachine):
         return actor.user_id is not None and item.user_id == actor.user_id
 
     def on_enter(self, item: Registration, transition: Transition, actor: Actor, comment: str | None) -> None:
-        target = transition.target
         item.decided_at = now()
         item.decided_by_id = actor.user_id if transition.action != "withdraw" else None
         item.reason = comment
-        membership_state = {S.APPROVED: MembershipState.ACTIVE, S.REJECTED: MembershipState.REJECTED,
-                            S.WITHDRAWN: MembershipState.WITHDRAWN}[target]
-        item.membership.state = membership_state.value
+        # The membership (and the org an org registration brings) take the same step through their own
+        # machines, in this transaction; the registration's audit row records all of it.
+        membership_machine.enter(item.membership, transition.action, actor, follows=True, audit_as=False)
         if item.kind != "person":
-            org_state = {S.APPROVED: OrgState.ACTIVE, S.REJECTED: OrgState.REJECTED,
-                         S.WITHDRAWN: OrgState.WITHDRAWN}[target]
-            item.org.state = org_state.value
+            org_machine.enter(item.org, transition.action, actor, follows=True, audit_as=False)
 
     def after_commit(self, item: Registration, transition: Transition) -> None:
         """X2: the applicant hears of every decision by e-mail."""
@@ -171,32 +169,20 @@ def _account_for(data: AccountData, role: RoleName, ip: str | None) -> Account:
 
 def _submit(kind: str, account: Account, role: RoleName, org: Org, reviewer: Org, applicant_name: str,
             ip: str | None) -> Registration:
-    membership = Membership(user_id=account.id, role=role.value, org_id=org.id,
-                            state=MembershipState.PENDING.value, is_super=kind != "person")
-    db.session.add(membership)
-    db.session.flush()
+    actor = Actor(account.id, display_name(account), ip=ip)
+    membership = membership_machine.open(Membership(user_id=account.id, role=role.value, org_id=org.id,
+                                                    is_super=kind != "person"),
+                                         actor, state=MembershipState.PENDING, commit=False, audit_as=False)
     reg = Registration(kind=kind, user_id=account.id, membership_id=membership.id, org_id=org.id,
-                       reviewer_org_id=reviewer.id, applicant_name=applicant_name,
-                       state=S.PENDING.value)
-    db.session.add(reg)
-    db.session.flush()
-    audit(Actor(account.id, display_name(account), ip=ip), "registration.submit", object_type="registration",
-          object_id=reg.id, to_state=S.PENDING.value, comment=kind)
-    return reg
+                       reviewer_org_id=reviewer.id, applicant_name=applicant_name)
+    return machine.open(reg, actor, comment=kind, commit=False)
 
 
-@contextmanager
 def _submission():
     """One transaction per registration; a duplicate racing in at the same instant gets a clear message."""
-    try:
-        yield
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise DomainError(_l("The same registration was submitted at the same moment. Please check the "
-                             "registration progress before trying again.")) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return transaction(conflict=lambda: DomainError(_l(
+        "The same registration was submitted at the same moment. Please check the registration progress before "
+        "trying again.")))
 
 
 def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: str | None = None) -> Registration:
@@ -217,52 +203,53 @@ def register_person(data: AccountData, unit_id: int | None, profile: dict, ip: s
         person.name = account.first_name
         person.unit_id = unit.id
         reg = _submit("person", account, RoleName.PROFESSIONAL, unit, unit, person.name, ip)
-        db.session.commit()
-        return reg
+    return reg
 
 
 def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fields: dict,
                  ip: str | None = None, licence: tuple[str, bytes] | None = None) -> Registration:
     """U1 / D1 / B1 and district bureaus: a new org under its parent, with its super admin's account and the scan
     of its business licence (`licence`: file name, content)."""
-    with _submission():
-        parent = db.session.get(Org, parent_id) if parent_id else None
-        if (parent is None or parent.state != OrgState.ACTIVE.value
-                or OrgKind(parent.kind) not in ALLOWED_PARENTS[kind]):
-            raise DomainError(_l("Choose the organisation above yours from the list."), field="parent_id")
-        code = org_fields.get("credit_code")
-        if code and db.session.scalar(select(Org.id).where(
-                Org.credit_code == code, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
-            raise DomainError(_l("An organisation with this credit code is already registered."),
-                              field="credit_code")
-        name = org_fields["name"]
-        if db.session.scalar(select(Org.id).where(
-                Org.name == name, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
-            raise DomainError(_l("An organisation with this name is already registered."), field="org_name")
-        account = _account_for(data, ADMIN_ROLE[kind], ip)
-        org = create_org(kind=kind, name=name, parent=parent, **{k: v for k, v in org_fields.items() if k != "name"})
-        reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
-        _commit_with_licence(reg, licence)
-        return reg
+    stored = []  # removes the licence file written, when the transaction does not commit
+    try:
+        with _submission():
+            parent = db.session.get(Org, parent_id) if parent_id else None
+            if (parent is None or parent.state != OrgState.ACTIVE.value
+                    or OrgKind(parent.kind) not in ALLOWED_PARENTS[kind]):
+                raise DomainError(_l("Choose the organisation above yours from the list."), field="parent_id")
+            code = org_fields.get("credit_code")
+            if code and db.session.scalar(select(Org.id).where(
+                    Org.credit_code == code, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
+                raise DomainError(_l("An organisation with this credit code is already registered."),
+                                  field="credit_code")
+            name = org_fields["name"]
+            if db.session.scalar(select(Org.id).where(
+                    Org.name == name, Org.state.in_([OrgState.PENDING.value, OrgState.ACTIVE.value]))):
+                raise DomainError(_l("An organisation with this name is already registered."), field="org_name")
+            account = _account_for(data, ADMIN_ROLE[kind], ip)
+            org = create_org(kind=kind, name=name, parent=parent,
+                             **{k: v for k, v in org_fields.items() if k != "name"})
+            reg = _submit(kind.value, account, ADMIN_ROLE[kind], org, parent, name, ip)
+            stored.append(_store_licence(reg, licence))
+    except BaseException:
+        for remove in stored:
+            if remove:
+                remove()
+        raise
+    return reg
 
 
-def _commit_with_licence(reg: Registration, licence: tuple[str, bytes] | None) -> None:
-    """Store the licence scan with the registration (checked by content first) and commit both; the file written
-    is removed again if the commit fails."""
+def _store_licence(reg: Registration, licence: tuple[str, bytes] | None):
+    """Store the licence scan with the registration (checked by content first), in the caller's transaction;
+    returns the function that removes the file again, or None."""
     from .attachments import store_change_files
 
-    remove = None
-    if licence and (licence[0] or licence[1]):
-        try:
-            remove = store_change_files(LICENCE_OWNER, reg.id, [licence])
-        except DomainError as exc:
-            raise DomainError(exc.message, field="licence") from exc
+    if not (licence and (licence[0] or licence[1])):
+        return None
     try:
-        db.session.commit()
-    except Exception:
-        if remove:
-            remove()
-        raise
+        return store_change_files(LICENCE_OWNER, reg.id, [licence])
+    except DomainError as exc:
+        raise DomainError(exc.message, field="licence") from exc
 
 
 def pending_count(actor: Actor) -> int:

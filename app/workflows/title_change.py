@@ -54,6 +54,7 @@ def join_list(items) -> str | None:
 class TitleChangeMachine(StateMachine):
     model = TitleChange
     object_type = "title_change"
+    initial = (S.PENDING,)
     transitions = (
         Transition(S.PENDING, "approve", S.APPROVED, REVIEWERS),
         Transition(S.PENDING, "reject", S.REJECTED, REVIEWERS),
@@ -197,7 +198,7 @@ def submit(actor: Actor, values: dict, files: list[tuple[str, bytes]]) -> TitleC
         raise DomainError(_l("Attach at least one evidence file."), field="attachments")
     if len(files) > MAX_FILES:
         raise DomainError(gettext("At most %(n)s files.", n=MAX_FILES), field="attachments")
-    item = TitleChange(person_id=person.id, unit_id=person.unit_id, state=S.PENDING.value,
+    item = TitleChange(person_id=person.id, unit_id=person.unit_id,
                        before_json=json.dumps(before, ensure_ascii=False),
                        after_json=json.dumps(after, ensure_ascii=False))
     return machine.open(item, actor, files=files, duplicate=_l(

@@ -18,7 +18,8 @@ from ..extensions import db
 from ..models import (Account, Declaration, Membership, MembershipState, Org, OrgKind, OrgState, Person, RoleName,
                       Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
+from . import memberships
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now
 from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import blocked_message, lock_person, pending_for_person
@@ -33,6 +34,7 @@ APPROVE_STEP = {S.PENDING_OUT.value: "release", S.PENDING_IN.value: "accept"}
 class TransferMachine(StateMachine):
     model = Transfer
     object_type = "transfer"
+    initial = (S.PENDING_OUT, S.PENDING_IN)  # asked by the person, or started (released) by the old unit
     transitions = (
         Transition(S.PENDING_OUT, "release", S.PENDING_IN, UNIT_ADMINS),
         Transition(S.PENDING_OUT, "reject", S.REJECTED, UNIT_ADMINS),
@@ -132,12 +134,11 @@ def _move(item: Transfer, actor: Actor) -> None:
     """The person, their professional membership and their declarations belong to the new unit from now on; the
     admin rights they held in the old unit end (each audited, their admin sessions stop at once)."""
     person = item.person
-    for admin in db.session.scalars(select(Membership).where(
+    for admin in list(db.session.scalars(select(Membership).where(
             Membership.user_id == person.user_id, Membership.org_id == item.from_unit_id,
-            Membership.role == RoleName.UNIT_ADMIN.value, Membership.state == MembershipState.ACTIVE.value)):
-        admin.state, admin.is_super = MembershipState.REVOKED.value, False
-        audit(actor, "admin.remove", object_type="membership", object_id=admin.id, from_state="active",
-              to_state="revoked", comment=gettext("transferred to %(unit)s", unit=item.to_unit.name))
+            Membership.role == RoleName.UNIT_ADMIN.value, Membership.state == MembershipState.ACTIVE.value))):
+        memberships.revoke(admin, actor, audit_as="admin.remove",
+                           comment=gettext("transferred to %(unit)s", unit=item.to_unit.name))
     person.unit_id = item.to_unit_id
     db.session.execute(update(Membership).where(
         Membership.user_id == person.user_id, Membership.role == RoleName.PROFESSIONAL.value,
@@ -167,12 +168,12 @@ def _clean_note(note: str | None) -> str | None:
 
 def _create(person: Person, to_unit: Org, actor: Actor, *, initiator: str, note: str | None) -> Transfer:
     """Insert the transfer and its audit row in one transaction; a second one racing in is refused."""
-    state = S.PENDING_OUT if initiator == "person" else S.PENDING_IN
     item = Transfer(person_id=person.id, from_unit_id=person.unit_id, to_unit_id=to_unit.id, initiator=initiator,
-                    note=note, state=state.value, started_by_id=actor.user_id if initiator == "unit" else None)
+                    note=note, started_by_id=actor.user_id if initiator == "unit" else None)
     if initiator == "unit":  # the old unit's admin releases by starting it
         item.out_decided_at, item.out_decided_by_id = now(), actor.user_id
     machine.open(item, actor, action="submit" if initiator == "person" else "start", comment=note,
+                 state=S.PENDING_OUT if initiator == "person" else S.PENDING_IN,
                  duplicate=blocked_message([_l("a unit transfer is under review")], _l("Applying for a unit transfer")))
     notify(item, "submit" if initiator == "person" else "start")
     return item
