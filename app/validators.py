@@ -35,7 +35,6 @@ __all__ = [
     "check_past_date",
     "check_study_date",
     "parse_number",
-    "parse_integer",
     "bad_character",
     "check_plain_text",
 ]
@@ -392,11 +391,6 @@ def parse_number(raw, places: int = 0, invalid=None) -> Decimal:
             raise ValidationError(_l("Enter a whole number."))
         raise ValidationError(_l("At most %(n)s decimal place(s) allowed; %(value)s has more.", n=places, value=s))
     return Decimal(s)
-
-
-def parse_integer(raw) -> int:
-    """A whole number in ASCII digits."""
-    return int(parse_number(raw, 0))
 
 
 # --------------------------------------------------------------------------- text: control characters

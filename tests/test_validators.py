@@ -669,7 +669,7 @@ def test_birth_date_and_gender_rejects_invalid(raw):
 from decimal import Decimal  # noqa: E402
 
 from app.validators import (DATE_MIN, bad_character, check_past_date, check_plain_text,  # noqa: E402
-                            check_study_date, parse_integer, parse_number)
+                            check_study_date, parse_number)
 
 
 @pytest.mark.parametrize("day", [DATE_MIN, date(1985, 7, 1), date.today()])
@@ -718,7 +718,7 @@ def test_more_decimals_than_allowed_are_refused_not_rounded(raw, places):
 
 
 def test_integers_and_the_message_of_no_number():
-    assert parse_integer("2026") == 2026
+    assert parse_number("2026") == 2026 and parse_number(" 7 ") == 7
     with pytest.raises(ValidationError, match="Hours must"):
         parse_number("abc", 1, invalid="Hours must be a number.")
 

@@ -258,10 +258,6 @@ class YearSummary(Model):
     public_hours: Mapped[Decimal] = mapped_column(HOURS, nullable=False, default=0)
     professional_hours: Mapped[Decimal] = mapped_column(HOURS, nullable=False, default=0)
 
-    @property
-    def total_hours(self) -> Decimal:
-        return (self.public_hours or 0) + (self.professional_hours or 0)
-
 
 class Certificate(Model):
     """A printed 年度结业证书 or 学时登记表 with its number and verification code (X6)."""

@@ -83,10 +83,6 @@ def subtree_ids(root_path: str):
     return select(Org.id).where(Org.path.startswith(root_path, autoescape=True))
 
 
-def org_in_subtree(org: Org | None, root_path: str) -> bool:
-    return bool(org and org.path.startswith(root_path))
-
-
 def rewrite_subtree(root: Org, new_parent: Org) -> int:
     """Put `root` under `new_parent` and rewrite the materialised path of root and of its whole subtree in one
     UPDATE ("/1/5/23/..." -> new parent's path + "23/..."); the caller checks that new_parent is not inside the
