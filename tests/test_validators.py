@@ -1,4 +1,5 @@
-"""Tests for app.validators (pure functions, no app fixture needed).
+"""Tests for app.validators (pure functions, no app fixture needed), and at the end the same rules as a person
+meets them on the registration pages (Chinese messages, what is stored).
 
 Reference vectors:
 * 11010519491231002X - the worked example of GB 11643-1999.
@@ -17,7 +18,10 @@ import itertools
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from app.demo import make_credit_code
+from app.models import Account, Org, Registration
 from app.validators import (
     ID_TYPES,
     ValidationError,
@@ -36,6 +40,8 @@ from app.validators import (
     validate_resident_id,
     validate_temporary_code,
 )
+from tests import factories
+from tests.conftest import page, submit
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -741,3 +747,42 @@ def test_tabs_and_line_breaks_only_in_multiline_text(text):
 @pytest.mark.parametrize("text", ["张三", "O'Brien · 李", "心内科（一病区）", "emoji 😀", "zero\u200bwidth", "ａｂｃ"])
 def test_ordinary_text_passes(text):
     assert bad_character(text, multiline=False) is None
+
+
+# --------------------------------------------------------------------------- through the registration pages
+
+def _pending(db, id_number: str):
+    db.session.expire_all()
+    account = db.session.scalar(select(Account).where(Account.username == id_number))
+    reg = account and db.session.scalar(select(Registration).where(Registration.user_id == account.id))
+    return account, reg and reg.org_id and db.session.get(Org, reg.org_id)
+
+
+def test_org_registered_with_a_grouped_credit_code_and_an_idn_address(client, world, db):
+    code = make_credit_code("370102", 456789)
+    form = factories.org_form(world.dept, credit_code=f"{code[:2]}－{code[2:8]} {code[8:].lower()}",
+                              email="ｌｉ＠邮件.中国")
+    response = submit(client, "/public/register/unit", form)
+    assert "注册信息已提交审核" in response.get_data(as_text=True)
+    account, org = _pending(db, form["id_number"])
+    assert org.credit_code == code and account.email == "li@邮件.中国"
+
+
+@pytest.mark.parametrize("field, value, chinese", [
+    ("id_number", _rid("91010519850101001"), "证件号码中的地区代码无效"),
+    ("id_number", _rid("83010019850101001"), "证件号码中的地区代码无效"),
+    ("email", "张三@example.cn", "电子邮箱地址格式不正确"),
+    ("email", "li@mail.localhost", "电子邮箱地址格式不正确"),
+])
+def test_person_registration_refuses_in_chinese(client, world, db, field, value, chinese):
+    form = factories.person_form(world.unit, **{field: value})
+    html = page(submit(client, "/public/register/person", form))
+    assert chinese in html and "注册信息已提交审核" not in html
+    assert _pending(db, form["id_number"])[0] is None
+
+
+def test_person_registered_with_a_residence_permit_number(client, world, db):
+    number = _rid("81000019900101002")  # 港澳台居民居住证 of a Hong Kong resident
+    form = factories.person_form(world.unit, id_number=number)
+    assert "注册信息已提交审核" in submit(client, "/public/register/person", form).get_data(as_text=True)
+    assert _pending(db, number)[0].username == number
