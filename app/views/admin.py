@@ -16,10 +16,9 @@ from ..extensions import db
 from ..models import Account, AuditLog, Membership, MembershipState, Org, Person, Region, RoleName
 from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFilter, current_actor
 from ..workflows import accounts
-from ..workflows.base import DomainError
 from . import labels
 from .modelview import ReturnToListMixin
-from .util import db_id
+from .util import db_id, domain_errors
 
 ORG_LABELS = {
     "name": _l("Organisation name"), "kind_label": _l("Kind"), "credit_code": _l("Unified social credit code"),
@@ -205,11 +204,9 @@ class StaffModelView(AppModelView):
         done = 0
         for person in items:
             account = db.session.get(Account, person.user_id)
-            try:
+            with domain_errors():
                 accounts.admin_reset_password(account, actor)
                 done += 1
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
         if done:
             flash(gettext("%(n)s password(s) reset; each person must change it at the next login.", n=done),
                   "success")

@@ -14,10 +14,9 @@ from ..extensions import db
 from ..models import Membership, MembershipState, RoleName
 from ..security import ACCOUNT_VIEW, current_actor
 from ..workflows import accounts
-from ..workflows.base import DomainError
 from .captcha import captcha_passed, new_captcha_png
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, PickRoleForm, ResetPasswordForm
-from .util import flash_form_errors, limit, safe_next
+from .util import domain_errors, limit, safe_next
 
 PICK_MAX_AGE = 300
 
@@ -139,19 +138,16 @@ class AuthView(BaseView):
     @expose("/password/reset/<token>", methods=["GET", "POST"])
     @limit("PUBLIC_POST_RATE_LIMIT", methods=["POST"])
     def reset(self, token):
-        try:
+        with domain_errors() as refused:
             accounts.account_for_reset_token(token)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
+        if refused.error:
             return redirect(url_for("AuthView.forgot"))
         form = ResetPasswordForm()
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 accounts.reset_password_with_token(token, form.password.data, form.confirm.data, request.remote_addr)
                 flash(gettext("Your password has been reset. Please log in."), "success")
                 return redirect(url_for("AuthView.login"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         return self.render_template("auth/reset.html", form=form, title=_l("Set a new password"))
 
 
@@ -168,14 +164,12 @@ class AccountView(BaseView):
         form = ChangePasswordForm()
         account = current_user._get_current_object()
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 accounts.change_password(account, form.old_password.data, form.password.data, form.confirm.data,
                                          current_actor())
                 start_session(account, g.membership)
                 flash(gettext("Your password has been changed. Other sessions have been logged out."), "success")
                 return redirect(url_for("HomeView.index"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         return self.render_template("auth/change_password.html", form=form, title=_l("Change password"),
                                     forced=bool(account.must_change_password))
 

@@ -13,10 +13,9 @@ from ..models import BaseReport, LearningForm
 from ..security import current_actor
 from ..validators import mask_id_number
 from ..workflows import base_reports as report_flow
-from ..workflows.base import DomainError
 from ..workflows.declaration import YEARS_BACK
 from .forms import BaseReportForm, DecisionForm
-from .util import flash_form_errors
+from .util import domain_errors
 
 
 class BaseReportView(BaseView):
@@ -39,7 +38,7 @@ class BaseReportView(BaseView):
         this_year = datetime.date.today().year
         form.year.choices = [(y, str(y)) for y in range(this_year, this_year - YEARS_BACK - 1, -1)]
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 report = report_flow.submit_report(
                     current_actor(), title=form.title.data, subject=form.subject.data, form_id=form.form_id.data,
                     year=form.year.data, start_date=form.start_date.data, end_date=form.end_date.data,
@@ -47,8 +46,6 @@ class BaseReportView(BaseView):
                 flash(gettext("The report of %(n)s trainee(s) has been submitted to %(org)s.",
                               n=len(report.lines), org=report.reviewer_org.name), "success")
                 return redirect(url_for("BaseReportView.show", report_id=report.id))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         return self.render_template("base/new.html", form=form, title=_l("Report hours for trainees"))
 
     @expose("/<int:report_id>")
@@ -90,12 +87,10 @@ class BaseReportReviewView(BaseView):
         form = DecisionForm()
         if report is None or not form.validate_on_submit():
             abort(400)
-        try:
+        with domain_errors():
             if form.action.data == "approve":
                 report_flow.approve(report, current_actor())
             else:
                 report_flow.reject(report, current_actor(), form.reason.data)
             flash(gettext("The report has been handled."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("BaseReportReviewView.index"))

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import datetime
 
-from flask import abort, flash, make_response, redirect, request, send_file, url_for
+from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Attachment, Declaration, DeclarationState, LearningForm, Person
+from ..models import Attachment, Declaration, LearningForm, Person
 from ..security import current_actor
 from ..validators import mask_id_number
 from ..workflows import annual
 from ..workflows import base_reports as report_flow
+from ..workflows import certificates
 from ..workflows import declaration as decl_flow
+from ..workflows import evidence
 from ..workflows.attachments import path_of
-from ..workflows.base import DomainError
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
-from .util import N_, batch_decision, db_id, flash_form_errors, keyset_page
+from .util import N_, batch_decision, db_id, domain_errors, keyset_page, send_evidence
 
 STATE_TABS = [("", _l("All")), ("draft", _l("Not submitted")), ("pending", _l("Pending review")),
               ("approved", _l("Approved")), ("rejected", _l("Rejected"))]
-
-
 
 
 def _years() -> list[int]:
@@ -79,48 +78,38 @@ class HoursView(BaseView):
         flash(gettext("Submitted for review.") if submit else gettext("Saved as a draft."), "success")
         return redirect(url_for("HoursView.detail", declaration_id=saved.id))
 
-    @staticmethod
-    def _refused(form: DeclarationForm, exc: DomainError, detail_errors: dict) -> None:
-        """Show a refusal next to its field: a form field's, or one of the learning form's detail fields."""
-        flash_form_errors(form, exc)
-        if exc.field in decl_flow.FIELDS:
-            detail_errors[exc.field] = str(exc.message)
+    def _form_page(self, item: Declaration | None):
+        """The declare / edit form: saved (and submitted when asked) on a valid POST; else shown again with each
+        refusal next to its field, a form field's or one of the learning form's detail fields."""
+        form = self._form(item)
+        refused = domain_errors(form)
+        if form.validate_on_submit():
+            with refused:
+                return self._save(form, item)
+        elif form.is_submitted():
+            flash(gettext("Please correct the marked fields."), "danger")
+        error = refused.error
+        detail_errors = {error.field: str(error.message)} if error and error.field in decl_flow.FIELDS else {}
+        values = request.form if item is None or request.method == "POST" else {
+            f"f_{k}": v for k, v in item.details.items()}
+        return self.render_template("hours/declare.html", form=form, item=item, fields=decl_flow.FIELDS,
+                                    values=values, detail_errors=detail_errors,
+                                    title=_l("Edit declaration") if item else _l("Declare hours"))
 
     @expose("/declare", methods=["GET", "POST"])
     @has_access
     def declare(self):
         _my_person()
-        form = self._form()
-        detail_errors: dict = {}
-        if form.validate_on_submit():
-            try:
-                return self._save(form, None)
-            except DomainError as exc:
-                self._refused(form, exc, detail_errors)
-        elif form.is_submitted():
-            flash(gettext("Please correct the marked fields."), "danger")
-        return self.render_template("hours/declare.html", form=form, item=None, fields=decl_flow.FIELDS,
-                                    values=request.form, detail_errors=detail_errors, title=_l("Declare hours"))
+        return self._form_page(None)
 
     @expose("/<int:declaration_id>/edit", methods=["GET", "POST"])
     @has_access
     def edit(self, declaration_id):
         item = self._own(declaration_id)
-        if item.state not in (DeclarationState.DRAFT.value, DeclarationState.REJECTED.value):
+        if not decl_flow.editable(item):
             flash(gettext("Only a draft or a rejected declaration can be edited."), "warning")
             return redirect(url_for("HoursView.detail", declaration_id=item.id))
-        form = self._form(item)
-        detail_errors: dict = {}
-        if form.validate_on_submit():
-            try:
-                return self._save(form, item)
-            except DomainError as exc:
-                self._refused(form, exc, detail_errors)
-        elif form.is_submitted():
-            flash(gettext("Please correct the marked fields."), "danger")
-        values = request.form if request.method == "POST" else {f"f_{k}": v for k, v in item.details.items()}
-        return self.render_template("hours/declare.html", form=form, item=item, fields=decl_flow.FIELDS,
-                                    values=values, detail_errors=detail_errors, title=_l("Edit declaration"))
+        return self._form_page(item)
 
     def _own(self, declaration_id) -> Declaration:
         item = db.session.get(Declaration, declaration_id)
@@ -135,14 +124,14 @@ class HoursView(BaseView):
         item = self._own(declaration_id)
         return self.render_template("hours/detail.html", item=item, timeline=decl_flow.timeline(item),
                                     attachments=_attachments(item), form=ButtonForm(),
-                                    actions=decl_flow.machine.allowed_actions(item), title=item.title)
+                                    actions=decl_flow.owner_actions(item), title=item.title)
 
     @expose("/<int:declaration_id>/<any(submit, withdraw, delete):action>", methods=["POST"])
     @has_access
     def act(self, declaration_id, action):
         item = self._own(declaration_id)
         actor = current_actor()
-        try:
+        with domain_errors():
             if action == "delete":
                 decl_flow.delete_draft(item, actor)
                 flash(gettext("The draft has been deleted."), "success")
@@ -150,8 +139,6 @@ class HoursView(BaseView):
             {"submit": decl_flow.submit, "withdraw": decl_flow.withdraw}[action](item, actor)
             flash(gettext("Submitted for review.") if action == "submit" else
                   gettext("Withdrawn: the declaration is a draft again."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("HoursView.detail", declaration_id=item.id))
 
     # ------------------------------------------------------------ P10 annual completion, P11 printing
@@ -187,15 +174,12 @@ class HoursView(BaseView):
     @expose("/print/<int:year>/<any(completion, register):kind>", methods=["POST"])
     @has_access
     def print_pdf(self, year, kind):
-        from ..workflows import certificates
-
         person = _my_person()
         if not ButtonForm().validate_on_submit():
             abort(400)
-        try:
+        with domain_errors() as refused:
             cert = certificates.issue(person, year, kind, current_actor())
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
+        if refused.error:
             return redirect(url_for("HoursView.annual"))
         response = make_response(certificates.render_pdf(cert))
         response.headers["Content-Type"] = "application/pdf"
@@ -256,11 +240,7 @@ class AttachmentView(BaseView):
     @expose("/<int:attachment_id>")
     @has_access
     def download(self, attachment_id):
-        row = db.session.get(Attachment, attachment_id)
-        item = db.session.get(Declaration, row.declaration_id) if row else None
-        if item is None or not decl_flow.can_see(item, current_actor()):
+        row = evidence.declaration_file(attachment_id, current_actor())
+        if row is None:
             abort(404)
-        response = send_file(path_of(row), mimetype=row.content_type, as_attachment=True,
-                             download_name=row.filename)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        return response
+        return send_evidence(row, path_of(row))

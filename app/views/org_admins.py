@@ -13,16 +13,16 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError a
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from .. import validators as v
-from ..models import OrgKind, OrgState
+from ..extensions import db
+from ..models import Membership, OrgKind, OrgState
 from ..models.org import ORG_KIND_LABELS, ORG_STATE_LABELS
 from ..security import MODULES, ORG_ADMINS_VIEW, SUB_UNIT_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import admins as flow
 from ..workflows import org_profile as profile_flow
-from ..workflows.base import DomainError, PermissionDenied
 from .forms import INDUSTRIES, REQUIRED, ButtonForm, RowIdField, _wrap
 from .org_profile import SubOrgProfileForm
-from .util import N_, db_id, flash_form_errors
+from .util import N_, db_id, denied_as, domain_errors
 
 PAGE_SIZE = 20
 
@@ -76,13 +76,6 @@ class SetRoleForm(FlaskForm):
     org_role_id = SelectField(_l("Role"), coerce=db_id, validate_choice=False, validators=[Optional()])
 
 
-def _refuse(exc: DomainError):
-    """A permission refusal is a 403 page; nothing of the request is acted on."""
-    abort(403)
-
-
-
-
 # ---------------------------------------------------------------- U3 / D3 / H2
 
 class OrgAdminsView(BaseView):
@@ -92,10 +85,8 @@ class OrgAdminsView(BaseView):
 
     def _mine(self):
         actor = current_actor()
-        try:
+        with denied_as(403):
             return actor, flow.acting_membership(actor)
-        except PermissionDenied:
-            abort(403)
 
     def _roles_for(self, mine):
         return flow.roles_of(mine.org_id)
@@ -139,14 +130,10 @@ class OrgAdminsView(BaseView):
         actor, mine = self._super_or_403()
         form = form_class()
         if form.validate_on_submit():
-            try:
+            with domain_errors(form, denied=403):
                 add(actor, form)
                 flash(gettext(done), "success")
                 return redirect(url_for("OrgAdminsView.index"))
-            except PermissionDenied as exc:
-                _refuse(exc)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         return self._render_add(mine, tab, **{f"{tab}_form": form})
 
     @expose("/add/staff", methods=["POST"])
@@ -179,13 +166,9 @@ class OrgAdminsView(BaseView):
         actor, _mine = self._super_or_403()
         if not ButtonForm().validate_on_submit():
             abort(400)
-        try:
+        with domain_errors(denied=403):
             fn(actor, admin_id)
             flash(gettext(done), "success")
-        except PermissionDenied as exc:
-            _refuse(exc)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("OrgAdminsView.index"))
 
     @expose("/<int:admin_id>/make-super", methods=["POST"])
@@ -206,13 +189,9 @@ class OrgAdminsView(BaseView):
         if not form.validate_on_submit():
             flash(gettext("Invalid request."), "danger")
             return redirect(url_for("OrgAdminsView.index"))
-        try:
+        with domain_errors(denied=403):
             flow.set_role(actor, admin_id, form.org_role_id.data)
             flash(gettext("The administrator's role has been changed."), "success")
-        except PermissionDenied as exc:
-            _refuse(exc)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("OrgAdminsView.index"))
 
     # ------------------------------------------------------------ org-defined roles
@@ -236,38 +215,28 @@ class OrgAdminsView(BaseView):
                 abort(403)
             form.modules.choices = [(key, label) for key, (label, _views) in MODULES.items()]
             if form.validate_on_submit():
-                try:
+                with domain_errors(form, denied=403):
                     flow.create_role(actor, form.name.data, form.modules.data)
                     flash(gettext("The role has been defined."), "success")
                     return redirect(url_for("OrgAdminsView.roles"))
-                except PermissionDenied as exc:
-                    _refuse(exc)
-                except DomainError as exc:
-                    flash_form_errors(form, exc)
         return self._role_page(mine, form)
 
     @expose("/roles/<int:role_id>/edit", methods=["GET", "POST"])
     @has_access
     def edit_role(self, role_id):
         actor, mine = self._super_or_403()
-        try:
+        with denied_as(404):
             role = flow._own_role(mine, role_id)
-        except PermissionDenied:
-            abort(404)
         if request.method == "GET":
             form = RoleForm(formdata=None, data={"name": role.name, "modules": role.modules})
         else:
             form = RoleForm()
             form.modules.choices = [(key, label) for key, (label, _views) in MODULES.items()]
             if form.validate_on_submit():
-                try:
+                with domain_errors(form, denied=403):
                     flow.edit_role(actor, role.id, form.name.data, form.modules.data)
                     flash(gettext("The role has been saved."), "success")
                     return redirect(url_for("OrgAdminsView.roles"))
-                except PermissionDenied as exc:
-                    _refuse(exc)
-                except DomainError as exc:
-                    flash_form_errors(form, exc)
         return self._role_page(mine, form, role=role)
 
     @expose("/roles/<int:role_id>/delete", methods=["POST"])
@@ -276,13 +245,9 @@ class OrgAdminsView(BaseView):
         actor, _mine = self._super_or_403()
         if not ButtonForm().validate_on_submit():
             abort(400)
-        try:
+        with domain_errors(denied=403):
             flow.delete_role(actor, role_id)
             flash(gettext("The role has been deleted."), "success")
-        except PermissionDenied as exc:
-            _refuse(exc)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("OrgAdminsView.roles"))
 
 
@@ -299,10 +264,8 @@ class SubUnitView(BaseView):
 
     def _actor(self):
         actor = current_actor()
-        try:
+        with denied_as(403):
             flow._manager(actor)
-        except PermissionDenied:
-            abort(403)
         return actor
 
     @expose("/")
@@ -332,10 +295,8 @@ class SubUnitView(BaseView):
     @has_access
     def detail(self, org_id):
         actor = self._actor()
-        try:
+        with denied_as(404):
             org = flow.sub_org(actor, org_id)
-        except PermissionDenied:
-            abort(404)
         blockers = flow.close_blockers(org) if org.state == OrgState.ACTIVE.value else []
         return self.render_template(
             "admins/sub_unit.html", org=org, admins=flow.admins_of(org), staff=flow.staff_count(org),
@@ -346,26 +307,20 @@ class SubUnitView(BaseView):
     def edit(self, org_id):
         """H1 / D: edit the profile of an org below (name and free fields); the workflow re-checks the scope."""
         actor = self._actor()
-        try:
+        with denied_as(404):
             org = profile_flow.editable_org(actor, org_id)
-        except PermissionDenied:
-            abort(404)
         if org.state != OrgState.ACTIVE.value:
             flash(gettext("The organisation is not active."), "danger")
             return redirect(url_for("SubUnitView.detail", org_id=org.id))
         form = SubOrgProfileForm(formdata=None, obj=org) if request.method == "GET" else SubOrgProfileForm()
         form.set_choices(org)
         if request.method == "POST" and form.validate_on_submit():
-            try:
+            with domain_errors(form, denied=404):
                 changed = profile_flow.edit_below(actor, org.id, {name: getattr(form, name).data
                                                                   for name in profile_flow.EDITABLE})
                 flash(gettext("The profile of %(name)s has been saved.", name=org.name) if changed
                       else gettext("Nothing was changed."), "success")
                 return redirect(url_for("SubUnitView.detail", org_id=org.id))
-            except PermissionDenied:
-                abort(404)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         return self.render_template("admins/sub_unit_edit.html", org=org, form=form,
                                     title=_l("Edit the profile of %(name)s", name=org.name)), \
             400 if request.method == "POST" else 200
@@ -376,15 +331,11 @@ class SubUnitView(BaseView):
         actor = self._actor()
         if not ButtonForm().validate_on_submit():
             abort(400)
-        try:
+        with domain_errors(denied=404):
             org = flow.close_org(actor, org_id)
             flash(gettext("%(name)s has been deleted; its administrators can no longer log in.", name=org.name),
                   "success")
             return redirect(url_for("SubUnitView.index"))
-        except PermissionDenied:
-            abort(404)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("SubUnitView.detail", org_id=org_id))
 
     @expose("/admins/<int:admin_id>/remove", methods=["POST"])
@@ -393,17 +344,10 @@ class SubUnitView(BaseView):
         actor = self._actor()
         if not ButtonForm().validate_on_submit():
             abort(400)
-        from ..extensions import db
-        from ..models import Membership
-
         target = db.session.get(Membership, admin_id)
         org_id = target.org_id if target is not None else None
-        try:
+        with domain_errors(denied=404):
             flow.remove_sub_admin(actor, admin_id)
             flash(gettext("The administrator's rights have been removed; they can no longer log in with them."),
                   "success")
-        except PermissionDenied:
-            abort(404)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("SubUnitView.detail", org_id=org_id))

@@ -20,10 +20,9 @@ from ..security import ORG_CHANGE_REVIEW_VIEW, ORG_PROFILE_VIEW, SUPPORT_ORG_VIE
 from ..validators import ValidationError, validate_credit_code
 from ..workflows import org_change as flow
 from ..workflows import org_support, orgs
-from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import INDUSTRIES, ORG_NATURES, REQUIRED, ButtonForm, DecisionForm
-from .util import N_, arg_choice, batch_decision, db_id, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, db_id, domain_errors, keyset_page
 
 PAGE_SIZE = 20
 MARKUP = re.compile(r"[<>\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -141,12 +140,10 @@ class OrgProfileView(BaseView):
         form = OrgProfileForm()
         form.set_choices(org)
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 flow.edit_profile(current_actor(), {name: getattr(form, name).data for name in flow.PROFILE_FIELDS})
                 flash(gettext("The organisation profile has been saved."), "success")
                 return redirect(url_for("OrgProfileView.index"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         else:
             flash(gettext("Please correct the marked fields."), "danger")
         return self._page(org, form=form)
@@ -159,13 +156,11 @@ class OrgProfileView(BaseView):
         if form.validate_on_submit():
             data = flow.ChangeRequest(credit_code=form.credit_code.data, parent_id=db_id(form.parent_id.data),
                                       note=form.note.data)
-            try:
+            with domain_errors(form):
                 flow.request_change(current_actor(), data)
                 flash(gettext("The change has been submitted. It takes effect once the organisations above have "
                               "approved it."), "success")
                 return redirect(url_for("OrgProfileView.index"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         else:
             flash(gettext("Please correct the marked fields."), "danger")
         return self._page(org, change_form=form)
@@ -177,11 +172,9 @@ class OrgProfileView(BaseView):
         item = db.session.get(OrgChange, org_change_id)
         if item is None or item.org_id != org.id or not ButtonForm().validate_on_submit():
             abort(404)
-        try:
+        with domain_errors():
             flow.withdraw(item, current_actor())
             flash(gettext("The change request has been withdrawn."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("OrgProfileView.index"))
 
 
@@ -293,12 +286,10 @@ class SupportOrgView(BaseView):
         if form.validate_on_submit():
             source = db.session.get(Org, db_id(form.source_id.data))
             target = db.session.get(Org, db_id(form.target_id.data))
-            try:
+            with domain_errors(form):
                 org_support.merge(source, target, current_actor())
                 flash(gettext("%(a)s has been merged into %(b)s.", a=source.name, b=target.name), "success")
                 return redirect(url_for("SupportOrgView.index", q=target.name))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         else:
             flash(gettext("Please correct the marked fields."), "danger")
         return self._page(form)
@@ -309,9 +300,7 @@ class SupportOrgView(BaseView):
         org = db.session.get(Org, org_id)
         if org is None or not ButtonForm().validate_on_submit():
             abort(404)
-        try:
+        with domain_errors():
             code = org_support.issue_temporary_code(org, current_actor())
             flash(gettext("Temporary credit code %(code)s issued to %(org)s.", code=code, org=org.name), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("SupportOrgView.index", q=org.name))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import unicodedata
 
-from flask import abort, flash, redirect, request, send_file, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
@@ -15,16 +15,16 @@ from wtforms import BooleanField, FieldList, MultipleFileField, SelectField, Str
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, ValidationError as WTFValidationError
 
 from ..extensions import db
-from ..models import ChangeAttachment, ChangeState, IdentityCorrection, Person, TitleChange
+from ..models import ChangeState, IdentityCorrection, Person, TitleChange
 from ..security import (CHANGE_FILE_VIEW, IDENTITY_REVIEW_VIEW, PERSONNEL_REVIEW_VIEW, PROFILE_VIEW,
                         current_actor, current_membership, module_allows)
 from ..validators import ValidationError as Invalid, check_past_date, check_study_date, mask_id_number
+from ..workflows import evidence
 from ..workflows import identity as id_flow
 from ..workflows import title_change as title_flow
 from ..workflows.attachments import change_path_of
-from ..workflows.base import DomainError
 from .forms import DEGREES, EDUCATION, ETHNICITIES, TITLE_LEVELS, TITLE_SERIES, ButtonForm, DecisionForm
-from .util import N_, arg_choice, batch_decision, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, domain_errors, keyset_page, send_evidence
 
 REQUIRED = _l("This field is required.")
 TOO_LONG = _l("At most %(max)d characters.")
@@ -171,13 +171,11 @@ class ProfileView(BaseView):
             form = ProfileForm()
             if form.validate_on_submit():
                 values = {name: form[name].data for name in title_flow.PROFILE_FIELDS}
-                try:
+                with domain_errors(form):
                     changed = title_flow.update_profile(current_actor(), values)
                     flash(gettext("Your profile has been saved.") if changed else gettext("Nothing was changed."),
                           "success")
                     return redirect(url_for("ProfileView.index"))
-                except DomainError as exc:
-                    flash_form_errors(form, exc)
             else:
                 flash(gettext("Please correct the marked fields."), "danger")
         else:
@@ -211,12 +209,10 @@ class ProfileView(BaseView):
             if form.validate_on_submit():
                 values = {key: form[key].data for key in ("title_series", "title_level", "title_name", "title_date",
                                                           "title_cert_no")}
-                try:
+                with domain_errors(form):
                     title_flow.submit(current_actor(), values, _files(form.attachments))
                     flash(gettext("Your title change has been submitted to your unit for review."), "success")
                     return redirect(url_for("ProfileView.index"))
-                except DomainError as exc:
-                    flash_form_errors(form, exc)
             else:
                 flash(gettext("Please correct the marked fields."), "danger")
         else:
@@ -232,11 +228,9 @@ class ProfileView(BaseView):
         item = db.session.get(TitleChange, change_id)
         if item is None or item.person.user_id != current_user.id:
             abort(404)
-        try:
+        with domain_errors():
             title_flow.withdraw(item, current_actor())
             flash(gettext("The title change has been withdrawn."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("ProfileView.index"))
 
     @expose("/identity", methods=["GET", "POST"])
@@ -252,13 +246,11 @@ class ProfileView(BaseView):
                               "decision."), "warning")
                 return redirect(url_for("ProfileView.index"))
             if form.validate_on_submit():
-                try:
+                with domain_errors(form):
                     id_flow.submit(current_actor(), form.new_name.data, form.new_id_number.data,
                                    _files(form.attachments), form.note.data)
                     flash(gettext("Your request has been sent to support staff."), "success")
                     return redirect(url_for("ProfileView.index"))
-                except DomainError as exc:
-                    flash_form_errors(form, exc)
             else:
                 flash(gettext("Please correct the marked fields."), "danger")
         return self.render_template("profile/identity.html", form=form, person=person, pending=pending,
@@ -271,11 +263,9 @@ class ProfileView(BaseView):
         item = db.session.get(IdentityCorrection, correction_id)
         if item is None or item.user_id != current_user.id:
             abort(404)
-        try:
+        with domain_errors():
             id_flow.withdraw(item, current_actor())
             flash(gettext("The correction request has been withdrawn."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("ProfileView.index"))
 
 
@@ -362,13 +352,11 @@ class IdentityReviewView(BaseView):
         if not form.validate_on_submit():
             flash(gettext("Invalid request."), "danger")
         else:
-            try:
+            with domain_errors():
                 id_flow.decide(item, form.action.data, current_actor(), form.reason.data)
                 flash(gettext("The correction has been approved and applied.") if form.action.data == "approve"
                       else gettext("The correction has been rejected."), "success")
                 return redirect(url_for("IdentityReviewView.index"))
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
         return redirect(url_for("IdentityReviewView.detail", correction_id=item.id))
 
 
@@ -382,23 +370,8 @@ class ChangeAttachmentView(BaseView):
     @expose("/<int:attachment_id>")
     @has_access
     def download(self, attachment_id):
-        row = db.session.get(ChangeAttachment, attachment_id)
-        actor = current_actor()
-        allowed = False
-        if row is not None and row.owner_type == title_flow.OWNER_TYPE:
-            item = db.session.get(TitleChange, row.owner_id)
-            # a reviewer whose org-defined role lacks the personnel module does not reach the evidence either (U3)
-            allowed = item is not None and title_flow.can_see(item, actor) and (
-                title_flow.machine.is_owner(item, actor) or module_allows(current_membership(), PERSONNEL_REVIEW_VIEW))
-        elif row is not None and row.owner_type == id_flow.OWNER_TYPE:
-            item = db.session.get(IdentityCorrection, row.owner_id)
-            allowed = item is not None and id_flow.can_see(item, actor)
-        if not allowed:
+        row = evidence.change_file(attachment_id, current_actor(), personnel_module=module_allows(
+            current_membership(), PERSONNEL_REVIEW_VIEW))
+        if row is None:
             abort(404)
-        if row.owner_type == id_flow.OWNER_TYPE and not id_flow.machine.is_owner(item, actor):
-            id_flow.view_image(item, row, actor)  # ID-card images are as sensitive as the full number: audited
-        response = send_file(change_path_of(row), mimetype=row.content_type, as_attachment=True,
-                             download_name=row.filename)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return send_evidence(row, change_path_of(row))

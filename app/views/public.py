@@ -11,11 +11,10 @@ from ..models.org import ALLOWED_PARENTS, ORG_KIND_LABELS
 from ..security import PUBLIC_VIEW
 from ..validators import mask_id_number, normalize_id_number
 from ..workflows import registration as reg_flow
-from ..workflows.base import DomainError
 from ..workflows.orgs import picked, search_orgs
 from .captcha import captcha_passed
 from .forms import OrgRegistrationForm, PersonRegistrationForm, ProgressForm, WithdrawForm
-from .util import db_id, flash_form_errors, limit
+from .util import db_id, domain_errors, limit
 
 # The org kinds that register on the public page, in the order of the home page.
 REGISTERABLE = {
@@ -56,11 +55,9 @@ class PublicView(BaseView):
         form = PersonRegistrationForm()
         if form.validate_on_submit() and captcha_passed(form):
             profile = {name: getattr(form, name).data for name in form.PROFILE_FIELDS}
-            try:
+            with domain_errors(form):
                 reg = reg_flow.register_person(_account_data(form), form.unit_id.data, profile, request.remote_addr)
                 return self._done(reg)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         if form.is_submitted() and any(f.errors for f in form):
             flash(gettext("Please correct the marked fields."), "danger")
         form.captcha.data = ""
@@ -79,14 +76,12 @@ class PublicView(BaseView):
             fields = {"name": form.org_name.data, "credit_code": form.credit_code.data, "nature": form.nature.data or None,
                       "industry": form.industry.data or None, "phone": form.phone.data, "address": form.address.data,
                       "contact": form.name.data}
-            try:
-                scan = form.licence.data
-                licence = (scan.filename or "", scan.read()) if scan and getattr(scan, "filename", None) else None
+            scan = form.licence.data
+            licence = (scan.filename or "", scan.read()) if scan and getattr(scan, "filename", None) else None
+            with domain_errors(form):
                 reg = reg_flow.register_org(org_kind, _account_data(form), form.parent_id.data, fields,
                                             request.remote_addr, licence=licence)
                 return self._done(reg)
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         if form.is_submitted() and any(f.errors for f in form):
             flash(gettext("Please correct the marked fields."), "danger")
         form.captcha.data = ""
@@ -124,12 +119,10 @@ class PublicView(BaseView):
     def withdraw(self):
         form = WithdrawForm()
         if form.validate_on_submit():
-            try:
-                reg_id = db_id(form.registration_id.data) or 0
-                reg_flow.withdraw(reg_id, session.get("progress_id", ""), form.password.data, request.remote_addr)
+            with domain_errors():
+                reg_flow.withdraw(db_id(form.registration_id.data) or 0, session.get("progress_id", ""),
+                                  form.password.data, request.remote_addr)
                 flash(gettext("Your registration has been withdrawn."), "success")
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
         else:
             flash(gettext("Please enter your password."), "danger")
         return redirect(url_for("PublicView.progress"))

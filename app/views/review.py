@@ -2,7 +2,7 @@
 opens a detail page with everything the applicant entered, where the same decision can be taken."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, send_file, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 
@@ -10,11 +10,11 @@ from ..extensions import db
 from ..models import Registration, RegistrationState
 from ..security import REVIEW_VIEW, current_actor
 from ..validators import ID_TYPES, mask_id_number
+from ..workflows import evidence
 from ..workflows import registration as reg_flow
 from ..workflows.attachments import change_path_of
-from ..workflows.base import DomainError
 from .forms import DecisionForm
-from .util import N_, arg_choice, batch_decision, keyset_page
+from .util import N_, arg_choice, batch_decision, domain_errors, keyset_page, send_evidence
 
 KIND_CHOICES = [("", _l("All")), ("person", _l("Professional")), ("unit", _l("Employer unit")),
                 ("department", _l("Competent department")), ("base", _l("Training base")),
@@ -86,10 +86,9 @@ class RegistrationReviewView(BaseView):
         if not form.validate_on_submit():
             flash(gettext("Invalid request."), "danger")
             return redirect(url_for("RegistrationReviewView.detail", registration_id=reg.id))
-        try:
+        with domain_errors() as refused:
             done, failed = reg_flow.decide_many([reg.id], form.action.data, current_actor(), form.reason.data)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
+        if refused.error:
             return redirect(url_for("RegistrationReviewView.detail", registration_id=reg.id))
         for _id, message in failed:
             flash(message, "danger")
@@ -106,14 +105,8 @@ class RegistrationReviewView(BaseView):
         """The business licence scan of an org registration, to the reviewers of its queue only; each opening is
         audited. An image may be shown inline on the detail page (content checked on upload, nosniff); a PDF is
         downloaded."""
-        reg = self._item(registration_id)
-        row = reg_flow.licence_of(reg)
+        row = evidence.licence_file(self._item(registration_id), current_actor())
         if row is None:
             abort(404)
-        reg_flow.view_licence(reg, row, current_actor())
         inline = row.content_type.startswith("image/") and request.args.get("inline") == "1"
-        response = send_file(change_path_of(row), mimetype=row.content_type, as_attachment=not inline,
-                             download_name=row.filename)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return send_evidence(row, change_path_of(row), inline=inline)

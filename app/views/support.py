@@ -13,8 +13,8 @@ from ..models import Account, Membership, Org, RoleName
 from ..security import SUPPORT_VIEW, current_actor
 from ..validators import mask_id_number
 from ..workflows import accounts
-from ..workflows.base import DomainError
 from .forms import AccountLookupForm, AssignRoleForm
+from .util import domain_errors
 
 
 class SupportView(BaseView):
@@ -52,11 +52,9 @@ class SupportView(BaseView):
         form = AssignRoleForm()
         if form.validate_on_submit():
             org = db.session.get(Org, form.org_id.data) if form.org_id.data else None
-            try:
+            with domain_errors():
                 accounts.assign_role(account, RoleName(form.role.data), org, current_actor())
                 flash(gettext("The role has been granted."), "success")
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
         else:
             flash(gettext("Invalid request."), "danger")
         return redirect(url_for("SupportView.account", account_id=account.id))
@@ -65,21 +63,17 @@ class SupportView(BaseView):
     @has_access
     def revoke(self, membership_id):
         membership = db.session.get(Membership, membership_id) or abort(404)
-        try:
+        with domain_errors():
             accounts.revoke_role(membership, current_actor())
             flash(gettext("The role has been revoked."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("SupportView.account", account_id=membership.user_id))
 
     @expose("/accounts/<int:account_id>/reset-password", methods=["POST"])
     @has_access
     def reset_password(self, account_id):
         account = db.session.get(Account, account_id) or abort(404)
-        try:
+        with domain_errors():
             accounts.admin_reset_password(account, current_actor())
             flash(gettext("The password has been reset to the last 6 characters of the ID number; the owner must "
                           "change it at the next login."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("SupportView.account", account_id=account.id))

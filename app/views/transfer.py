@@ -2,6 +2,8 @@
 batch release / accept / reject and the transfer-out of an employee (U7)."""
 from __future__ import annotations
 
+from contextlib import suppress
+
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
@@ -17,7 +19,7 @@ from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import ButtonForm, DecisionForm
-from .util import N_, arg_choice, batch_decision, db_id, flash_form_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, db_id, denied_as, domain_errors, keyset_page
 
 PAGE_SIZE = 20
 TABS = [("out", _l("Outgoing: waiting for me")), ("in", _l("Incoming: waiting for me")), ("history", _l("History"))]
@@ -55,19 +57,15 @@ class TransferView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        try:
+        with denied_as(403):
             person = flow.person_of(actor)
-        except DomainError:
-            abort(403)
         form = TransferForm()
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 flow.submit(actor, db_id(form.to_unit_id.data), form.note.data)
                 flash(gettext("Your transfer application has been submitted; your current unit reviews it first."),
                       "success")
                 return redirect(url_for("TransferView.index"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         rows = flow.mine(actor)
         reasons = flow.blocked_reasons(person)
         picked = orgs.picked(db_id(form.to_unit_id.data), ["unit"])
@@ -84,11 +82,9 @@ class TransferView(BaseView):
         item = _transfer(transfer_id)
         if item is None or not flow.machine.is_owner(item, actor):
             abort(404)
-        try:
+        with domain_errors():
             flow.withdraw(item, actor)
             flash(gettext("Your transfer application has been withdrawn."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("TransferView.index"))
 
 
@@ -142,18 +138,14 @@ class TransferReviewView(BaseView):
         actor = current_actor()
         form = StartTransferForm()
         if form.validate_on_submit():
-            try:
+            with domain_errors(form):
                 flow.start(actor, db_id(form.person_id.data), db_id(form.to_unit_id.data), form.note.data)
                 flash(gettext("The transfer-out has been started; the new unit accepts or rejects it."), "success")
                 return redirect(url_for("TransferReviewView.index", tab="history"))
-            except DomainError as exc:
-                flash_form_errors(form, exc)
         person = None
         if db_id(form.person_id.data):
-            try:  # only a person of the admin's own subtree is ever shown back
+            with suppress(DomainError):  # only a person of the admin's own subtree is ever shown back
                 person = flow.employee(actor, db_id(form.person_id.data))
-            except DomainError:
-                person = None
         unit = orgs.picked(db_id(form.to_unit_id.data), ["unit"])
         return self.render_template("transfer/start.html", form=form, person=person,
                                     unit=unit,
@@ -163,10 +155,9 @@ class TransferReviewView(BaseView):
     @has_access
     def staff(self):
         """Picker source (select2 AJAX): active professionals of the admin's subtree by name, 20 at a time."""
-        try:
+        people = []
+        with suppress(DomainError):
             people = flow.staff_query(current_actor(), (request.args.get("q") or "")[:30])
-        except DomainError:
-            people = []
         return jsonify(results=[{"id": p.id, "text": p.name, "kind": mask_id_number(p.id_number),
                                  "parent": p.unit.name if p.unit else ""} for p in people])
 
@@ -178,9 +169,7 @@ class TransferReviewView(BaseView):
         item = _transfer(transfer_id)
         if item is None or not flow.machine.in_scope(item, actor):
             abort(404)
-        try:
+        with domain_errors():
             flow.machine.apply(item, "withdraw", actor)
             flash(gettext("The transfer-out has been withdrawn."), "success")
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
         return redirect(url_for("TransferReviewView.index", tab="history"))

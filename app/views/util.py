@@ -1,14 +1,23 @@
 """Small helpers shared by views."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from urllib.parse import urlparse
+
+from flask import abort, current_app, flash, request, send_file
+from flask_babel import gettext
+
+from ..extensions import limiter
+from ..security import current_actor
+from ..workflows.base import DomainError, PermissionDenied
+from .forms import DecisionForm
+
+MAX_DB_ID = 2 ** 31 - 1  # the largest value of an INTEGER column: larger "ids" name nothing
+
 
 def N_(msgid: str) -> str:
     """Mark a msgid for extraction where it is translated later (`flask translate update` knows N_)."""
     return msgid
-
-from urllib.parse import urlparse
-
-MAX_DB_ID = 2 ** 31 - 1  # the largest value of an INTEGER column: larger "ids" name nothing
 
 
 def db_id(value) -> int | None:
@@ -20,10 +29,6 @@ def db_id(value) -> int | None:
         return None
     number = int(value)
     return number if 0 < number <= MAX_DB_ID else None
-
-from flask import current_app, flash
-
-from ..extensions import limiter
 
 
 def safe_next(url: str | None) -> str | None:
@@ -46,6 +51,59 @@ def flash_form_errors(form, exc) -> None:
     flash(str(exc.message), "danger")
 
 
+@contextmanager
+def denied_as(status: int):
+    """A PermissionDenied raised in the block is the error page `status`: 403, or 404 where the record must not be
+    known to exist. Nothing of the request is acted on."""
+    try:
+        yield
+    except PermissionDenied:
+        abort(status)
+
+
+class domain_errors:
+    """The one way a view shows a workflow's refusal:
+
+        with domain_errors(form) as refused:
+            flow.do_it(...)
+            flash(gettext("Done."), "success")
+            return redirect(...)
+        return self.render_template(...)   # reached when the workflow refused
+
+    A DomainError raised in the block is flashed (and set on the form's field it names, when a form is given) and
+    the code after the block runs; `refused.error` holds it (None when the block ran through). With `denied`, a
+    PermissionDenied is that error page instead (403, or 404 where the record must not be known to exist)."""
+
+    def __init__(self, form=None, *, denied: int | None = None):
+        self.form = form
+        self.denied = denied
+        self.error: DomainError | None = None
+
+    def __enter__(self) -> "domain_errors":
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        if not isinstance(exc, DomainError):
+            return False
+        if self.denied and isinstance(exc, PermissionDenied):
+            abort(self.denied)
+        self.error = exc
+        if self.form is not None:
+            flash_form_errors(self.form, exc)
+        else:
+            flash(str(exc.message), "danger")
+        return True
+
+
+def send_evidence(row, path: str, *, inline: bool = False):
+    """An uploaded evidence file, to someone the workflow allowed: as an attachment unless `inline` (an image shown
+    on a page), never sniffed into another type, never cached by a shared cache."""
+    response = send_file(path, mimetype=row.content_type, as_attachment=not inline, download_name=row.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 def limit(config_key: str, methods: list[str] | None = None):
     """Rate-limit a view method with a limit read from config at request time (Flask-Limiter, shared storage)."""
 
@@ -58,8 +116,6 @@ def limit(config_key: str, methods: list[str] | None = None):
 def arg_choice(name: str, choices, default: str = "") -> str:
     """A query-string argument that must be one of the (value, label) `choices` (a tab, a filter): anything else
     is the default."""
-    from flask import request
-
     value = request.args.get(name) or default
     return value if value in {v for v, _ in choices} else default
 
@@ -67,8 +123,6 @@ def arg_choice(name: str, choices, default: str = "") -> str:
 def keyset_page(fetch, size: int = 20) -> tuple[list, int | None]:
     """One page of a queue kept newest first: `fetch(after_id=, limit=)` is asked for one row more than the page
     holds, to know whether a next page exists; returns the page and the id the next page starts after."""
-    from flask import request
-
     rows = fetch(after_id=db_id(request.args.get("after")), limit=size + 1)
     return rows[:size], (rows[size - 1].id if len(rows) > size else None)
 
@@ -77,13 +131,6 @@ def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one:
     """The POST of a review queue: validate the decision form, decide the ticked ids, flash the outcome.
 
     The messages are msgids with %(n)s (handled) and %(id)s / %(msg)s (failed_one)."""
-    from flask import request
-    from flask_babel import gettext
-
-    from ..security import current_actor
-    from ..workflows.base import DomainError
-    from .forms import DecisionForm
-
     form = DecisionForm()
     ids = [i for i in map(db_id, request.form.getlist("ids")) if i is not None][:200]
     if not form.validate_on_submit():
@@ -94,10 +141,9 @@ def batch_decision(decide_many, *, none_selected: str, handled: str, failed_one:
     if not ids:
         flash(gettext(none_selected), "warning")
         return
-    try:
+    with domain_errors() as refused:
         done, failed = decide_many(ids, form.action.data, current_actor(), form.reason.data)
-    except DomainError as exc:
-        flash(str(exc.message), "danger")
+    if refused.error:
         return
     if done:
         flash(gettext(handled, n=done), "success")
