@@ -15,9 +15,10 @@ from werkzeug.exceptions import Forbidden, NotFound
 from wtforms import StringField
 
 from app.extensions import db
-from app.models import Attachment, Declaration, LearningForm, Org, Person, RoleName
+from app.models import Attachment, Declaration, LearningForm, Org, Person, RoleName, Transfer
 from app.views.util import denied_as, domain_errors
 from app.workflows import declaration as decl_flow
+from app.workflows import transfer as transfer_flow
 from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
 from tests.conftest import csrf_from, login, page, zh
@@ -98,6 +99,30 @@ def test_the_detail_page_offers_exactly_what_the_applicant_may_do_and_nothing_el
                    else "This action is not allowed in the item's current state.")
         assert zh(refusal) in page(response), action
         assert _row(item.id) == before, action
+
+
+@pytest.mark.parametrize("case,offered", [("applied", True), ("released", True), ("rejected", False),
+                                         ("started by the unit", False)])
+def test_the_transfer_page_offers_withdrawal_exactly_when_the_workflow_allows_it(client, world, case, offered):
+    account = factories.make_account("调动申请人", [(R.PROFESSIONAL, world.unit)], person_unit=world.unit)
+    person = db.session.scalar(select(Person).where(Person.user_id == account.id))
+    old_unit = factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit)
+    if case == "started by the unit":
+        item = transfer_flow.start(old_unit, person.id, world.other_unit.id, "单位发起")
+    else:
+        item = transfer_flow.submit(factories.actor_for(account, R.PROFESSIONAL, world.unit), world.other_unit.id)
+        if case == "released":
+            transfer_flow.release(item, old_unit)
+        elif case == "rejected":
+            transfer_flow.decide_many([item.id], "reject", old_unit, "不同意")
+    state = db.session.scalar(select(Transfer.state).where(Transfer.id == item.id))
+    login(client, account.username)
+    html = page(client.get("/transfer/"))
+    assert (f'action="/transfer/{item.id}/withdraw"' in html) is offered
+    client.post(f"/transfer/{item.id}/withdraw", data={"csrf_token": csrf_from(html)})
+    db.session.expire_all()
+    assert db.session.scalar(select(Transfer.state).where(Transfer.id == item.id)) == (
+        "withdrawn" if offered else state)
 
 
 def test_declaration_evidence_is_an_uncached_attachment_to_the_applicant_only(client, world):

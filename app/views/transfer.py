@@ -19,7 +19,7 @@ from ..workflows import transfer as flow
 from ..workflows.base import DomainError
 from ..workflows.pending import blocked_message
 from .forms import ButtonForm, DecisionForm
-from .util import N_, arg_choice, batch_decision, db_id, denied_as, domain_errors, keyset_page
+from .util import N_, arg_choice, batch_decision, db_id, denied_as, domain_errors, keyset_page, may
 
 PAGE_SIZE = 20
 TABS = [("out", _l("Outgoing: waiting for me")), ("in", _l("Incoming: waiting for me")), ("history", _l("History"))]
@@ -71,7 +71,7 @@ class TransferView(BaseView):
         picked = orgs.picked(db_id(form.to_unit_id.data), ["unit"])
         return self.render_template(
             "transfer/index.html", person=person, rows=rows, names=_decisions(rows), form=form,
-            picked=picked,
+            picked=picked, withdrawable={t.id for t in rows if may(flow.machine, t, "withdraw", actor)},
             blocked=blocked_message(reasons, _l("Applying for a unit transfer")) if reasons else None,
             button=ButtonForm(formdata=None), title=_l("Unit transfer"))
 

@@ -95,6 +95,16 @@ class domain_errors:
         return True
 
 
+def may(machine, item, action: str, actor) -> bool:
+    """Whether the workflow would let `actor` take `action` on `item` now: what a page offers is asked of the
+    machine's transition table, never decided again in a template."""
+    try:
+        machine.check(item, action, actor)
+    except DomainError:
+        return False
+    return True
+
+
 def send_evidence(row, path: str, *, inline: bool = False):
     """An uploaded evidence file, to someone the workflow allowed: as an attachment unless `inline` (an image shown
     on a page), never sniffed into another type, never cached by a shared cache."""
