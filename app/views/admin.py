@@ -1,6 +1,9 @@
 """Generated CRUD screens (FAB ModelView), every one scoped to the caller's org subtree."""
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import ModelView, expose
 from flask_appbuilder.actions import action
@@ -40,7 +43,34 @@ class RowInterface(SQLAInterface):
     COUNT_CAP = 10_000
     eager: tuple[str, ...] = ()
 
+    def _typed(self, filters):
+        """Search values arrive as text, and FAB binds them as text: PostgreSQL refuses a number or a date column
+        compared with text. Values of such columns become numbers and dates (AppModelView has refused any that do
+        not parse with a 400)."""
+        if filters is None:
+            return filters
+        for i, (flt, value) in enumerate(zip(filters.filters, filters.values)):
+            column = getattr(flt, "column_name", None)
+            if column and column in self.list_properties:
+                filters.values[i] = ([self._typed_value(column, v) for v in value] if isinstance(value, list)
+                                     else self._typed_value(column, value))
+        return filters
+
+    def _typed_value(self, column: str, value):
+        if not isinstance(value, str):
+            return value
+        if self.is_integer(column):
+            return int(value)
+        if self.is_numeric(column) or self.is_float(column):
+            return Decimal(value)
+        if self.is_datetime(column):
+            return datetime.datetime.fromisoformat(value[:19] if len(value) > 10 else value[:10])
+        if self.is_date(column):
+            return datetime.date.fromisoformat(value[:10])
+        return value
+
     def query_count(self, query, filters=None, select_columns=None) -> int:
+        filters = self._typed(filters)
         inner = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
         return inner.limit(self.COUNT_CAP + 1).count()
 
@@ -51,8 +81,8 @@ class RowInterface(SQLAInterface):
         return super().query(filters, order_column, order_direction, page, page_size, select_columns,
                              outer_default_load)
 
-    def apply_all(self, query, *args, **kwargs):
-        query = super().apply_all(query, *args, **kwargs)
+    def apply_all(self, query, filters=None, *args, **kwargs):
+        query = super().apply_all(query, self._typed(filters), *args, **kwargs)
         return query.options(*(selectinload(getattr(self.obj, name)) for name in self.eager))
 
     def get(self, id, filters=None, select_columns=None, outer_default_load=False):
@@ -92,6 +122,36 @@ class AppModelView(ReturnToListMixin, ModelView):
                     abort(400)
             elif key == f"_oc_{name}" and value not in self.order_columns:
                 abort(400)
+            elif key.startswith("_flt_") and not self._filter_value_fits(key, value):
+                abort(400)
+
+    def _filter_value_fits(self, key: str, value: str) -> bool:
+        """A search filter `_flt_<n>_<column>` names a search column and carries a value of that column's type:
+        FAB hands it to the database as it is, and PostgreSQL refuses a word compared with a number or a date
+        (a server error, not an empty list)."""
+        from datetime import date
+
+        from ..validators import ValidationError, parse_number
+
+        _prefix, _, rest = key.partition("_flt_")
+        index, _, column = rest.partition("_")
+        if not index.isdigit() or column not in self.search_columns:
+            return False
+        model = self.datamodel
+        try:
+            if model.is_relation(column):
+                return db_id(value) is not None
+            if model.is_integer(column):
+                parse_number(value, 0)
+            elif model.is_numeric(column) or model.is_float(column):
+                parse_number(value, 6)
+            elif model.is_date(column) or model.is_datetime(column):
+                date.fromisoformat(value[:10])
+            elif model.is_boolean(column):
+                return value in ("y", "n", "1", "0", "true", "false", "on", "off", "")
+        except (ValidationError, ValueError):
+            return False
+        return True
 
     def _list(self, **kwargs):
         self._check_list_args()
