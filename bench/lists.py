@@ -163,7 +163,7 @@ def main(argv=None) -> int:
             for label, url in tried:
                 try:
                     r = measure(client, timer, recorder, f"{role} {label}", url, args.reps, 1)
-                except RuntimeError as exc:
+                except Exception as exc:  # noqa: BLE001 - a page that fails is reported, the walk goes on
                     over.append((role, path, label, f"error: {str(exc).splitlines()[0]}"))
                     continue
                 if r.median > args.target:
