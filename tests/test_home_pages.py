@@ -253,3 +253,17 @@ def test_no_role_gets_an_empty_home_page(app, world):
         assert not re.search(r"\b(None|Recent|Reports|Active|Failed|Trainees|Professionals)\b", text_only), role
         assert CJK.search(text_only)
         assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, (role, seen)
+
+
+def test_big_counts_stop_at_the_cap(app, world, monkeypatch):
+    """A city's staff count is not a scan of a million rows on every home page: past the cap it says so."""
+    from app.workflows import dashboard
+
+    monkeypatch.setattr(dashboard, "COUNT_CAP", 2)
+    for i in range(3):
+        professional(world, f"城市职员{i}", world.unit)
+    html, _seen = home_of(app, world.city_admin, R.HR_ADMIN)
+    assert re.search(r'id="staff-card"[^>]*>\s*<span class="stat-number">' + re.escape(zh("more than %(n)s", n="2")),
+                     html)
+    html, _seen = home_of(app, world.sysadmin, R.SYSADMIN)
+    assert zh("more than %(n)s", n="2") in html  # the accounts

@@ -18,7 +18,7 @@ from wtforms.validators import NumberRange
 from ..extensions import db
 from ..models import Account, AuditLog, Membership, MembershipState, Org, Person, Region, RoleName
 from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFilter, current_actor
-from ..workflows import accounts
+from ..workflows import accounts, dashboard
 from . import labels
 from .modelview import ReturnToListMixin
 from .util import db_id, domain_errors
@@ -40,7 +40,7 @@ class RowInterface(SQLAInterface):
     - the related rows shown in the list (`eager`, set by AppModelView from its list_columns) are loaded for the
       page in one statement each, never one query per row."""
 
-    COUNT_CAP = 10_000
+    COUNT_CAP = dashboard.COUNT_CAP
     eager: tuple[str, ...] = ()
 
     def _typed(self, filters):

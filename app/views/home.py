@@ -55,7 +55,7 @@ class HomeView(BaseView):
         return self.render_template("home.html", membership=membership, cards=cards, figures=figures,
                                     role=actor.role.value if actor.role else "", person=person,
                                     this_year=this_year, roles=ROLES, actions=AUDIT_ACTIONS, objects=AUDIT_OBJECTS,
-                                    results=AUDIT_RESULTS, report_states=REPORT_STATES,
+                                    results=AUDIT_RESULTS, report_states=REPORT_STATES, count_cap=dashboard.COUNT_CAP,
                                     masked=mask_id_number(current_user.username), title=_l("My home"), **extra)
 
 
