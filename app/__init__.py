@@ -44,7 +44,8 @@ def create_app(config: object | None = None, **overrides) -> Flask:
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
 
     from . import models  # noqa: F401  (register the tables)
-    from .security import AppSecurityManager, fab_roles
+    from .authz import fab_roles
+    from .security import AppSecurityManager
 
     app.config["FAB_ROLES"] = fab_roles()
     app.config["FAB_SECURITY_MANAGER_CLASS"] = "app.security.AppSecurityManager"

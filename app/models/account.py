@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..validators import mask_id_number
 from .org import Org
 
 
@@ -149,8 +150,6 @@ class Person(Model):
 
     @property
     def masked_id_number(self) -> str:
-        from ..validators import mask_id_number
-
         return mask_id_number(self.id_number)
 
     def __repr__(self) -> str:

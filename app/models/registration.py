@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .account import Account, Membership
-from .org import Org
+from .org import ORG_KIND_LABELS, Org, OrgKind
 
 
 class RegistrationState(str, enum.Enum):
@@ -71,8 +71,6 @@ class Registration(Model):
 
     @property
     def kind_label(self):
-        from .org import ORG_KIND_LABELS, OrgKind
-
         if self.kind == "person":
             return _l("Professional")
         return ORG_KIND_LABELS[OrgKind(self.kind)]

@@ -17,7 +17,8 @@ from wtforms.validators import NumberRange
 
 from ..extensions import db
 from ..models import Account, AuditLog, Membership, MembershipState, Org, Person, Region, RoleName
-from ..security import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW, OrgScopeFilter, current_actor
+from ..authz import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW
+from ..security import OrgScopeFilter, current_actor
 from ..workflows import accounts, dashboard
 from . import labels
 from .modelview import ReturnToListMixin

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Membership, MembershipState, RoleName
-from ..security import ACCOUNT_VIEW, current_actor
+from ..authz import ACCOUNT_VIEW
+from ..security import current_actor
 from ..workflows import accounts
 from .captcha import captcha_passed, new_captcha_png
 from .forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, PickRoleForm, ResetPasswordForm

@@ -13,7 +13,8 @@ from sqlalchemy.orm import joinedload
 from ..extensions import db
 from ..models import Person, RoleName
 from ..extensions import appbuilder
-from ..security import HOME_VIEW, current_actor, current_membership, module_allows
+from ..authz import HOME_VIEW, module_allows
+from ..security import current_actor, current_membership
 from ..validators import mask_id_number
 from ..workflows import annual, dashboard
 from ..workflows import declaration as decl_flow

@@ -10,6 +10,7 @@ from ..models.changes import CHANGE_STATE_LABELS, ORG_CHANGE_STATE_LABELS, TRANS
 from ..models.hours import DECLARATION_STATE_LABELS
 from ..models.org import ORG_STATE_LABELS
 from ..models.registration import REGISTRATION_STATE_LABELS
+from ..workflows.declaration import FIELDS
 
 AUDIT_ACTIONS = {
     "login": _l("Log in"),
@@ -115,8 +116,6 @@ def formatters(columns, **special) -> dict:
 
 
 def field_label(key: str):
-    from ..workflows.declaration import FIELDS
-
     return FIELDS[key][0] if key in FIELDS else key
 
 

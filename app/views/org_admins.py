@@ -16,7 +16,8 @@ from .. import validators as v
 from ..extensions import db
 from ..models import Membership, OrgKind, OrgState
 from ..models.org import ORG_KIND_LABELS, ORG_STATE_LABELS
-from ..security import MODULES, ORG_ADMINS_VIEW, SUB_UNIT_VIEW, current_actor
+from ..authz import MODULES, ORG_ADMINS_VIEW, SUB_UNIT_VIEW
+from ..security import current_actor
 from ..validators import mask_id_number
 from ..workflows import admins as flow
 from ..workflows import org_profile as profile_flow

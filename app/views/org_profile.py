@@ -16,7 +16,8 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError a
 from ..extensions import db
 from ..models import Account, AuditLog, Org, OrgChange, OrgKind
 from ..models.org import ALLOWED_PARENTS, ORG_KIND_LABELS, ORG_STATE_LABELS
-from ..security import ORG_CHANGE_REVIEW_VIEW, ORG_PROFILE_VIEW, SUPPORT_ORG_VIEW, current_actor
+from ..authz import ORG_CHANGE_REVIEW_VIEW, ORG_PROFILE_VIEW, SUPPORT_ORG_VIEW
+from ..security import current_actor
 from ..validators import ValidationError, validate_credit_code
 from ..workflows import org_change as flow
 from ..workflows import org_support, orgs

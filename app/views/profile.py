@@ -16,8 +16,8 @@ from wtforms.validators import AnyOf, DataRequired, Length, Optional, Validation
 
 from ..extensions import db
 from ..models import ChangeState, IdentityCorrection, Person, TitleChange
-from ..security import (CHANGE_FILE_VIEW, IDENTITY_REVIEW_VIEW, PERSONNEL_REVIEW_VIEW, PROFILE_VIEW,
-                        current_actor, current_membership, module_allows)
+from ..authz import CHANGE_FILE_VIEW, IDENTITY_REVIEW_VIEW, PERSONNEL_REVIEW_VIEW, PROFILE_VIEW, module_allows
+from ..security import current_actor, current_membership
 from ..validators import ValidationError as Invalid, check_past_date, check_study_date, mask_id_number
 from ..workflows import evidence
 from ..workflows import identity as id_flow

@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from ..models import OrgKind
 from ..models.org import ALLOWED_PARENTS, ORG_KIND_LABELS
-from ..security import PUBLIC_VIEW
+from ..authz import PUBLIC_VIEW
 from ..validators import mask_id_number, normalize_id_number
 from ..workflows import registration as reg_flow
 from ..workflows.orgs import picked, search_orgs

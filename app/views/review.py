@@ -8,7 +8,8 @@ from flask_babel import gettext, lazy_gettext as _l
 
 from ..extensions import db
 from ..models import Registration, RegistrationState
-from ..security import REVIEW_VIEW, current_actor
+from ..authz import REVIEW_VIEW
+from ..security import current_actor
 from ..validators import ID_TYPES, mask_id_number
 from ..workflows import evidence
 from ..workflows import registration as reg_flow

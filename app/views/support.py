@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Account, Membership, Org, RoleName
-from ..security import SUPPORT_VIEW, current_actor
+from ..authz import SUPPORT_VIEW
+from ..security import current_actor
 from ..validators import mask_id_number
 from ..workflows import accounts
 from .forms import AccountLookupForm, AssignRoleForm

@@ -12,7 +12,8 @@ from wtforms import StringField, TextAreaField
 
 from ..extensions import db
 from ..models import Transfer
-from ..security import TRANSFER_REVIEW_VIEW, TRANSFER_VIEW, current_actor
+from ..authz import TRANSFER_REVIEW_VIEW, TRANSFER_VIEW
+from ..security import current_actor
 from ..validators import mask_id_number
 from ..workflows import orgs
 from ..workflows import transfer as flow

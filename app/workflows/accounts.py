@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import Account, AuditLog, LoginThrottle, Membership, MembershipState, Org, RoleName
+from ..models import (Account, AuditLog, LoginThrottle, Membership, MembershipState, Org, Registration,
+                      RegistrationState, RoleName)
 from ..models.account import GLOBAL_ROLES
 from ..validators import ValidationError, mask_id_number, normalize_id_number, validate_password
 from . import memberships
 from .base import Actor, ConcurrentTransition, DomainError, PermissionDenied, audit, transaction
+from .notify import send_code
 
 LOGIN_FAILED = _l("Wrong account or password.")
 _fake_hashes: dict[str, str] = {}
@@ -162,8 +164,6 @@ def authenticate(id_number: str, password: str, role: RoleName | str | None, ip:
 
 
 def _pending_reviewer(membership: Membership) -> str:
-    from ..models import Registration, RegistrationState
-
     reg = db.session.scalar(select(Registration).where(
         Registration.membership_id == membership.id, Registration.state == RegistrationState.PENDING.value))
     return reg.reviewer_org.name if reg else gettext("the reviewing organisation")
@@ -210,8 +210,6 @@ def make_reset_token(account: Account) -> str:
 
 def request_password_reset(id_number: str, contact: str, channel: str, ip: str | None) -> None:
     """Send a reset link if 证件号 and the registered e-mail / mobile match; answer the same either way."""
-    from .notify import send_code
-
     account = find_account(id_number)
     contact = (contact or "").strip().lower()
     registered = (account.email or "").lower() if account and channel == "email" else (

@@ -12,9 +12,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from ..authz import MODULES, modules_for_role
 from ..extensions import db
 from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgRole, OrgState, Person, RoleName)
-from ..security import MODULES, modules_for_role
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
                        verify_password)
 from . import memberships

@@ -16,8 +16,8 @@ from flask_babel import gettext
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Attachment, Declaration
-from .base import DomainError
+from ..models import Attachment, ChangeAttachment, Declaration
+from .errors import DomainError
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_FILES = 5
@@ -71,7 +71,7 @@ def check_content(name: str, data: bytes) -> tuple[str, str]:
 
 def _claims_image(data: bytes) -> bool:
     """Whether Pillow's own PNG or JPEG plugin takes the header for its format (the parser then decides)."""
-    from PIL import Image
+    from PIL import Image  # lazy for cost: Pillow loads only when a file is checked
 
     Image.init()
     return any(Image.OPEN[pil_format][1](data[:16]) for pil_format in PIL_FORMATS)
@@ -79,7 +79,7 @@ def _claims_image(data: bytes) -> bool:
 
 def _check_image(name: str, data: bytes) -> tuple[str, str]:
     """(Pillow's format, its content type) of a PNG or JPEG that decodes within the pixel limit."""
-    from PIL import Image
+    from PIL import Image  # lazy for cost: Pillow loads only when a file is checked
 
     too_big = _Refused(gettext("%(name)s has too many pixels (at most %(n)s million).", name=name,
                                n=MAX_PIXELS // 1_000_000))
@@ -104,7 +104,7 @@ def _check_image(name: str, data: bytes) -> tuple[str, str]:
 
 
 def _check_pdf(data: bytes) -> None:
-    from pypdf import PdfReader
+    from pypdf import PdfReader  # lazy for cost: loaded only when a PDF is checked
 
     if b"%%EOF" not in data[-1024:]:
         raise ValueError("no end of file marker: truncated, or something appended")
@@ -202,8 +202,6 @@ def store_change_files(owner_type: str, owner_id: int, files: list[tuple[str, by
     """Write the evidence files of a change request (title change, identity correction) and add their rows to the
     caller's transaction; the files are checked before anything is written. Returns a function that removes the
     written files, for the caller to run if its transaction fails."""
-    from ..models import ChangeAttachment
-
     already = db.session.scalar(select(func.count(ChangeAttachment.id)).where(
         ChangeAttachment.owner_type == owner_type, ChangeAttachment.owner_id == owner_id)) or 0
     checked = check_files(files, already)
@@ -230,8 +228,6 @@ def store_change_files(owner_type: str, owner_id: int, files: list[tuple[str, by
 
 
 def change_files(owner_type: str, owner_id: int) -> list:
-    from ..models import ChangeAttachment
-
     return list(db.session.scalars(select(ChangeAttachment).where(
         ChangeAttachment.owner_type == owner_type, ChangeAttachment.owner_id == owner_id)
         .order_by(ChangeAttachment.id)))

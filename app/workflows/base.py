@@ -11,54 +11,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
+from ..authz import Actor  # noqa: F401  (the workflows import it from here too)
 from ..extensions import db
 from ..models import AuditLog
-from ..models.account import GLOBAL_ROLES, RoleName
-
-
-class DomainError(Exception):
-    """A rule was broken; `message` is shown to the user as is (translated)."""
-
-    def __init__(self, message: Any, field: str | None = None):
-        super().__init__(str(message))
-        self.message = message
-        self.field = field
-
-
-class TransitionNotAllowed(DomainError):
-    pass
-
-
-class PermissionDenied(DomainError):
-    pass
-
-
-class ConcurrentTransition(DomainError):
-    pass
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the account, the role they logged in with and the root of their org scope."""
-
-    user_id: int | None
-    display: str
-    role: RoleName | None = None
-    org_id: int | None = None
-    scope_path: str | None = None
-    ip: str | None = None
-
-    @property
-    def is_global(self) -> bool:
-        return self.role in GLOBAL_ROLES
-
-    def covers(self, org_path: str | None) -> bool:
-        """True if an org with this path lies inside the actor's scope."""
-        if self.is_global:
-            return True
-        if not self.scope_path or not org_path:
-            return False
-        return org_path.startswith(self.scope_path)
+from .attachments import store_change_files
+from .errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed  # noqa: F401
 
 
 APPLICANT = "applicant"  # the owner of the item (checked by the machine's `is_owner`)
@@ -159,8 +116,6 @@ class StateMachine:
                 raise ValueError("files are stored only by an open that commits")
             self._insert(item, actor, state, action, comment, audit_as)
             return item
-        from .attachments import store_change_files
-
         remove = None
         try:
             with transaction(conflict=(lambda: DomainError(duplicate)) if duplicate is not None else None):

@@ -262,7 +262,7 @@ def register_rows(items: list[HourRecord]) -> list[RegisterRow]:
 @functools.lru_cache(maxsize=512)
 def _qr_data_uri(text: str) -> str:
     """The QR code of a link as a PNG data URI, made locally (a re-print of the same certificate reuses it)."""
-    import qrcode
+    import qrcode  # lazy for cost: loaded only when a certificate is drawn
 
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=2)
     qr.add_data(text)
@@ -292,6 +292,7 @@ def ensure_font() -> None:
     with _font_lock:
         if _font_ready:
             return
+        # lazy for cost: the PDF toolchain loads only when the first certificate is rendered
         from reportlab.lib.fonts import addMapping
         from reportlab.pdfbase import pdfmetrics
         from reportlab.pdfbase.ttfonts import TTFont
@@ -339,7 +340,7 @@ def document_context(cert: Certificate) -> dict:
 
 def render_pdf(cert: Certificate) -> bytes:
     """The certificate as an A4 PDF with its Chinese font embedded. Raises FontMissing without a usable font."""
-    from xhtml2pdf import pisa
+    from xhtml2pdf import pisa  # lazy for cost, as above
     from xhtml2pdf.config.resources import ResourceAccessPolicy
 
     ensure_font()

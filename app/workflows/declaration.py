@@ -16,9 +16,9 @@ from sqlalchemy.orm import selectinload
 
 from .. import validators
 from ..extensions import db
-from ..models import (Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
+from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
                       YearSummary)
-from .attachments import path_of, store_attachments
+from .attachments import delete_files, path_of, store_attachments
 from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now,
                    transaction)
 from .notify import admin_emails, send_email
@@ -366,8 +366,6 @@ def delete_draft(item: Declaration, actor: Actor) -> None:
         raise PermissionDenied(_l("You do not have permission to do this."))
     if not deletable(item):
         raise DomainError(_l("Only a draft can be deleted."))
-    from .attachments import delete_files
-
     files = delete_files(item)
     audit(actor, "declaration.delete", object_type="declaration", object_id=item.id, from_state="draft")
     db.session.delete(item)
@@ -390,8 +388,6 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
 
 def timeline(item: Declaration):
     """The review history of a declaration, oldest first (who, when, decision, reason)."""
-    from ..models import AuditLog
-
     return list(db.session.scalars(select(AuditLog).where(
         AuditLog.object_type == "declaration", AuditLog.object_id == item.id).order_by(AuditLog.id)))
 

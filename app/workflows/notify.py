@@ -5,8 +5,12 @@ import logging
 
 from flask import current_app
 from flask_mail import Message
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
-from ..extensions import mail
+from ..authz import module_allows
+from ..extensions import db, mail
+from ..models import Membership, MembershipState
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +30,6 @@ def send_email(to: str | None, subject: str, body: str) -> bool:
 def admin_emails(org_ids, role: str, view_name: str, exclude_user_id: int | None = None) -> list[str]:
     """The e-mail addresses of the active `role` admins of the orgs `org_ids` who may open `view_name`: an admin
     whose org-defined role (U3) lacks the module of the queue hears nothing of its items either."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
-    from ..extensions import db
-    from ..models import Membership, MembershipState
-    from ..security import module_allows
-
     rows = db.session.scalars(select(Membership).options(selectinload(Membership.user),
                                                          selectinload(Membership.org_role)).where(
         Membership.org_id.in_(list(org_ids)), Membership.role == role,

@@ -1,7 +1,7 @@
 """Org tree services: creating orgs with their materialised path, picker search, scope helpers."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
@@ -88,8 +88,6 @@ def rewrite_subtree(root: Org, new_parent: Org) -> int:
     UPDATE ("/1/5/23/..." -> new parent's path + "23/..."); the caller checks that new_parent is not inside the
     subtree and commits. Descendants that shared root's region follow it to the new parent's region.
     Returns the number of orgs whose path changed."""
-    from sqlalchemy import literal, update
-
     old_prefix = root.path
     new_prefix = f"{new_parent.path}{root.id}/"
     old_region = root.region_id

@@ -3,7 +3,7 @@
 Each function returns the translated reasons that block the change (empty: nothing pending)."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from ..extensions import db
@@ -80,7 +80,5 @@ def pending_for_org(org: Org) -> list:
 
 def blocked_message(reasons: list, what) -> str:
     """One sentence naming what blocks `what` (a translated phrase)."""
-    from flask_babel import gettext
-
     return gettext("%(what)s is not possible while %(reasons)s.", what=what,
                    reasons=gettext(", ").join(str(r) for r in reasons))

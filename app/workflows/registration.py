@@ -15,7 +15,8 @@ from ..models.org import ALLOWED_PARENTS
 from ..validators import birth_date_and_gender
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
                        verify_password)
-from .base import APPLICANT, Actor, DomainError, StateMachine, Transition, audit, now, transaction
+from .attachments import change_files, store_change_files
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now, transaction
 from .memberships import machine as membership_machine
 from .notify import send_email
 from .orgs import create_org, subtree_ids
@@ -242,8 +243,6 @@ def register_org(kind: OrgKind, data: AccountData, parent_id: int | None, org_fi
 def _store_licence(reg: Registration, licence: tuple[str, bytes] | None):
     """Store the licence scan with the registration (checked by content first), in the caller's transaction;
     returns the function that removes the file again, or None."""
-    from .attachments import store_change_files
-
     if not (licence and (licence[0] or licence[1])):
         return None
     try:
@@ -315,8 +314,6 @@ def birth_date_shown(id_number: str | None) -> bool:
 
 def licence_of(reg: Registration):
     """The business licence scan uploaded with an org registration (one file: an image or a PDF), or None."""
-    from .attachments import change_files
-
     files = change_files(LICENCE_OWNER, reg.id) if reg.kind != "person" else []
     return files[0] if files else None
 
@@ -324,8 +321,6 @@ def licence_of(reg: Registration):
 def view_licence(reg: Registration, row, actor: Actor) -> None:
     """A reviewer opens the licence scan: a sensitive read, one licence.view audit row naming the file (as
     support's ID-card images are audited)."""
-    from .base import PermissionDenied
-
     if not visible(reg, actor):
         raise PermissionDenied(_l("You do not have permission to do this."))
     audit(actor, "licence.view", object_type="registration", object_id=reg.id,

@@ -14,6 +14,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
+from ..authz import TRANSFER_REVIEW_VIEW
 from ..extensions import db
 from ..models import (Account, Declaration, Membership, MembershipState, Org, OrgKind, OrgState, Person, RoleName,
                       Transfer, TransferState)
@@ -351,8 +352,6 @@ def names_of(ids) -> dict[int, str]:
 
 def _unit_admin_emails(unit: Org, exclude_user_id: int | None = None) -> list[str]:
     """The admins who decide for a unit: those of the unit and of the units above it in the tree."""
-    from ..security import TRANSFER_REVIEW_VIEW
-
     ids = [int(x) for x in unit.path.strip("/").split("/") if x]
     return admin_emails(ids, RoleName.UNIT_ADMIN.value, TRANSFER_REVIEW_VIEW, exclude_user_id)
 
