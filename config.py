@@ -36,6 +36,8 @@ class Config:
 
     # i18n: Chinese first, English selectable
     BABEL_DEFAULT_LOCALE = "zh"
+    # "today" for deadlines, date checks and the current year: the users' calendar, not the server's clock
+    PLATFORM_TIMEZONE = os.environ.get("PLATFORM_TIMEZONE", "Asia/Shanghai")
     BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASE_DIR, "translations")
     LANGUAGES = {
         "zh": {"flag": "cn", "name": "简体中文"},

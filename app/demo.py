@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from . import clock
 from .extensions import db
 from .models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Region, Registration,
                      RegistrationState, RoleName, Subject)
@@ -221,7 +222,7 @@ def _hours(orgs: dict[str, Org], rng: random.Random) -> None:
     forms = {f.code: f for f in db.session.scalars(select(LearningForm))}
     if not forms:
         return
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     demo = db.session.scalar(select(Person).join(Account, Person.user_id == Account.id)
                              .where(Account.username == DEMO_ACCOUNTS[0][0]))
     plan = [  # (year, subject, form, title, hours, state)
@@ -313,7 +314,7 @@ def _changes(orgs: dict[str, Org]) -> None:
         used.add(person.id)
         title_change.submit(actor(person.user, RoleName.PROFESSIONAL, person.unit),
                             {"title_series": series, "title_level": level, "title_name": name,
-                             "title_date": datetime.date(datetime.date.today().year, 1, 1),
+                             "title_date": datetime.date(clock.today().year, 1, 1),
                              "title_cert_no": f"ZC{person.id:06d}"}, [("职称证书.png", png)])
     for person in staff_of(HOSPITAL, 1, used):
         used.add(person.id)

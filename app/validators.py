@@ -14,6 +14,8 @@ from decimal import Decimal
 import email_validator
 from flask_babel import lazy_gettext as _l
 
+from . import clock
+
 __all__ = [
     "ValidationError",
     "ID_TYPES",
@@ -126,7 +128,7 @@ def _check_gb11643(n: str, check_region: bool = True) -> None:
         born = date(int(n[6:10]), int(n[10:12]), int(n[12:14]))
     except ValueError:
         born = None
-    if born is None or not date(1900, 1, 1) <= born <= date.today():
+    if born is None or not date(1900, 1, 1) <= born <= clock.today():
         raise ValidationError(_l("ID number contains an invalid date of birth"))
     if check_region and not _known_region(n[:6]):
         raise ValidationError(_l("ID number contains an invalid region code"))
@@ -347,7 +349,7 @@ def _iso(day: date) -> str:
 def check_past_date(day: date) -> date:
     """A date of something that has happened (graduation, title, birth, certificate, publication):
     1900-01-01 .. today."""
-    today = date.today()
+    today = clock.today()
     if not DATE_MIN <= day <= today:
         raise ValidationError(_l("The date must lie between %(a)s and today (%(b)s).", a=_iso(DATE_MIN),
                                  b=_iso(today)))
@@ -356,7 +358,7 @@ def check_past_date(day: date) -> date:
 
 def check_study_date(day: date) -> date:
     """A date of a course or a training: 1900-01-01 .. one year from today."""
-    latest = date.fromordinal(date.today().toordinal() + STUDY_DAYS_AHEAD)
+    latest = date.fromordinal(clock.today().toordinal() + STUDY_DAYS_AHEAD)
     if not DATE_MIN <= day <= latest:
         raise ValidationError(_l("The date must lie between %(a)s and %(b)s.", a=_iso(DATE_MIN), b=_iso(latest)))
     return day

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import and_, func, or_, select, update
 from werkzeug.security import generate_password_hash
 
+from app import clock
 from app.extensions import db
 from app.models import (Account, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
                         Declaration, HourRecord, LearningForm, Membership, MembershipState, Org, OrgKind, OrgRole,
@@ -133,7 +134,7 @@ OTHER_APPLICANT_NAME = "乙校李申请"
 OTHER_DECLARATION_TITLE = "乙校王老师的进修申报"
 OTHER_REPORT_TITLE = "乙区基地的培训班"
 TAMPERED = "被篡改的名称"
-YEAR = datetime.date.today().year
+YEAR = clock.today().year
 PNG = factories.PNG  # a real image: uploads are checked by decoding them
 
 # Test accounts get a cheap hash of factories.PASSWORD: logins still go through the real form and the real
@@ -280,7 +281,7 @@ def learning_form(code: str = "training") -> LearningForm:
 
 def study_dates(year: int = YEAR) -> tuple[datetime.date, datetime.date]:
     """Three days of study in `year`, none in the future (a declaration counts in a year its dates touch)."""
-    today = datetime.date.today()
+    today = clock.today()
     end = min(today - datetime.timedelta(days=1), datetime.date(year, 12, 31))
     end = max(end, datetime.date(year, 1, 1))
     return max(end - datetime.timedelta(days=2), datetime.date(year, 1, 1)), end

@@ -1,7 +1,7 @@
 """State machine 8: the annual result is computed from credited hours and the year's standard."""
-import datetime
 from decimal import Decimal
 
+from app import clock
 from app.models import AnnualStandard, RoleName, Subject
 from app.workflows import annual
 from app.workflows.declaration import credit
@@ -17,7 +17,7 @@ def _person(world, db):
 
 def test_pass_needs_every_minimum(world, db):
     person = _person(world, db)
-    year = datetime.date.today().year
+    year = clock.today().year
     credit(person.id, year, Subject.PUBLIC, Decimal(30), form_id=None, title="公需", source="online", source_id=1)
     credit(person.id, year, Subject.PROFESSIONAL, Decimal(59), form_id=None, title="专业", source="online",
            source_id=2)
@@ -62,7 +62,7 @@ def test_the_nearest_region_up_the_chain_wins_and_a_unit_without_region_takes_it
                                                                                      parent_id=city.id)
     db.session.add_all([district, other])
     db.session.flush()
-    year = datetime.date.today().year
+    year = clock.today().year
     db.session.add_all([
         AnnualStandard(year=year, region_id=city.id, public_min=40, professional_min=80, total_min=120),
         AnnualStandard(year=year, region_id=district.id, public_min=45, professional_min=90, total_min=135)])

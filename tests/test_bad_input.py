@@ -12,6 +12,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import db
 from app.models import AnnualStandard, Declaration, Person, Region, RoleName, TitleChange
 from tests import factories
@@ -22,7 +23,7 @@ from tests.test_access_matrix import (ALL_ROLES, ANONYMOUS, PNG, YEAR, assert_un
 from tests.test_access_matrix import _matrix_module, matrix  # noqa: F401  (fixtures: the shared world of the walk)
 
 R = RoleName
-TODAY = datetime.date.today()
+TODAY = clock.today()
 PAST = ("The date must lie between %(a)s and today (%(b)s).", {"a": "1900-01-01", "b": TODAY.isoformat()})
 STUDY = ("The date must lie between %(a)s and %(b)s.",
          {"a": "1900-01-01", "b": (TODAY + datetime.timedelta(days=366)).isoformat()})

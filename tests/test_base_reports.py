@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.models import (AuditLog, BaseReport, BaseReportLine, HourRecord, LearningForm, Membership,
                         MembershipState, OrgKind, Person, RoleName, YearSummary)
 from app.workflows import base_reports as flow
@@ -18,7 +19,7 @@ from tests.conftest import zh
 from tests.factories import actor_for
 
 R = RoleName
-TODAY = datetime.date.today()
+TODAY = clock.today()
 YEAR = TODAY.year
 START, END = TODAY - datetime.timedelta(days=5), TODAY - datetime.timedelta(days=3)
 

@@ -7,7 +7,6 @@ pdftoppm is installed) for a human to look at.
 from __future__ import annotations
 
 import base64
-import datetime
 import io
 import itertools
 import pathlib
@@ -21,6 +20,7 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import db as _db
 from app.models import AnnualStandard, AuditLog, Certificate, LearningForm, Person, RoleName, Subject
 from app.workflows import certificates as certs
@@ -29,7 +29,7 @@ from app.workflows.declaration import credit
 from tests import factories
 from tests.conftest import CAPTCHA, csrf_from, page, zh
 
-YEAR = datetime.date.today().year - 1
+YEAR = clock.today().year - 1
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "certificates"
 _source = itertools.count(1)
 
@@ -225,7 +225,7 @@ def test_a_year_without_a_standard_or_without_hours_is_refused(world):
     with pytest.raises(DomainError):  # out of the years the platform knows
         certs.issue(person, YEAR - 40, certs.REGISTER, _own(account))
     with pytest.raises(DomainError):
-        certs.issue(person, datetime.date.today().year + 1, certs.REGISTER, _own(account))
+        certs.issue(person, clock.today().year + 1, certs.REGISTER, _own(account))
     with pytest.raises(DomainError):
         certs.issue(person, YEAR, "diploma", _own(account))
     assert _db.session.scalar(select(func.count()).select_from(Certificate)) == 0

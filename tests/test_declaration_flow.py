@@ -4,12 +4,13 @@ import io
 
 from sqlalchemy import select
 
+from app import clock
 from app.models import Declaration, LearningForm, RoleName, YearSummary
 from tests import factories
 from tests.conftest import csrf_from, login, page
 
 PNG = factories.PNG  # a real image: uploads are checked by decoding them
-YEAR = datetime.date.today().year
+YEAR = clock.today().year
 
 
 def _declare(client, form_code, hours, action="submit", **details):
@@ -29,7 +30,7 @@ def _declare(client, form_code, hours, action="submit", **details):
 def test_declare_and_three_level_review(client, world, db, outbox):
     person = factories.make_account("申报人", [(RoleName.PROFESSIONAL, world.unit)], person_unit=world.unit)
     login(client, person.username)
-    today = datetime.date.today()
+    today = clock.today()
     r = _declare(client, "training", 60, organiser="省卫健委", location="济南",
                  start_date=(today - datetime.timedelta(days=8)).isoformat(),
                  end_date=(today - datetime.timedelta(days=1)).isoformat())

@@ -13,6 +13,7 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
+from app import clock
 from app.extensions import db
 from app.models import (AnnualStandard, Attachment, AuditLog, Declaration, LearningForm, Org, Region, RoleName)
 from app.validators import mask_id_number
@@ -28,7 +29,7 @@ from tests.test_access_matrix import (PNG, YEAR, assert_unchanged, cheap_passwor
 R = RoleName
 JPEG = factories.JPEG  # real files: uploads are checked by parsing them
 PDF = factories.PDF
-TODAY = datetime.date.today()
+TODAY = clock.today()
 MB = 1024 * 1024
 
 # A valid value for each detail field a learning form may ask for (f_<key> in the form).

@@ -15,6 +15,7 @@ import pytest
 from flask_babel import force_locale
 from sqlalchemy import func, select
 
+from app import clock
 from app.models import (Account, Attachment, AuditLog, BaseReport, Declaration, HourRecord, LearningForm,
                         Membership, MembershipState, Org, OrgKind, Person, Region, RoleName, YearSummary)
 from app.workflows import base_reports as report_flow
@@ -26,7 +27,7 @@ from tests.factories import actor_for
 from tests.test_access_matrix import study_dates
 
 R = RoleName
-TODAY = datetime.date.today()
+TODAY = clock.today()
 YEAR = TODAY.year
 START, END = TODAY - datetime.timedelta(days=10), TODAY - datetime.timedelta(days=1)
 PAST = (TODAY - datetime.timedelta(days=30)).isoformat()

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, text
 
+from app import clock
 from app.extensions import db
 from app.models import (Account, BaseReport, BaseReportLine, IdentityCorrection, LearningForm, Membership,
                         MembershipState, Person, RoleName)
@@ -19,7 +20,7 @@ from tests import factories
 from tests.conftest import CJK, login, page, zh
 
 R = RoleName
-YEAR = datetime.date.today().year
+YEAR = clock.today().year
 MAX_STATEMENTS_AFTER_AUTH = 3
 
 

@@ -12,6 +12,7 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
+from app import clock
 from app.models import (Attachment, AuditLog, Declaration, HourRecord, LearningForm, Membership, Org, OrgKind,
                         Person, Registration, RoleName, YearSummary)
 from app.workflows import declaration as flow
@@ -23,7 +24,7 @@ from tests.conftest import zh
 from tests.factories import actor_for
 
 R = RoleName
-TODAY = datetime.date.today()
+TODAY = clock.today()
 YEAR = TODAY.year
 START, END = TODAY - datetime.timedelta(days=10), TODAY - datetime.timedelta(days=1)
 CONFERENCE = {"organiser": "中华医学会", "conf_level": "省级"}  # 学术会议: 12 hours a declaration, 36 a year

@@ -3,12 +3,12 @@
 input at the field with nothing changed, scope of reviewers and downloads, audit rows."""
 from __future__ import annotations
 
-import datetime
 import io
 
 import pytest
 from sqlalchemy import func, select
 
+from app import clock
 from app.extensions import db
 from app.models import AuditLog, ChangeAttachment, IdentityCorrection, Person, RoleName, TitleChange
 from app.workflows import identity as id_flow
@@ -21,7 +21,7 @@ from tests.test_identity_correction import make_correction
 from tests.test_title_change import JPEG, NEW_TITLE, OLD_TITLE, PDF, PNG, make_change, professional, title_of
 
 R = RoleName
-SANE_PAST = {"a": "1900-01-01", "b": datetime.date.today().isoformat()}
+SANE_PAST = {"a": "1900-01-01", "b": clock.today().isoformat()}
 
 
 @pytest.fixture()

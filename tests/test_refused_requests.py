@@ -6,7 +6,6 @@ table. An oversize upload from a logged-in user answers a Chinese 413 page. The 
 person typed into a form of this site, never their secrets, and never text an attacker's page posted."""
 from __future__ import annotations
 
-import datetime
 import io
 
 import pytest
@@ -14,6 +13,7 @@ from flask_appbuilder import Model
 from sqlalchemy import func, select
 from werkzeug.routing import AnyConverter
 
+from app import clock
 from app.extensions import db
 from app.models import AuditLog, RoleName
 from tests import factories
@@ -23,7 +23,7 @@ from tests.test_access_matrix import cheap_passwords, log_in, make_person
 R = RoleName
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 ARGUMENTS = {"name": "muldelete", "pk": "1", "kind": "person", "action": "submit", "token": "x",
-             "year": datetime.date.today().year}
+             "year": clock.today().year}
 
 
 def mutating_requests(app) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
+from app import clock
 from app.demo import make_credit_code
 from app.models import Account, Org, Registration
 from app.validators import (
@@ -166,7 +167,7 @@ def test_resident_id_impossible_dates(birth):
 
 
 def test_resident_id_date_bounds():
-    today = date.today()
+    today = clock.today()
     assert validate_resident_id(_rid("11010519000101001"))
     assert validate_resident_id(_rid("11010520000229001"))  # leap day
     assert validate_resident_id(_rid("110105" + today.strftime("%Y%m%d") + "001"))
@@ -678,12 +679,12 @@ from app.validators import (DATE_MIN, bad_character, check_past_date, check_plai
                             check_study_date, parse_number)
 
 
-@pytest.mark.parametrize("day", [DATE_MIN, date(1985, 7, 1), date.today()])
+@pytest.mark.parametrize("day", [DATE_MIN, date(1985, 7, 1), clock.today()])
 def test_past_dates_from_1900_to_today(day):
     assert check_past_date(day) == day
 
 
-@pytest.mark.parametrize("day", [date(1800, 1, 1), date(1899, 12, 31), date.today() + timedelta(days=1),
+@pytest.mark.parametrize("day", [date(1800, 1, 1), date(1899, 12, 31), clock.today() + timedelta(days=1),
                                  date(2999, 1, 1), date(1, 1, 1)])
 def test_past_dates_outside_the_range_are_refused(day):
     with pytest.raises(ValidationError, match="1900-01-01"):
@@ -691,8 +692,8 @@ def test_past_dates_outside_the_range_are_refused(day):
 
 
 def test_study_dates_may_lie_a_year_ahead_not_more():
-    assert check_study_date(date.today() + timedelta(days=300))
-    for day in (date.today() + timedelta(days=367), date(2999, 6, 1), date(1899, 12, 31)):
+    assert check_study_date(clock.today() + timedelta(days=300))
+    for day in (clock.today() + timedelta(days=367), date(2999, 6, 1), date(1899, 12, 31)):
         with pytest.raises(ValidationError, match="1900-01-01"):
             check_study_date(day)
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import Forbidden, NotFound
 from wtforms import StringField
 
+from app import clock
 from app.extensions import db
 from app.models import Attachment, Declaration, LearningForm, Org, Person, RoleName, Transfer
 from app.views.util import denied_as, domain_errors
@@ -41,7 +42,7 @@ def _declaration(world, account, state: str) -> Declaration:
     """A declaration of `account` with one PNG as evidence, brought to `state` by the reviewers of its chain."""
     person = db.session.scalar(select(Person).where(Person.user_id == account.id))
     form = db.session.scalar(select(LearningForm).where(LearningForm.code == "training"))
-    end = datetime.date.today() - datetime.timedelta(days=1)
+    end = clock.today() - datetime.timedelta(days=1)
     data = decl_flow.DeclarationInput("professional", form.id, end.year, "规则测试培训", "8",
                                       end - datetime.timedelta(days=2), end,
                                       {"organiser": "省卫健委", "location": "济南"})

@@ -1,13 +1,12 @@
 """Training bases report hours for trainees (B2); the HR bureau above reviews them (H3)."""
 from __future__ import annotations
 
-import datetime
-
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 
+from .. import clock
 from ..extensions import db
 from ..models import BaseReport, LearningForm
 from ..security import current_actor
@@ -35,7 +34,7 @@ class BaseReportView(BaseView):
         form = BaseReportForm()
         forms = db.session.scalars(select(LearningForm).where(LearningForm.active.is_(True)).order_by(LearningForm.id))
         form.form_id.choices = [("", _l("Please choose"))] + [(f.id, f"{f.group_label} · {f.name}") for f in forms]
-        this_year = datetime.date.today().year
+        this_year = clock.today().year
         form.year.choices = [(y, str(y)) for y in range(this_year, this_year - YEARS_BACK - 1, -1)]
         if form.validate_on_submit():
             with domain_errors(form):

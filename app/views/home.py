@@ -1,8 +1,6 @@
 """The logged-in home page: who you are, what waits for you."""
 from __future__ import annotations
 
-import datetime
-
 from flask import url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
@@ -10,6 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from .. import clock
 from ..extensions import db
 from ..models import Person, RoleName
 from ..extensions import appbuilder
@@ -38,7 +37,7 @@ class HomeView(BaseView):
         if actor.role == RoleName.PROFESSIONAL:
             person = db.session.scalar(select(Person).options(joinedload(Person.unit))
                                        .where(Person.user_id == current_user.id))
-            this_year = annual.year_result(person, datetime.date.today().year) if person else None
+            this_year = annual.year_result(person, clock.today().year) if person else None
         cards = _cards(actor, membership)
         figures = dashboard.counts(actor, [c["count"] for c in cards] + list(FIGURES.get(actor.role, ())))
         for card in cards:

@@ -2,14 +2,13 @@
 declaration queue (U8, D5, H4); evidence files are served only to those who may see the declaration."""
 from __future__ import annotations
 
-import datetime
-
 from flask import abort, flash, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from .. import clock
 from ..extensions import db
 from ..models import Attachment, Declaration, LearningForm, Person
 from ..security import current_actor
@@ -28,7 +27,7 @@ STATE_TABS = [("", _l("All")), ("draft", _l("Not submitted")), ("pending", _l("P
 
 
 def _years() -> list[int]:
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     return list(range(this_year, this_year - decl_flow.YEARS_BACK - 1, -1))
 
 
@@ -156,7 +155,7 @@ class HoursView(BaseView):
     @has_access
     def annual_detail(self, year):
         person = _my_person()
-        if year > datetime.date.today().year:
+        if year > clock.today().year:
             abort(404)
         return self.render_template("hours/annual_detail.html", year=year, result=annual.year_result(person, year),
                                     records=annual.records(person, year), title=_l("Learning record details"))
@@ -165,7 +164,7 @@ class HoursView(BaseView):
     @has_access
     def standards(self):
         person = _my_person()
-        years = list(range(datetime.date.today().year, datetime.date.today().year - 10, -1))
+        years = list(range(clock.today().year, clock.today().year - 10, -1))
         marks = annual.standards(years, annual.region_of(person))
         distinct = list(dict.fromkeys(marks[y] for y in years if y in marks))
         return self.render_template("hours/standards.html", marks=distinct,

@@ -2,12 +2,12 @@
 the year and region, never stored by hand."""
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, literal, or_, select
 
+from .. import clock
 from ..extensions import db
 from ..models import AnnualStandard, HourRecord, Org, Person, Region, YearSummary
 from ..models.org import OrgKind
@@ -86,7 +86,7 @@ def standards(years: list[int], region_id) -> dict[int, AnnualStandard]:
 
 def completion(person: Person, year_from: int | None = None, year_to: int | None = None) -> list[YearResult]:
     """One row per year of the range (default: the last five years), newest first."""
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     year_to = min(year_to or this_year, this_year)
     year_from = max(year_from or year_to - 4, year_to - 30)
     years = list(range(year_to, year_from - 1, -1))

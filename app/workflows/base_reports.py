@@ -10,6 +10,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .. import clock
 from ..extensions import db
 from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState, Org,
                       OrgKind, Person, RoleName, Subject)
@@ -95,7 +96,7 @@ def submit_report(actor: Actor, *, title: str, subject: str, form_id: int | None
     form = db.session.get(LearningForm, form_id) if form_id else None
     if form is None or not form.active:
         errors.append(str(_l("Choose a learning form.")))
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     if year is None or not (this_year - YEARS_BACK <= year <= this_year):
         errors.append(gettext("The year must be between %(a)s and %(b)s.", a=this_year - YEARS_BACK, b=this_year))
     if start_date and end_date and end_date < start_date:

@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import clock
 from ..extensions import db
 from ..models import Certificate, HourRecord, Org, OrgKind, Person, RoleName, Subject
 from ..validators import mask_id_number, normalize_id_number
@@ -104,7 +105,7 @@ def issue(person: Person, year: int, kind: str, actor: Actor) -> Certificate:
         raise DomainError(_l("Unknown kind of certificate."))
     if not _may_print(person, actor):
         raise PermissionDenied(_l("You do not have permission to do this."))
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     if not isinstance(year, int) or not (this_year - 30 <= year <= this_year):
         raise DomainError(_l("There is no result for this year."))
     result = year_result(person, year)

@@ -11,6 +11,7 @@ from typing import Callable
 
 from sqlalchemy import Select, distinct, func, select
 
+from .. import clock
 from ..extensions import db
 from ..models import (Account, AuditLog, BaseReport, BaseReportLine, BaseReportState, ChangeState, Declaration,
                       IdentityCorrection, Membership, MembershipState, OrgChange, Registration,
@@ -93,7 +94,7 @@ def _trainees(actor: Actor) -> Select:
     """Distinct trainees in the base's reports of this year (whatever their state)."""
     return (select(func.count(distinct(BaseReportLine.person_id)))
             .join(BaseReport, BaseReport.id == BaseReportLine.report_id)
-            .where(BaseReport.base_id == _base_id(actor), BaseReport.year == datetime.date.today().year))
+            .where(BaseReport.base_id == _base_id(actor), BaseReport.year == clock.today().year))
 
 
 def _since(days: float) -> datetime.datetime:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from .. import clock
 from .. import validators
 from ..extensions import db
 from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
@@ -208,7 +209,7 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
     form = db.session.get(LearningForm, data.form_id) if data.form_id else None
     if form is None or not form.active:
         raise DomainError(_l("Choose a learning form."), field="form_id")
-    this_year = datetime.date.today().year
+    this_year = clock.today().year
     if data.year is None or not (this_year - YEARS_BACK <= data.year <= this_year):
         raise DomainError(gettext("The year must be between %(a)s and %(b)s.", a=this_year - YEARS_BACK,
                                   b=this_year), field="year")
@@ -243,7 +244,7 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
                 raise DomainError(_l("Enter the start and end dates."), field="start_date")
             if data.end_date < data.start_date:
                 raise DomainError(_l("The end date is before the start date."), field="end_date")
-            if data.end_date > datetime.date.today():
+            if data.end_date > clock.today():
                 raise DomainError(_l("The dates cannot be in the future."), field="end_date")
             for name in ("start_date", "end_date"):
                 try:
@@ -278,7 +279,7 @@ def _validated(data: DeclarationInput, person: Person, exclude_id: int | None = 
                 day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
             except ValueError:
                 raise DomainError(gettext("%(field)s must be a date.", field=label), field=key) from None
-            if day > datetime.date.today():
+            if day > clock.today():
                 raise DomainError(_l("The dates cannot be in the future."), field=key)
             try:
                 validators.check_past_date(day)

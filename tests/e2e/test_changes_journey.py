@@ -24,6 +24,7 @@ import re
 
 import pytest
 
+from app import clock
 from tests.e2e.conftest import CHROMIUM
 
 if not os.path.exists(CHROMIUM):
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.e2e
 MOVER = ("370102198811110122", "刘调转")       # CHANGE_ACCOUNTS: professional of UNIT, nothing pending
 RECEIVER = ("370102197912120210", "何接收")    # CHANGE_ACCOUNTS: unit admin of NEW_UNIT
 NEW_UNIT = "济南市中心医院"
-LAST_YEAR = datetime.date.today().year - 1
+LAST_YEAR = clock.today().year - 1
 NEW_TITLE = {"title_series": "卫生技术", "title_level": "副高级", "title_name": "副主任医师",
              "title_date": f"{LAST_YEAR}-12-01", "title_cert_no": "ZC2025-0458"}
 NOTE = "因工作需要调入济南市中心医院心内科"

@@ -19,6 +19,7 @@ import zlib
 
 import pytest
 
+from app import clock
 from app.workflows.certificates import CODE_ALPHABET
 from tests.e2e.conftest import CHROMIUM
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.e2e
 
 DEPT_ADMIN = ("370102197003030015", "张主管")
 HR_ADMIN = ("370102196804040024", "赵人社")
-YEAR = datetime.date.today().year
+YEAR = clock.today().year
 PUBLIC_TITLE = "数字政府建设与数据安全专题网络学习"
 TRAINING_TITLE = "心血管介入诊疗技术高级研修班"
 
@@ -148,7 +149,7 @@ def approve_both(page: Page, who: tuple[str, str], role: str, reviewing_org: str
 
 def test_declare_review_pass_print_and_verify(page: Page, new_page, shot):
     png = tiny_png()
-    today = datetime.date.today()
+    today = clock.today()
     start, end = (today - datetime.timedelta(days=6)).isoformat(), (today - datetime.timedelta(days=2)).isoformat()
 
     # This year is not passed yet: no certificate can be printed.
