@@ -21,7 +21,12 @@ ADMIN_ACCOUNTS = {
     "unit_admin": ("370102", 901, "李单位", "UnitAdmin"),
     "dept_admin": ("370102", 902, "张主管", "DeptAdmin"),
     "city_admin": ("370102", 903, "赵人社", "HRAdmin"),
+    "district_admin": ("370102", 904, "钱区人社", "HRAdmin"),
+    "auditor": ("370102", 905, "孙审计", "Auditor"),
+    "support": ("370102", 906, "周客服", "Support"),
+    "sysadmin": ("370102", 907, "吴系统", "SysAdmin"),
 }
+PLATFORM_ROLES = ("auditor", "support", "sysadmin")  # no org: their memberships have none
 
 
 def id_number_of(key: str) -> str:

@@ -87,6 +87,7 @@ REG_STATES = [("pending", "pending", 5), ("approved", "active", 85), ("rejected"
               ("withdrawn", "withdrawn", 4)]
 REJECT_REASON = "所在单位填写错误，请重新选择单位后注册"
 EPOCH = datetime.datetime(2023, 1, 1, 8, 0, 0)
+NULL = "\\N"  # COPY's NULL
 SPAN_SECONDS = 3 * 365 * 24 * 3600
 
 
@@ -420,12 +421,13 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
                 gender = "M" if seq % 2 else "F"
                 yield (f"{i + 1}\t{i + 1}\t{names[i]}\t{id_numbers[i]}\t{gender}\t{birth}\t汉族\t{person_units[i]}\t"
                        f"{ch(DEPARTMENTS)}\t{ch(EDUCATIONS)}\t{ch(SCHOOLS)}\t{ch(MAJORS)}\t{ch(DEGREES)}\tf\t"
-                       f"{ch(TITLE_SERIES)}\t{ch(TITLE_LEVELS)}\t{stamp(i)}\n")
+                       f"{ch(TITLE_SERIES)}\t{ch(TITLE_LEVELS)}\t{stamp(i)}\t"
+                       f"{'t' if REG_STATES[person_states[i]][1] == 'active' else 'f'}\n")
 
         timer.run("person", copy_lines, cur, "person",
                   ["id", "user_id", "name", "id_number", "gender", "birth_date", "ethnicity", "unit_id",
                    "department", "education", "school", "major", "degree", "postdoc", "title_series", "title_level",
-                   "created_at"], person_lines())
+                   "created_at", "is_staff"], person_lines())  # is_staff: what the triggers (off while loading) keep
 
         # admin memberships: the largest unit, the department with the most persons, the city bureau
         per_org = Counter(person_units)
@@ -436,7 +438,9 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
             for anc in by_id[org_id].path.strip("/").split("/"):
                 dept_total[int(anc)] += n
         big_dept = max((o for o in orgs if o.kind == "department"), key=lambda o: dept_total[o.id])
-        admin_orgs = {"unit_admin": big_unit, "dept_admin": big_dept, "city_admin": orgs[0]}
+        big_district = max((o for o in orgs if o.kind == "hr_district"), key=lambda o: dept_total[o.id])
+        admin_orgs = {"unit_admin": big_unit, "dept_admin": big_dept, "city_admin": orgs[0],
+                      "district_admin": big_district}
 
         def membership_lines():
             for i in range(n_persons):
@@ -444,7 +448,9 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
                        f"{stamp(i)}\n")
             for k, key in enumerate(ADMIN_ACCOUNTS):
                 role = ADMIN_ACCOUNTS[key][3]
-                yield (f"{n_persons + k + 1}\t{n_persons + k + 1}\t{role}\t{admin_orgs[key].id}\tactive\tt\t"
+                org = admin_orgs.get(key)  # platform roles have no org
+                org_id, is_super = (org.id, "t") if org else (NULL, "f")
+                yield (f"{n_persons + k + 1}\t{n_persons + k + 1}\t{role}\t{org_id}\tactive\t{is_super}\t"
                        f"{stamp(0)}\n")
 
         timer.run("membership", copy_lines, cur, "membership",
@@ -489,6 +495,9 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
                 "registration.membership": "SELECT count(*) FROM registration r JOIN membership m "
                                            "ON m.id = r.membership_id WHERE m.user_id <> r.user_id "
                                            "OR m.org_id <> r.org_id",
+                "person.is_staff": "SELECT count(*) FROM person p WHERE p.is_staff <> EXISTS (SELECT 1 FROM "
+                                   "membership m WHERE m.user_id = p.user_id AND m.role = 'Professional' "
+                                   "AND m.state = 'active')",
                 "registration.reviewer": "SELECT count(*) FROM registration r LEFT JOIN org o "
                                          "ON o.id = r.reviewer_org_id WHERE o.id IS NULL",
             }
@@ -527,7 +536,8 @@ def generate(url: str, n_orgs: int, n_persons: int, seed: int) -> None:
         f"department {big_dept.name} (id {big_dept.id}, {dept_total[big_dept.id]:,} persons in its subtree); "
         f"city bureau id 1 ({n_persons:,})")
     for key in ADMIN_ACCOUNTS:
-        log(f"  {ADMIN_ACCOUNTS[key][3]:<10} login {id_number_of(key)} / {PASSWORD}  at {admin_orgs[key].name}")
+        place = admin_orgs[key].name if key in admin_orgs else "(platform)"
+        log(f"  {ADMIN_ACCOUNTS[key][3]:<10} login {id_number_of(key)} / {PASSWORD}  at {place}")
     log(f"database size {size}; total {total:.1f} s")
 
 

@@ -7,7 +7,7 @@ import enum
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..validators import mask_id_number
@@ -145,8 +145,15 @@ class Person(Model):
     vocational_qualifications: Mapped[str | None] = mapped_column(Text)
     academic_titles: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=datetime.datetime.now, server_default=func.now())
+    # Staff (an active Professional membership): kept by database triggers on membership and person (migration
+    # a1b2c3d4e5f7), never written by the application; the staff list's filter and its partial indexes.
+    is_staff: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
 
-    __table_args__ = (Index("ix_person_unit_name", "unit_id", "name"), Index("ix_person_id_number", "id_number"))
+    __table_args__ = (
+        Index("ix_person_unit_name", "unit_id", "name"), Index("ix_person_id_number", "id_number"),
+        Index("ix_person_staff_unit", "unit_id", "id", postgresql_where=text("is_staff"), sqlite_where=text("is_staff")),
+        Index("ix_person_staff_name", "name", "id", postgresql_where=text("is_staff"), sqlite_where=text("is_staff")),
+    )
 
     @property
     def masked_id_number(self) -> str:
