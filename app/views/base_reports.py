@@ -51,9 +51,11 @@ class BaseReportView(BaseView):
     @has_access
     def show(self, report_id):
         report = db.session.get(BaseReport, report_id)
-        if report is None or not report_flow.can_see(report, current_actor()):
+        actor = current_actor()
+        if report is None or not report_flow.can_see(report, actor):
             abort(404)
         return self.render_template("base/show.html", report=report, mask=mask_id_number,
+                                    can_decide=report_flow.can_decide(report, actor),
                                     form=DecisionForm(formdata=None), title=report.title)
 
 
@@ -74,9 +76,11 @@ class BaseReportReviewView(BaseView):
     @has_access
     def show(self, report_id):
         report = db.session.get(BaseReport, report_id)
-        if report is None or not report_flow.can_see(report, current_actor()):
+        actor = current_actor()
+        if report is None or not report_flow.can_see(report, actor):
             abort(404)
         return self.render_template("base/show.html", report=report, mask=mask_id_number, reviewer=True,
+                                    can_decide=report_flow.can_decide(report, actor),
                                     form=DecisionForm(formdata=None), title=report.title)
 
     @expose("/<int:report_id>/decide", methods=["POST"])

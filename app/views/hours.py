@@ -123,6 +123,7 @@ class HoursView(BaseView):
         item = self._own(declaration_id)
         return self.render_template("hours/detail.html", item=item, timeline=decl_flow.timeline(item),
                                     attachments=_attachments(item), form=ButtonForm(),
+                                    can_decide=decl_flow.can_decide(item, current_actor()),
                                     actions=decl_flow.owner_actions(item), title=item.title)
 
     @expose("/<int:declaration_id>/<any(submit, withdraw, delete):action>", methods=["POST"])
@@ -216,10 +217,12 @@ class DeclarationReviewView(BaseView):
     @has_access
     def detail(self, declaration_id):
         item = db.session.get(Declaration, declaration_id)
-        if item is None or not decl_flow.can_see(item, current_actor()):
+        actor = current_actor()
+        if item is None or not decl_flow.can_see(item, actor):
             abort(404)
         return self.render_template("hours/detail.html", item=item, timeline=decl_flow.timeline(item),
                                     attachments=_attachments(item), form=DecisionForm(formdata=None),
+                                    can_decide=decl_flow.can_decide(item, actor),
                                     reviewer=True, mask=mask_id_number, title=item.title)
 
     @expose("/decide", methods=["POST"])

@@ -210,11 +210,11 @@ class OrgChangeReviewView(BaseView):
             abort(404)
         timeline = list(db.session.scalars(select(AuditLog).where(
             AuditLog.object_type == "org_change", AuditLog.object_id == item.id).order_by(AuditLog.id)))
-        todo = item.id in {r.id for r in flow.queue(actor, flow.TODO, after_id=item.id + 1, limit=1)}
         deciders = {k: db.session.get(Account, v) for k, v in (("old", item.old_decided_by_id),
                                                                 ("new", item.new_decided_by_id)) if v}
         return self.render_template(
-            "org/change_detail.html", item=item, timeline=timeline, todo=todo, side=flow.side_for(item, actor),
+            "org/change_detail.html", item=item, timeline=timeline, can_decide=flow.can_decide(item, actor),
+            side=flow.side_for(item, actor),
             deciders=deciders,
             requester=db.session.get(Account, item.requested_by_id) if item.requested_by_id else None,
             form=DecisionForm(formdata=None), title=_l("Organisation change"))

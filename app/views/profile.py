@@ -298,6 +298,7 @@ class PersonnelReviewView(BaseView):
             abort(404)
         return self.render_template("personnel/detail.html", item=item, diff=title_flow.diff(item),
                                     files=title_flow.files_of(item), form=DecisionForm(formdata=None),
+                                    can_decide=title_flow.can_decide(item, actor),
                                     mask=mask_id_number, title=_l("Change of professional title"))
 
     @expose("/decide", methods=["POST"])
@@ -332,7 +333,7 @@ class IdentityReviewView(BaseView):
     def _item(self, correction_id) -> IdentityCorrection:
         item = db.session.get(IdentityCorrection, correction_id)
         actor = current_actor()
-        if item is None or not id_flow.can_decide(actor) or not id_flow.can_see(item, actor):
+        if item is None or not id_flow.is_decider(actor) or not id_flow.can_see(item, actor):
             abort(404)
         return item
 
@@ -340,8 +341,10 @@ class IdentityReviewView(BaseView):
     @has_access
     def detail(self, correction_id):
         item = self._item(correction_id)
-        id_flow.view_full(item, current_actor())
+        actor = current_actor()
+        id_flow.view_full(item, actor)
         return self.render_template("personnel/identity_detail.html", item=item, files=id_flow.files_of(item),
+                                    can_decide=id_flow.can_decide(item, actor),
                                     form=DecisionForm(formdata=None), title=_l("Identity correction"))
 
     @expose("/<int:correction_id>/decide", methods=["POST"])

@@ -75,6 +75,7 @@ class RegistrationReviewView(BaseView):
             masked=mask_id_number(account.username), id_type=dict(ID_TYPES).get(account.id_type or "", ""),
             show_birth_date=reg_flow.birth_date_shown(account.username),
             licence=reg_flow.licence_of(reg), can_decide=reg_flow.can_decide(reg, actor),
+            own=reg_flow.machine.is_owner(reg, actor),
             form=DecisionForm(formdata=None), title=_l("Registration"))
 
     @expose("/<int:registration_id>/decide", methods=["POST"])

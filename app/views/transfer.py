@@ -121,6 +121,7 @@ class TransferReviewView(BaseView):
             abort(404)
         return self.render_template(
             "transfer/detail.html", item=item, names=_decisions([item]), tab=flow.waiting_tab(item, actor),
+            can_decide=flow.can_decide(item, actor),
             withdrawable=flow.can_withdraw_as_unit(item, actor), form=DecisionForm(formdata=None),
             button=ButtonForm(formdata=None), mask=mask_id_number, title=_l("Unit transfer"))
 

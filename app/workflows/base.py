@@ -229,6 +229,18 @@ class StateMachine:
         change), each with a step of its own."""
         return decision
 
+    def can_decide(self, item, actor: Actor | None) -> bool:
+        """Whether `decide(item, "approve", actor)` would be allowed to start: the step "approve" means for this
+        actor passes the same check `enter` runs before it writes (state, role, scope, own item). The one rule of
+        who may decide; detail pages offer the decision panel on it. Writes nothing."""
+        if actor is None:
+            return False
+        try:
+            self.check(item, self.decision_step(item, "approve", actor), actor)
+        except DomainError:
+            return False
+        return True
+
     def decide(self, item, decision: str, actor: Actor, reason: str | None = None):
         """A reviewer's approve / reject of one item, through the step it means for this item."""
         return self.apply(item, self.decision_step(item, decision, actor), actor, reason)

@@ -141,6 +141,11 @@ def reject(report: BaseReport, actor: Actor, reason: str | None) -> BaseReport:
     return machine.apply(report, "reject", actor, reason)
 
 
+def can_decide(report: BaseReport, actor: Actor) -> bool:
+    """Whether this HR admin may decide the report now: the detail page offers the decision panel on it."""
+    return machine.can_decide(report, actor)
+
+
 def of_base(actor: Actor) -> list[BaseReport]:
     if actor.role != RoleName.BASE_ADMIN:
         return []

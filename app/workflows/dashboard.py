@@ -53,7 +53,7 @@ def _base_reports_to_review(actor: Actor) -> Select:
 def _identity(actor: Actor) -> Select:
     stmt = select(func.count(IdentityCorrection.id)).where(IdentityCorrection.state == ChangeState.PENDING.value,
                                                            IdentityCorrection.user_id != actor.user_id)
-    return stmt if id_flow.can_decide(actor) else _none(stmt)
+    return stmt if id_flow.is_decider(actor) else _none(stmt)
 
 
 # Counts of people and accounts stop here: an exact count of a city's million rows is a scan on every home page;

@@ -387,6 +387,12 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
     return machine.decide_many(ids, action, actor, reason)
 
 
+def can_decide(item: Declaration, actor: Actor) -> bool:
+    """Whether this reviewer may decide the declaration now (the level it waits at, in scope, not their own): the
+    detail page offers the decision panel on it."""
+    return machine.can_decide(item, actor)
+
+
 def timeline(item: Declaration):
     """The review history of a declaration, oldest first (who, when, decision, reason)."""
     return list(db.session.scalars(select(AuditLog).where(

@@ -164,13 +164,20 @@ def decide(item: IdentityCorrection, action: str, actor: Actor, reason: str | No
     return machine.apply(item, action, actor, reason)
 
 
-def can_decide(actor: Actor) -> bool:
+def is_decider(actor: Actor) -> bool:
+    """Whether the actor's role decides corrections at all (the queue and the detail page are theirs)."""
     return actor.role in DECIDERS
+
+
+def can_decide(item: IdentityCorrection, actor: Actor) -> bool:
+    """Whether this support member may decide the request now (pending, never their own): the detail page offers
+    the decision panel on it."""
+    return machine.can_decide(item, actor)
 
 
 def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, after_id: int | None = None,
           limit: int = 20) -> list[IdentityCorrection]:
-    if not can_decide(actor):
+    if not is_decider(actor):
         return []
     stmt = select(IdentityCorrection.id).where(IdentityCorrection.state == state,
                                                IdentityCorrection.user_id != actor.user_id)
@@ -187,7 +194,7 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, afte
 
 
 def pending_count(actor: Actor) -> int:
-    if not can_decide(actor):
+    if not is_decider(actor):
         return 0
     return db.session.scalar(select(func.count(IdentityCorrection.id)).where(
         IdentityCorrection.state == S.PENDING.value, IdentityCorrection.user_id != actor.user_id)) or 0
@@ -195,12 +202,12 @@ def pending_count(actor: Actor) -> int:
 
 def can_see(item: IdentityCorrection, actor: Actor) -> bool:
     """The applicant, and support staff (never on their own request)."""
-    return machine.is_owner(item, actor) or (can_decide(actor) and machine.in_scope(item, actor))
+    return machine.is_owner(item, actor) or (is_decider(actor) and machine.in_scope(item, actor))
 
 
 def view_full(item: IdentityCorrection, actor: Actor) -> None:
     """Support opens the detail with the full old and new numbers: one identity.view audit row."""
-    if not (can_decide(actor) and machine.in_scope(item, actor)):
+    if not (is_decider(actor) and machine.in_scope(item, actor)):
         raise PermissionDenied(_l("You do not have permission to do this."))
     audit(actor, "identity.view", object_type="identity_correction", object_id=item.id)
     db.session.commit()
@@ -208,7 +215,7 @@ def view_full(item: IdentityCorrection, actor: Actor) -> None:
 
 def view_image(item: IdentityCorrection, row, actor: Actor) -> None:
     """Support downloads an ID-card image of a request: one identity.view audit row naming the file."""
-    if not (can_decide(actor) and machine.in_scope(item, actor)):
+    if not (is_decider(actor) and machine.in_scope(item, actor)):
         raise PermissionDenied(_l("You do not have permission to do this."))
     audit(actor, "identity.view", object_type="identity_correction", object_id=item.id,
           comment=f"image {row.id}: {row.filename}")

@@ -193,6 +193,12 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
     return machine.decide_many(ids, action, actor, reason)
 
 
+def can_decide(item: OrgChange, actor: Actor) -> bool:
+    """Whether this admin decides a side of the request that still waits (the side `side_for` names): the detail
+    page offers the decision panel on it."""
+    return machine.can_decide(item, actor)
+
+
 def withdraw(item: OrgChange, actor: Actor) -> OrgChange:
     return machine.apply(item, "withdraw", actor)
 

@@ -293,8 +293,9 @@ def visible(reg: Registration, actor: Actor) -> bool:
 
 
 def can_decide(reg: Registration, actor: Actor) -> bool:
-    """Whether the detail page offers the decision: pending, in scope, not the reviewer's own."""
-    return reg.state == S.PENDING.value and actor.role in REVIEWERS and machine.in_scope(reg, actor)
+    """Whether the detail page offers the decision: the machine's own check (pending, a reviewer in scope, never
+    the applicant)."""
+    return machine.can_decide(reg, actor)
 
 
 def person_of(reg: Registration) -> Person | None:

@@ -224,6 +224,11 @@ def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = 
     return machine.decide_many(ids, action, actor, reason)
 
 
+def can_decide(item: TitleChange, actor: Actor) -> bool:
+    """Whether this reviewer may decide the change now: the detail page offers the decision panel on it."""
+    return machine.can_decide(item, actor)
+
+
 def _scoped(stmt, actor: Actor):
     if actor.role not in REVIEWERS or not actor.scope_path:
         return stmt.where(False)

@@ -322,13 +322,17 @@ def visible(item: Transfer, actor: Actor) -> bool:
     return db.session.scalar(_scoped(select(Transfer.id).where(Transfer.id == item.id), actor, "history")) is not None
 
 
+def can_decide(item: Transfer, actor: Actor) -> bool:
+    """Whether this admin decides the step the transfer waits at (the old unit releases, the new unit accepts;
+    never their own transfer): the detail page offers the decision panel on it."""
+    return machine.can_decide(item, actor)
+
+
 def waiting_tab(item: Transfer, actor: Actor) -> str | None:
     """"out" or "in" when the transfer waits for this admin's decision (the row of that tab), else None."""
-    tab = {S.PENDING_OUT.value: "out", S.PENDING_IN.value: "in"}.get(item.state)
-    if tab is None:
+    if not can_decide(item, actor):
         return None
-    found = db.session.scalar(_scoped(select(Transfer.id).where(Transfer.id == item.id), actor, tab))
-    return tab if found is not None else None
+    return {S.PENDING_OUT.value: "out", S.PENDING_IN.value: "in"}.get(item.state)
 
 
 def pending_count(actor: Actor, tab: str) -> int:
