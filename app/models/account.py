@@ -98,6 +98,7 @@ class Membership(Model):
     __table_args__ = (
         Index("ix_membership_user_role", "user_id", "role", "state"),
         Index("ix_membership_org_role", "org_id", "role", "state"),
+        Index("ix_membership_role_state", "role", "state"),  # the system administrator's counts per role
     )
 
     @property
@@ -153,6 +154,11 @@ class Person(Model):
         Index("ix_person_unit_name", "unit_id", "name"), Index("ix_person_id_number", "id_number"),
         Index("ix_person_staff_unit", "unit_id", "id", postgresql_where=text("is_staff"), sqlite_where=text("is_staff")),
         Index("ix_person_staff_name", "name", "id", postgresql_where=text("is_staff"), sqlite_where=text("is_staff")),
+        *(Index(f"ix_person_staff_{prefix}{column}_prefix", *scope, column,
+                postgresql_ops={column: "varchar_pattern_ops"}, postgresql_where=text("is_staff"),
+                sqlite_where=text("is_staff"))
+          for column in ("name", "department", "title_series", "title_level")
+          for prefix, scope in (("", ()), ("unit_", ("unit_id",)))),
     )
 
     @property

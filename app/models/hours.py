@@ -137,8 +137,10 @@ class Declaration(Model):
     __table_args__ = (
         Index("ix_declaration_person_state", "person_id", "state", "id"),
         # Queues and pending counts are index-only scans: a wide scope by state, a narrow one by reviewer org;
-        # person_id is included for the "not one's own declaration" test.
-        Index("ix_declaration_state_id", "state", "id", postgresql_include=["reviewer_org_id", "person_id"]),
+        # person_id is included for the "not one's own declaration" test, subject and title for the queue's filter
+        # and search (the city's 50,000 pending rows were read from the table to find 20 matching titles).
+        Index("ix_declaration_state_id", "state", "id",
+              postgresql_include=["reviewer_org_id", "person_id", "subject", "title"]),
         # a queue filtered by the counted year reads that year's pending rows only (the city's 50,000 pending of
         # five years were read to find 20 of one year)
         Index("ix_declaration_state_year_id", "state", "year", "id", postgresql_include=["reviewer_org_id",

@@ -142,11 +142,13 @@ def recent_base_reports(actor: Actor, limit: int = RECENT_REPORTS) -> list[BaseR
 
 
 def memberships_by_role() -> dict[str, int]:
-    """Active memberships per role, for the system administrator."""
-    rows = db.session.execute(select(Membership.role, func.count(Membership.id))
-                              .where(Membership.state == MembershipState.ACTIVE.value).group_by(Membership.role))
-    found = dict(rows.all())
-    return {role.value: int(found.get(role.value, 0)) for role in RoleName}
+    """Active memberships per role, for the system administrator, each capped like every count of the home pages
+    (a GROUP BY read the city's 850,000 memberships): one statement, index-only on (role, state)."""
+    row = db.session.execute(select(*[
+        _capped(select(Membership.id).where(Membership.role == role.value,
+                                            Membership.state == MembershipState.ACTIVE.value))
+        .scalar_subquery().label(role.value) for role in RoleName])).one()
+    return {role.value: int(row._mapping[role.value] or 0) for role in RoleName}
 
 
 def recent_audit(actions=None, limit: int = RECENT) -> list[AuditLog]:

@@ -6,6 +6,7 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (BaseReport, Declaration, Membership, MembershipState, Org, OrgChange, OrgKind, OrgRole,
@@ -38,7 +39,8 @@ def search(q: str | None, kind: str | None = None, state: str | None = None, lim
         stmt = stmt.where(Org.kind == kind)
     if state:
         stmt = stmt.where(Org.state == state)
-    return list(db.session.scalars(stmt.order_by(func.length(Org.name), Org.name, Org.id).limit(limit)))
+    return list(db.session.scalars(stmt.order_by(func.length(Org.name), Org.name, Org.id).limit(limit)
+                                   .options(selectinload(Org.parent))))  # the page shows each org's parent
 
 
 def merge(source: Org | None, target: Org | None, actor: Actor) -> Org:

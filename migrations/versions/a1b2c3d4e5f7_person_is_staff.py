@@ -3,7 +3,7 @@
 A person is staff while they hold an active Professional membership. The staff list filtered on that with an
 EXISTS over memberships per row, so no index could serve its pages at city scope. The flag is kept by triggers
 on membership and person, so every path that writes a membership (registration, approval, removal, transfer,
-import, a factory in a test) keeps it, and partial indexes serve the list in id and in name order.
+import, a factory in a test) keeps it, and partial indexes serve the list in id and in name order and its searches by each search column.
 
 Revision ID: a1b2c3d4e5f7
 Revises: e7f8a9b0c1d2
@@ -16,6 +16,7 @@ down_revision = "e7f8a9b0c1d2"
 branch_labels = None
 depends_on = None
 
+SEARCHED = ("name", "department", "title_series", "title_level")  # the staff list's search columns
 STAFF = ("EXISTS (SELECT 1 FROM membership m WHERE m.user_id = {uid} AND m.role = 'Professional' "
          "AND m.state = 'active')")
 
@@ -77,6 +78,14 @@ def upgrade():
                     sqlite_where=sa.text("is_staff"))
     op.create_index("ix_person_staff_name", "person", ["name", "id"], postgresql_where=sa.text("is_staff"),
                     sqlite_where=sa.text("is_staff"))
+    for column in SEARCHED:  # the list's "starts with" / "equals" searches, under any collation: city-wide, and
+        # per unit of a scope (a department's search walks its units' entries, not the city's)
+        op.create_index(f"ix_person_staff_{column}_prefix", "person", [column],
+                        postgresql_ops={column: "varchar_pattern_ops"}, postgresql_where=sa.text("is_staff"),
+                        sqlite_where=sa.text("is_staff"))
+        op.create_index(f"ix_person_staff_unit_{column}_prefix", "person", ["unit_id", column],
+                        postgresql_ops={column: "varchar_pattern_ops"}, postgresql_where=sa.text("is_staff"),
+                        sqlite_where=sa.text("is_staff"))
     for statement in PG_UP if op.get_bind().dialect.name == "postgresql" else SQLITE_UP:
         op.execute(statement)
 
@@ -84,6 +93,9 @@ def upgrade():
 def downgrade():
     for statement in PG_DOWN if op.get_bind().dialect.name == "postgresql" else SQLITE_DOWN:
         op.execute(statement)
+    for column in SEARCHED:
+        op.drop_index(f"ix_person_staff_unit_{column}_prefix", table_name="person")
+        op.drop_index(f"ix_person_staff_{column}_prefix", table_name="person")
     op.drop_index("ix_person_staff_name", table_name="person")
     op.drop_index("ix_person_staff_unit", table_name="person")
     with op.batch_alter_table("person") as batch_op:
