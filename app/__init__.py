@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 
-from flask import Flask, g, render_template, request
+from flask import Flask, g, request
 
 from .extensions import appbuilder, csrf, db, mail, migrate
+from .views.errors import error_page
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,77 +157,6 @@ def _as_private_download(response) -> None:
 
 
 # Posted fields never shown back on an error page (secrets, one-time answers, full ID numbers).
-_UNSHOWN_FIELDS = ("password", "confirm", "captcha", "csrf", "token", "id_number", "secret")
-_CODE = re.compile(r"[a-z_]+")
-
-
-def _wants_json() -> bool:
-    if request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
-        return True
-    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
-
-
-def _same_site_referrer() -> str | None:
-    """The page the request came from, when it is a page of this site (never a link to elsewhere)."""
-    from urllib.parse import urlsplit
-
-    referrer = request.referrer
-    if not referrer:
-        return None
-    parts = urlsplit(referrer)
-    if parts.scheme not in ("http", "https") or parts.netloc != request.host:
-        return None
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-def _posted_text() -> list[str]:
-    """The text a person typed into the form that was refused, to copy into the form again. Only for a form
-    posted from a page of this site (an attacker's page cannot make us show text of its choosing), never secrets,
-    and bounded."""
-    if request.method != "POST" or _same_site_referrer() is None:
-        return []
-    try:
-        form = request.form
-    except Exception:  # the body itself was refused (too large, malformed)
-        return []
-    kept = []
-    for name, value in form.items(multi=True):
-        lowered = name.lower()
-        if any(word in lowered for word in _UNSHOWN_FIELDS) or not value.strip():
-            continue
-        if lowered in ("action", "next", "ids") or value.strip().isdigit() or _CODE.fullmatch(value.strip()):
-            continue  # buttons, picked rows, chosen options ("professional", "resident_id", "y"): nothing typed
-        kept.append(value.strip()[:2000])
-        if len(kept) == 30:
-            break
-    return kept
-
-
-def _error(code: int, message: str, *, hint: str | None = None, keep_input: bool = False):
-    """Every error answer: a page in the site's layout (JSON for XHR / API clients). It must render whatever part
-    of the request handling ran before the refusal: CSRFProtect and the request size check refuse a request in
-    a before_request hook that runs before FAB's, so `g.user` may not be set yet."""
-    from flask import jsonify
-    from flask_login import current_user
-
-    if _wants_json():
-        return jsonify(error=" ".join(part for part in (message, hint) if part)), code
-    if "user" not in g:
-        g.user = current_user
-    back = _same_site_referrer()
-    try:
-        return render_template("error.html", code=code, message=message, hint=hint, back_url=back,
-                               kept=_posted_text() if keep_input else [], appbuilder=appbuilder), code
-    except Exception:  # the page must not fail in its turn (e.g. the database is gone): plain text then
-        logging.getLogger(__name__).exception("error page failed to render")
-        from markupsafe import escape
-
-        body = (f'<!doctype html><html lang="zh"><meta charset="utf-8"><title>{code}</title>'
-                f"<h1>{code}</h1><p>{escape(message)}</p>"
-                + (f"<p>{escape(hint)}</p>" if hint else "") + f'<p><a href="{escape(back or "/")}">&larr;</a></p>')
-        return body, code, {"Content-Type": "text/html; charset=utf-8"}
-
-
 def _register_request_hooks(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
@@ -276,35 +205,35 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(_):
-        return _error(400, gettext("The page has expired. Please refresh it and try again."),
+        return error_page(400, gettext("The page has expired. Please refresh it and try again."),
                       hint=gettext("What you entered was not saved."), keep_input=True)
 
     @app.errorhandler(400)
     def _bad(_):
-        return _error(400, gettext("The request could not be understood."))
+        return error_page(400, gettext("The request could not be understood."))
 
     @app.errorhandler(403)
     def _forbidden(_):
-        return _error(403, gettext("You do not have permission to view this page."))
+        return error_page(403, gettext("You do not have permission to view this page."))
 
     @app.errorhandler(404)
     def _missing(_):
-        return _error(404, gettext("The page you asked for does not exist."))
+        return error_page(404, gettext("The page you asked for does not exist."))
 
     @app.errorhandler(405)
     def _method(_):
-        return _error(405, gettext("This action is not allowed."))
+        return error_page(405, gettext("This action is not allowed."))
 
     @app.errorhandler(413)
     def _too_big(_):
         limit = max(1, (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))
-        return _error(413, gettext("The upload is too large: at most %(mb)s MB can be sent at once.", mb=limit),
+        return error_page(413, gettext("The upload is too large: at most %(mb)s MB can be sent at once.", mb=limit),
                       hint=gettext("What you entered was not saved. Go back, choose smaller files and send the "
                                    "form again."))
 
     @app.errorhandler(429)
     def _too_many(_):
-        return _error(429, gettext("Too many requests. Please wait a moment and try again."))
+        return error_page(429, gettext("Too many requests. Please wait a moment and try again."))
 
     from sqlalchemy.exc import DataError
 
@@ -314,9 +243,9 @@ def _register_request_hooks(app: Flask) -> None:
         input, not a server fault: nothing of the request is kept (the transaction is rolled back)."""
         db.session.rollback()
         app.logger.warning("value refused by the database: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
-        return _error(400, gettext("The request could not be understood."))
+        return error_page(400, gettext("The request could not be understood."))
 
     @app.errorhandler(500)
     def _server(_):
         db.session.rollback()
-        return _error(500, gettext("Something went wrong on our side. Please try again later."))
+        return error_page(500, gettext("Something went wrong on our side. Please try again later."))

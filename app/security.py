@@ -31,12 +31,8 @@ class AppSecurityManager(SecurityManager):
 
     # ------------------------------------------------------------ views
     def register_views(self):
-        """Only our own login view: FAB's user/role screens and its token login API are not exposed."""
-        # imported here: the views import this module (current_actor), so it cannot import them at the top
-        from .views.auth import AuthView
-
-        self.auth_view = AuthView()
-        self.appbuilder.add_view_no_menu(self.auth_view)
+        """None of FAB's: its user/role screens and its token login API are not exposed. Our login view is
+        registered with the other views (app.views.register_views), which sets `auth_view`."""
         self.user_view = None
 
     def create_db(self):

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 def register_views(appbuilder) -> None:
     from .admin import AuditLogModelView, OrgModelView, RegionModelView, RowInterface, StaffModelView
-    from .auth import AccountView
+    from .auth import AccountView, AuthView
     from .base_reports import BaseReportReviewView, BaseReportView
     from .catalogue import AnnualStandardModelView, LearningFormModelView
     from .hours import AttachmentView, DeclarationReviewView, HoursView
@@ -25,6 +25,8 @@ def register_views(appbuilder) -> None:
     from .labels import register_template_helpers
 
     register_template_helpers(current_app)
+    appbuilder.sm.auth_view = AuthView()  # FAB's login and logout URLs name it
+    appbuilder.add_view_no_menu(appbuilder.sm.auth_view)
     current_app.jinja_env.globals["list_count_cap"] = RowInterface.COUNT_CAP
     appbuilder.add_view_no_menu(PublicView())
     appbuilder.add_view_no_menu(VerifyView())

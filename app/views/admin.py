@@ -19,6 +19,7 @@ from ..extensions import db
 from ..models import Account, AuditLog, Org, Person, Region
 from ..authz import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW
 from ..security import OrgScopeFilter, current_actor
+from ..validators import ValidationError, parse_number
 from ..workflows import accounts, dashboard
 from . import labels
 from .modelview import ReturnToListMixin
@@ -183,10 +184,6 @@ class AppModelView(ReturnToListMixin, ModelView):
         """A search filter `_flt_<n>_<column>` names a search column and carries a value of that column's type:
         FAB hands it to the database as it is, and PostgreSQL refuses a word compared with a number or a date
         (a server error, not an empty list)."""
-        from datetime import date
-
-        from ..validators import ValidationError, parse_number
-
         _prefix, _, rest = key.partition("_flt_")
         index, _, column = rest.partition("_")
         if not index.isdigit() or column not in self.search_columns:
@@ -202,7 +199,7 @@ class AppModelView(ReturnToListMixin, ModelView):
             elif model.is_numeric(column) or model.is_float(column):
                 parse_number(value, 6)
             elif model.is_date(column) or model.is_datetime(column):
-                date.fromisoformat(value[:10])
+                datetime.date.fromisoformat(value[:10])
             elif model.is_boolean(column):
                 return value in ("y", "n", "1", "0", "true", "false", "on", "off", "")
         except (ValidationError, ValueError):

@@ -29,6 +29,7 @@ from wtforms.fields import DateTimeField
 from wtforms.validators import StopValidation
 
 from .. import validators as v
+from .errors import error_page
 
 # Every Numeric column of the schema has one decimal (hours: Numeric(7, 1)); FAB's generated DecimalField does
 # not know the column's scale, so a DecimalField without an explicit `places` allows this many.
@@ -236,13 +237,11 @@ def refuse_bad_characters():
 
 
 def _refuse(message: str):
-    """The site's error page (app._error: its layout, a way back, the typed text to copy); JSON for a JSON body
+    """The site's error page (views.errors: its layout, a way back, the typed text to copy); JSON for a JSON body
     or an API / XHR client."""
-    from .. import _error
-
     if request.is_json:
         return jsonify(error=message), 400
-    return _error(400, message, keep_input=True)
+    return error_page(400, message, keep_input=True)
 
 
 def init_app(app) -> None:
