@@ -5,9 +5,7 @@ every test starts from empty tables.
 """
 from __future__ import annotations
 
-import html
 import os
-import re
 import tempfile
 import uuid
 
@@ -16,6 +14,7 @@ from sqlalchemy import create_engine, text
 
 from app import clock
 from tests import factories
+from tests.helpers import CAPTCHA, build_matrix, cheap_passwords, snapshot_reference_data, truncate
 
 # One calendar day for the whole run: constants computed when a module is collected ("today", "this year") and the
 # checks the platform makes while a test runs must agree, even when the run crosses midnight in the platform's zone.
@@ -23,7 +22,6 @@ RUN_DAY = clock.today()
 clock.today = lambda: RUN_DAY
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
-CAPTCHA = "2468"
 
 
 def _pg_admin(sql: str) -> None:
@@ -68,7 +66,7 @@ def app(worker_id):
     )
     with application.app_context():
         upgrade()
-        _snapshot_reference_data()
+        snapshot_reference_data()
         if not pg_name:
             _sqlite_without_fsync()
     yield application
@@ -89,13 +87,8 @@ def db(app):
         yield _db
         _db.session.rollback()
         _db.session.remove()
-        _truncate(_db)
+        truncate(_db)
     limiter.reset()
-
-
-# Reference data that the migrations load (learning-form catalogue, yearly standards): restored after each test.
-REFERENCE_TABLES = ("learning_form", "annual_standard")
-_reference: dict[str, list[dict]] = {}
 
 
 def _sqlite_without_fsync() -> None:
@@ -106,32 +99,6 @@ def _sqlite_without_fsync() -> None:
 
     event.listen(_db.engine, "connect", lambda conn, _record: conn.execute("PRAGMA synchronous=OFF"))
     _db.engine.dispose()
-
-
-def _snapshot_reference_data() -> None:
-    from app.extensions import db as _db
-
-    with _db.engine.connect() as conn:
-        for table in REFERENCE_TABLES:
-            _reference[table] = [dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{table}"'))]
-
-
-def _truncate(_db) -> None:
-    from flask_appbuilder import Model
-
-    tables = [t.name for t in reversed(Model.metadata.sorted_tables)]
-    with _db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
-        for table, rows in _reference.items():
-            if rows:
-                conn.execute(Model.metadata.tables[table].insert(), rows)
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                      f"(SELECT max(id) FROM \"{table}\"))"))
 
 
 @pytest.fixture()
@@ -153,45 +120,56 @@ def world(db):
     return factories.World.build()
 
 
-# ------------------------------------------------------------------ form helpers
+@pytest.fixture()
+def fresh_id_sequence(monkeypatch):
+    """factories.new_id_number() walks birth dates forward 13 days per call from 1970 and runs past today after
+    ~1,500 calls in one process, producing invalid 证件号 (future birth date). Restart the sequence per test
+    (tables are emptied between tests, so numbers never collide). Modules use it with
+    `pytestmark = pytest.mark.usefixtures("fresh_id_sequence")`."""
+    import itertools
 
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no csrf_token in page"
-    return match.group(1)
-
-
-def submit(client, url: str, data: dict, *, get_url: str | None = None, follow: bool = False):
-    """Load the page that holds the form (for its CSRF token and captcha), then post the form."""
-    page = client.get(get_url or url)
-    token = csrf_from(page.get_data(as_text=True))
-    if "captcha" in data and data["captcha"] in (None, factories.FRESH_CAPTCHA):
-        client.get("/captcha.png")
-        data = {**data, "captcha": CAPTCHA}
-    return client.post(url, data={"csrf_token": token, **data}, follow_redirects=follow)
+    monkeypatch.setattr(factories, "_seq", itertools.count(1))
 
 
-def login(client, id_number: str, password: str = factories.PASSWORD, role: str = "Professional", follow=True):
-    return submit(client, "/login/", {"role": role, "id_number": id_number, "password": password,
-                                      "captcha": None}, follow=follow)
+@pytest.fixture()
+def fast_world(world):
+    """The world with cheap password hashes, for tests that log in often."""
+    cheap_passwords()
+    return world
 
 
-CJK = re.compile(r"[\u4e00-\u9fff]")
+# ------------------------------------------------------------------ one shared world for the access matrix
+
+_matrix_cache: dict = {}
 
 
-def zh(msgid: str, **kwargs) -> str:
-    """The Chinese text a user sees for an English msgid (fails while the translation is missing)."""
-    from flask_babel import force_locale, gettext
+@pytest.fixture(scope="module")
+def _matrix_module(app):
+    from app.extensions import db as _db
 
-    with force_locale("zh"):
-        text = gettext(msgid, **kwargs)
-    assert CJK.search(text), f"no Chinese translation for msgid {msgid!r}"
-    return text
+    yield _matrix_cache
+    _matrix_cache.clear()
+    with app.app_context():
+        _db.session.remove()
+        truncate(_db)
 
 
-def page(response) -> str:
-    """The response body with HTML entities resolved, as a person reads it."""
-    return html.unescape(response.get_data(as_text=True))
+@pytest.fixture()
+def matrix(app, _matrix_module):
+    """Read-only tests share one world (built once per module and worker): they assert that nothing changes.
+
+    Tests elsewhere empty the tables after themselves; the world is rebuilt when it has gone.
+    """
+    from app.extensions import db as _db
+    from app.models import Account
+
+    with app.app_context():
+        data = _matrix_module
+        if not data or _db.session.get(Account, data["unit_admin_id"]) is None:
+            _db.session.remove()
+            truncate(_db)
+            data.clear()
+            data.update(build_matrix())
+        yield data
+        _db.session.rollback()
+        _db.session.remove()

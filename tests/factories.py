@@ -13,7 +13,7 @@ from app.workflows.base import Actor
 from app.workflows.orgs import create_org
 
 PASSWORD = "Test@2026a"
-FRESH_CAPTCHA = "fresh"  # tests.conftest.submit() loads a new captcha picture and answers it
+FRESH_CAPTCHA = "fresh"  # tests.helpers.submit() loads a new captcha picture and answers it
 _seq = itertools.count(1)
 _HASH = None
 

@@ -11,33 +11,17 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Account, AuditLog, LoginThrottle, Membership, MembershipState, Person, RoleName
+from app.models import Account, LoginThrottle, Membership, MembershipState, Person, RoleName
 from app.workflows import admins as flow
 from app.validators import mask_id_number
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied
 from tests import factories
-from tests.conftest import login, page, zh
 from tests.factories import actor_for
-from tests.test_access_matrix import (assert_unchanged, cheap_passwords, is_login_redirect, log_in, make_person,
-                                      person_of, register, state_snapshot)
+from tests.helpers import (assert_unchanged, audits, boss, is_login_redirect, log_in, login, make_person,
+                           membership_of, page, person_of, register, second_admin, state_snapshot, zh)
 
 R = RoleName
 NEW_PASSWORD = "Admin#2026new"
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
-
-
-def membership_of(account: Account, org=None, role: RoleName | None = None) -> Membership:
-    stmt = select(Membership).where(Membership.user_id == account.id).order_by(Membership.id.desc())
-    if org is not None:
-        stmt = stmt.where(Membership.org_id == org.id)
-    if role is not None:
-        stmt = stmt.where(Membership.role == role.value)
-    return db.session.scalars(stmt).first()
 
 
 def row(membership_id: int):
@@ -45,28 +29,9 @@ def row(membership_id: int):
         Membership.id == membership_id)).one()
 
 
-def audits(action: str) -> list[AuditLog]:
-    return list(db.session.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
-
-
 def supers(org) -> list[int]:
     return list(db.session.scalars(select(Membership.user_id).where(
         Membership.org_id == org.id, Membership.is_super.is_(True), Membership.state == "active")))
-
-
-def second_admin(world, name="第二管理员", org=None, role=R.UNIT_ADMIN) -> Account:
-    """A non-super active admin of the org (unit by default)."""
-    org = org or world.unit
-    account = factories.make_account(name)
-    account.email = f"admin{account.id}@example.cn"
-    db.session.add(Membership(user_id=account.id, role=role.value, org_id=org.id, state="active", is_super=False))
-    db.session.commit()
-    cheap_passwords()
-    return account
-
-
-def boss(world):
-    return actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit)
 
 
 # ------------------------------------------------------------------ (a) from the org's own staff

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.models import LoginThrottle, Membership, RoleName
 from tests import factories
-from tests.conftest import CAPTCHA, csrf_from, login, page, submit, zh
+from tests.helpers import CAPTCHA, csrf_from, login, page, submit, zh
 
 LOGIN_FAILED_ZH = "账号或密码错误"
 

@@ -16,11 +16,10 @@ from app import clock
 from app.extensions import db
 from app.models import AnnualStandard, Declaration, Person, Region, RoleName, TitleChange
 from tests import factories
-from tests.conftest import csrf_from, page, submit, zh
-from tests.test_access_matrix import (ALL_ROLES, ANONYMOUS, PNG, YEAR, assert_unchanged, cheap_passwords, client_as,
-                                      declaration_data, log_in, make_person, state_snapshot, study_dates,
-                                      uploaded_files, urls_and_forms)
-from tests.test_access_matrix import _matrix_module, matrix  # noqa: F401  (fixtures: the shared world of the walk)
+from tests.access_policy import ALL_ROLES, ANONYMOUS
+from tests.factories import PNG
+from tests.helpers import (YEAR, assert_unchanged, client_as, csrf_from, declaration_data, log_in, make_person, page,
+                           state_snapshot, study_dates, submit, uploaded_files, urls_and_forms, zh)
 
 R = RoleName
 TODAY = clock.today()
@@ -33,12 +32,6 @@ DECIMALS = ("At most %(n)s decimal place(s) allowed; %(value)s has more.", {"n":
 CONTROL = ("Contains an invisible control character (%(code)s): remove it and try again.", {"code": "U+0000"})
 ONE_LINE = ("Must be a single line without tabs or line breaks.", {})
 FULL_WIDTH = {c: c + 0xFEE0 for c in range(0x30, 0x3A)}  # 0-9 -> ０-９
-
-
-@pytest.fixture()
-def w(world):
-    cheap_passwords()
-    return world
 
 
 def field_errors(html: str, field: str) -> list[str]:
@@ -95,8 +88,8 @@ PROFILE_BAD = {
 
 
 @pytest.mark.parametrize("case", list(PROFILE_BAD))
-def test_profile_dates_outside_the_sane_range_are_refused(client, w, case):
-    owner = make_person("改资料的人", w.unit)
+def test_profile_dates_outside_the_sane_range_are_refused(client, fast_world, case):
+    owner = make_person("改资料的人", fast_world.unit)
     token = log_in(client, owner.username, R.PROFESSIONAL.value)
     override, field, message = PROFILE_BAD[case]
     before = person_row(owner)
@@ -106,8 +99,8 @@ def test_profile_dates_outside_the_sane_range_are_refused(client, w, case):
 
 
 @pytest.mark.parametrize("value", ["山东\x00大学", "山东\u202e学大", "山东\x1b[31m大学", "山东\x85大学"])
-def test_profile_text_with_control_characters_is_refused_at_the_field(client, w, value):
-    owner = make_person("改资料的人", w.unit)
+def test_profile_text_with_control_characters_is_refused_at_the_field(client, fast_world, value):
+    owner = make_person("改资料的人", fast_world.unit)
     token = log_in(client, owner.username, R.PROFESSIONAL.value)
     before = person_row(owner)
     response = client.post("/profile/", data={"csrf_token": token, **PROFILE, "school": value})
@@ -132,8 +125,8 @@ def title_changes() -> tuple:
     ({"title_date": "1800-01-01"}, "title_date", PAST),
     ({"title_date": "2999-06-01"}, "title_date", PAST),
 ])
-def test_title_change_dates_outside_the_sane_range_are_refused(client, w, override, field, message):
-    owner = make_person("申请职称的人", w.unit)
+def test_title_change_dates_outside_the_sane_range_are_refused(client, fast_world, override, field, message):
+    owner = make_person("申请职称的人", fast_world.unit)
     log_in(client, owner.username, R.PROFESSIONAL.value)
     before = title_changes()
     response = multipart(client, "/profile/title", {**TITLE, **override}, [("证书.png", PNG)])
@@ -141,8 +134,8 @@ def test_title_change_dates_outside_the_sane_range_are_refused(client, w, overri
     assert title_changes() == before
 
 
-def test_title_change_with_a_control_character_in_a_field_or_a_file_name_stores_nothing(client, w):
-    owner = make_person("申请职称的人", w.unit)
+def test_title_change_with_a_control_character_in_a_field_or_a_file_name_stores_nothing(client, fast_world):
+    owner = make_person("申请职称的人", fast_world.unit)
     log_in(client, owner.username, R.PROFESSIONAL.value)
     before = title_changes()
     response = multipart(client, "/profile/title", {**TITLE, "title_cert_no": "ZC\x002025"}, [("证书.png", PNG)])
@@ -161,8 +154,8 @@ def declarations() -> int:
 
 
 @pytest.fixture()
-def declarant(client, w):
-    log_in(client, make_person("申报学时的人", w.unit).username, R.PROFESSIONAL.value)
+def declarant(client, fast_world):
+    log_in(client, make_person("申报学时的人", fast_world.unit).username, R.PROFESSIONAL.value)
     return client
 
 
@@ -243,9 +236,9 @@ def registered() -> tuple:
     ({"title_name": "主治\u202e医师"}, "title_name", (CONTROL[0], {"code": "U+202E"})),
     ({"native_place": "山东\r\n济南"}, "native_place", ONE_LINE),
 ])
-def test_bad_person_registration_is_refused_at_the_field(client, w, override, field, message):
+def test_bad_person_registration_is_refused_at_the_field(client, fast_world, override, field, message):
     before = registered()
-    response = submit(client, "/public/register/person", factories.person_form(w.unit, **override))
+    response = submit(client, "/public/register/person", factories.person_form(fast_world.unit, **override))
     assert_refused_at(response, field, message)
     assert registered() == before
 
@@ -254,17 +247,17 @@ def test_bad_person_registration_is_refused_at_the_field(client, w, override, fi
     ({"address": "测试路\x001号"}, "address", CONTROL),
     ({"phone": "0531\x7f88888888"}, "phone", (CONTROL[0], {"code": "U+007F"})),
 ])
-def test_bad_org_registration_is_refused_at_the_field(client, w, override, field, message):
+def test_bad_org_registration_is_refused_at_the_field(client, fast_world, override, field, message):
     before = registered()
-    response = submit(client, "/public/register/unit", factories.org_form(w.dept, **override))
+    response = submit(client, "/public/register/unit", factories.org_form(fast_world.dept, **override))
     assert_refused_at(response, field, message)
     assert registered() == before
 
 
-def test_a_unit_picked_with_full_width_digits_is_no_choice(client, w):
+def test_a_unit_picked_with_full_width_digits_is_no_choice(client, fast_world):
     before = registered()
-    unit_id = str(w.unit.id).translate(FULL_WIDTH)
-    response = submit(client, "/public/register/person", factories.person_form(w.unit, unit_id=unit_id))
+    unit_id = str(fast_world.unit.id).translate(FULL_WIDTH)
+    response = submit(client, "/public/register/person", factories.person_form(fast_world.unit, unit_id=unit_id))
     assert response.status_code == 200 and zh("Choose your unit from the list.") in page(response)
     assert registered() == before
 
@@ -288,9 +281,9 @@ def standard_row():
     ({"year": "２０２６"}, "year", DIGITS),
     ({"year": "2026.5"}, "year", ("Enter a whole number.", {})),
 ])
-def test_the_yearly_standards_edit_form_refuses_bad_numbers(client, w, override, field, message):
+def test_the_yearly_standards_edit_form_refuses_bad_numbers(client, fast_world, override, field, message):
     before = standard_row()
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, fast_world.city_admin.username, R.HR_ADMIN.value)
     data = {"year": str(YEAR), "region": NONE, "public_min": "36", "professional_min": "64", "total_min": "100"}
     url = f"/standards/edit/{before[0]}"
     response = multipart(client, url, {**data, **override})
@@ -304,8 +297,8 @@ def test_the_yearly_standards_edit_form_refuses_bad_numbers(client, w, override,
     ({"name": "丙区\x00"}, "name", CONTROL),
     ({"declaration_levels": "３"}, "declaration_levels", DIGITS),
 ])
-def test_the_region_add_form_refuses_control_characters_and_other_digits(client, w, override, field, message):
-    log_in(client, w.sysadmin.username, R.SYSADMIN.value)
+def test_the_region_add_form_refuses_control_characters_and_other_digits(client, fast_world, override, field, message):
+    log_in(client, fast_world.sysadmin.username, R.SYSADMIN.value)
     data = {"code": "370199", "name": "丙区", "parent": NONE, "declaration_levels": "3"}
     response = multipart(client, "/regions/add", {**data, **override})
     assert_refused_at(response, field, message)
@@ -314,15 +307,15 @@ def test_the_region_add_form_refuses_control_characters_and_other_digits(client,
 
 # ---------------------------------------------------------------- query strings and JSON bodies
 
-def test_a_control_character_in_a_query_string_is_refused_naming_the_parameter(client, w):
-    log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
+def test_a_control_character_in_a_query_string_is_refused_naming_the_parameter(client, fast_world):
+    log_in(client, fast_world.unit_admin.username, R.UNIT_ADMIN.value)
     response = client.get("/review/registrations/?q=%E5%BC%A0%01")
     assert_bad_character_page(response, "q", "U+0001")
     assert zh("The address contains an invisible control character (%(code)s) in “%(name)s”. Nothing was "
               "changed.", name="q", code="U+0001") in page(response)
 
 
-def test_a_control_character_in_a_json_body_is_refused_with_json(client, w):
+def test_a_control_character_in_a_json_body_is_refused_with_json(client, fast_world):
     token = log_in(client, None, ANONYMOUS)
     response = client.post("/login/", json={"id_number": "a\u202eb", "password": "x"},
                            headers={"X-CSRFToken": token})
@@ -425,9 +418,9 @@ def test_every_get_route_with_a_control_character_in_its_query_is_refused(app, m
     ("１２", DIGITS),
     ("1e1", None),
 ])
-def test_a_base_report_refuses_other_digits_and_extra_decimals_by_line(client, w, line, message):
-    trainee = make_person("基地学员", w.unit)
-    log_in(client, w.base_admin.username, R.BASE_ADMIN.value)
+def test_a_base_report_refuses_other_digits_and_extra_decimals_by_line(client, fast_world, line, message):
+    trainee = make_person("基地学员", fast_world.unit)
+    log_in(client, fast_world.base_admin.username, R.BASE_ADMIN.value)
     before = state_snapshot()
     start, end = study_dates(YEAR)
     response = multipart(client, "/base/reports/new", {
@@ -441,9 +434,9 @@ def test_a_base_report_refuses_other_digits_and_extra_decimals_by_line(client, w
     assert_unchanged(before)
 
 
-def test_a_base_report_counts_only_in_a_year_its_dates_touch(client, w):
-    trainee = make_person("基地学员", w.unit)
-    log_in(client, w.base_admin.username, R.BASE_ADMIN.value)
+def test_a_base_report_counts_only_in_a_year_its_dates_touch(client, fast_world):
+    trainee = make_person("基地学员", fast_world.unit)
+    log_in(client, fast_world.base_admin.username, R.BASE_ADMIN.value)
     before = state_snapshot()
     start, end = study_dates(YEAR - 1)
     response = multipart(client, "/base/reports/new", {

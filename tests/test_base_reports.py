@@ -3,7 +3,6 @@ row-level errors), the HR bureau above it approves (every trainee credited) or r
 from __future__ import annotations
 
 import datetime
-import itertools
 from decimal import Decimal
 
 import pytest
@@ -15,8 +14,8 @@ from app.models import (AuditLog, BaseReport, BaseReportLine, HourRecord, Learni
 from app.workflows import base_reports as flow
 from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import zh
 from tests.factories import actor_for
+from tests.helpers import zh
 
 R = RoleName
 TODAY = clock.today()
@@ -24,10 +23,7 @@ YEAR = TODAY.year
 START, END = TODAY - datetime.timedelta(days=5), TODAY - datetime.timedelta(days=3)
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """Tables are emptied between tests, so the 证件号 sequence may restart (it stays in the valid range)."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 def training():

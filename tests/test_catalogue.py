@@ -13,16 +13,15 @@ from app.extensions import db
 from app.models import AnnualStandard, LearningForm, Org, Region, RoleName
 from app.models.hours import FORM_GROUPS
 from app.workflows.declaration import FIELDS
-from tests.conftest import csrf_from, page, zh
-from tests.test_access_matrix import (YEAR, assert_unchanged, cheap_passwords, log_in, make_person, state_snapshot)
-from tests.test_edit_redirects import FormFields
+from tests.helpers import (FormFields, YEAR, assert_unchanged, cheap_passwords, csrf_from, log_in, make_person, page,
+                           state_snapshot, zh)
 
 R = RoleName
 NONE = "__None"  # FAB's value for an empty relationship select (here: every region, the default)
 
 
 @pytest.fixture()
-def w(world):
+def regional_world(world):
     """The world with a region for each district bureau (甲区 for district, 乙区 for other_district)."""
     cheap_passwords()
     world.region, world.other_region = Region(code="370102", name="甲区"), Region(code="370103", name="乙区")
@@ -79,9 +78,9 @@ def shown_ids(html: str, base: str) -> set[int]:
 
 # ------------------------------------------------------------------ the city bureau
 
-def test_city_hr_edits_a_standard(client, w):
+def test_city_hr_edits_a_standard(client, regional_world):
     row = standard(YEAR, None)
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     assert row.id in shown_ids(client.get("/standards/list/").get_data(as_text=True), "standards")
     response = post_fab(client, f"/standards/edit/{row.id}", standard_form(YEAR, None, "36", "64", "100"))
     assert response.status_code == 302
@@ -89,23 +88,24 @@ def test_city_hr_edits_a_standard(client, w):
     assert (row.public_min, row.professional_min, row.total_min) == (36, 64, 100)
     # a professional's standards page shows the new figures
     client.post("/logout/", data={"csrf_token": csrf_from(client.get("/home/").get_data(as_text=True))})
-    log_in(client, make_person("看标准的人", w.unit).username, R.PROFESSIONAL.value)
+    log_in(client, make_person("看标准的人", regional_world.unit).username, R.PROFESSIONAL.value)
     assert re.search(rf"<td>{YEAR}</td><td>36(\.0)?</td><td>64(\.0)?</td><td>100(\.0)?</td>",
                      client.get("/hours/standards").get_data(as_text=True))
 
 
-def test_city_hr_adds_a_regional_standard(client, w):
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
-    assert post_fab(client, "/standards/add", standard_form(YEAR, w.other_region, total="120")).status_code == 302
-    assert standard(YEAR, w.other_region).total_min == 120
+def test_city_hr_adds_a_regional_standard(client, regional_world):
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
+    assert post_fab(client, "/standards/add",
+                    standard_form(YEAR, regional_world.other_region, total="120")).status_code == 302
+    assert standard(YEAR, regional_world.other_region).total_min == 120
 
 
-def test_a_second_standard_for_the_same_year_and_region_is_refused(client, w):
+def test_a_second_standard_for_the_same_year_and_region_is_refused(client, regional_world):
     """Two defaults (no region) for one year would make the pass mark depend on row order."""
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
-    own = add_standard(YEAR, w.region)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
+    own = add_standard(YEAR, regional_world.region)
     before = state_snapshot()
-    for region in (None, w.region):
+    for region in (None, regional_world.region):
         response = post_fab(client, "/standards/add", standard_form(YEAR, region, total="10"))
         assert response.status_code == 302
         assert zh("A standard for this year and region already exists.") in after_redirect(client, response)
@@ -133,9 +133,9 @@ def declaration_fields(client, form: LearningForm) -> list[str]:
     return match.group(1).split(",")
 
 
-def as_professional(client, w) -> None:
+def as_professional(client, regional_world) -> None:
     client.post("/logout/", data={"csrf_token": csrf_from(client.get("/home/").get_data(as_text=True))})
-    log_in(client, make_person("申报的人", w.unit).username, R.PROFESSIONAL.value)
+    log_in(client, make_person("申报的人", regional_world.unit).username, R.PROFESSIONAL.value)
 
 
 def learning_form(code: str) -> LearningForm | None:
@@ -143,8 +143,8 @@ def learning_form(code: str) -> LearningForm | None:
     return db.session.scalar(select(LearningForm).where(LearningForm.code == code))
 
 
-def test_city_hr_adds_a_learning_form_by_ticking_fields(client, w):
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+def test_city_hr_adds_a_learning_form_by_ticking_fields(client, regional_world):
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     list_url = "/learning-forms/list/?page_LearningFormModelView=0"
     assert 'href="/learning-forms/add' in client.get(list_url).get_data(as_text=True)
     form = FormFields(page(client.get("/learning-forms/add", headers={"Referer": f"http://localhost{list_url}"})))
@@ -170,14 +170,14 @@ def test_city_hr_adds_a_learning_form_by_ticking_fields(client, w):
     row = shown.split(f'href="/learning-forms/show/{added.id}"')[1].split("</tr>")[0]
     assert "、".join([zh("Organiser"), zh("Location"), zh("Dates")]) in row and zh("Training") in row
     # a professional's declaration form asks for exactly the ticked fields
-    as_professional(client, w)
+    as_professional(client, regional_world)
     assert declaration_fields(client, added) == ["organiser", "location", "dates"]
 
 
-def test_city_hr_changes_the_fields_of_a_learning_form(client, w):
+def test_city_hr_changes_the_fields_of_a_learning_form(client, regional_world):
     conference = learning_form("conference")
     assert conference.fields == ["organiser", "conf_level", "dates"]
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     form = FormFields(page(client.get(f"/learning-forms/edit/{conference.id}")))
     boxes = form.boxes("fields_json")
     assert {label for label, box in boxes.items() if box["checked"]} == {
@@ -188,13 +188,13 @@ def test_city_hr_changes_the_fields_of_a_learning_form(client, w):
     response = client.post(f"/learning-forms/edit/{conference.id}", data=form.submission())
     assert response.status_code == 302
     assert learning_form("conference").fields == ["organiser", "location", "dates"]
-    as_professional(client, w)
+    as_professional(client, regional_world)
     assert declaration_fields(client, conference) == ["organiser", "location", "dates"]
 
 
-def test_the_catalogue_shows_names_not_codes(client, w):
+def test_the_catalogue_shows_names_not_codes(client, regional_world):
     paper = learning_form("paper")  # journal, issn, publish_date, author_rank; group "paper"
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     names = "、".join(name_of(m) for m in ("Journal", "ISSN", "Publication date", "Author rank"))
     listed = page(client.get("/learning-forms/list/"))
     row = listed.split(f'href="/learning-forms/show/{paper.id}"')[1].split("</tr>")[0]
@@ -213,9 +213,9 @@ def test_the_catalogue_shows_names_not_codes(client, w):
     assert zh("one of: %(values)s", values="独著 / 第一作者 / 第二作者 / 第三作者及以后") in form
 
 
-def test_city_hr_retires_a_learning_form(client, w):
+def test_city_hr_retires_a_learning_form(client, regional_world):
     form = db.session.scalar(select(LearningForm).where(LearningForm.code == "online"))
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     data = form_data(code=form.code, name=form.name, group=form.group, fields_json=form.fields,
                      max_hours=str(form.max_hours), year_cap="", active=None)  # the box unticked
     assert post_fab(client, f"/learning-forms/edit/{form.id}", data).status_code == 302
@@ -248,9 +248,9 @@ BAD_FORMS = [
 
 
 @pytest.mark.parametrize("overrides,message", [c[1:] for c in BAD_FORMS], ids=[c[0] for c in BAD_FORMS])
-def test_a_bad_learning_form_is_refused_in_chinese_and_nothing_is_written(client, w, overrides, message):
+def test_a_bad_learning_form_is_refused_in_chinese_and_nothing_is_written(client, regional_world, overrides, message):
     existing = db.session.scalar(select(LearningForm).where(LearningForm.code == "training"))
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     before = state_snapshot()
     for url, data in (("/learning-forms/add", form_data(**overrides)),
                       (f"/learning-forms/edit/{existing.id}", form_data(**{"code": "training", **overrides}))):
@@ -260,9 +260,9 @@ def test_a_bad_learning_form_is_refused_in_chinese_and_nothing_is_written(client
     assert_unchanged(before)
 
 
-def test_a_code_names_one_learning_form(client, w):
+def test_a_code_names_one_learning_form(client, regional_world):
     conference = learning_form("conference")
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     before = state_snapshot()
     for url in ("/learning-forms/add", f"/learning-forms/edit/{conference.id}"):
         response = post_fab(client, url, form_data(code="training"))
@@ -275,54 +275,57 @@ def test_a_code_names_one_learning_form(client, w):
 
 # ------------------------------------------------------------------ a district bureau
 
-def test_district_hr_sees_the_defaults_and_its_own_regions_standards_only(client, w):
-    own, other = add_standard(YEAR, w.region), add_standard(YEAR, w.other_region)
+def test_district_hr_sees_the_defaults_and_its_own_regions_standards_only(client, regional_world):
+    own, other = add_standard(YEAR, regional_world.region), add_standard(YEAR, regional_world.other_region)
     defaults = set(db.session.scalars(select(AnnualStandard.id).where(AnnualStandard.region_id.is_(None))))
     assert defaults
-    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.district_admin.username, R.HR_ADMIN.value)
     assert shown_ids(client.get("/standards/list/").get_data(as_text=True), "standards") == defaults | {own.id}
     assert client.get(f"/standards/show/{own.id}").status_code == 200
     assert client.get(f"/standards/show/{other.id}").status_code in (302, 404)
 
 
-def test_district_hr_adds_standards_for_its_own_region_only(client, w):
-    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+def test_district_hr_adds_standards_for_its_own_region_only(client, regional_world):
+    log_in(client, regional_world.district_admin.username, R.HR_ADMIN.value)
     add_form = page(client.get("/standards/add"))
     choices = add_form.split('id="region"')[1].split("</select>")[0]
-    assert w.region.name in choices and w.other_region.name not in choices
+    assert regional_world.region.name in choices and regional_world.other_region.name not in choices
     before = state_snapshot()
-    response = post_fab(client, "/standards/add", standard_form(YEAR - 1, w.other_region, total="70"))
+    response = post_fab(client, "/standards/add", standard_form(YEAR - 1, regional_world.other_region, total="70"))
     assert response.status_code == 200  # another region is not a valid choice
     assert_unchanged(before)
     # a default for every region: a district cannot make one; what it adds is its own region's
     post_fab(client, "/standards/add", standard_form(YEAR - 1, None, total="70"))
     db.session.expire_all()
     added = db.session.scalars(select(AnnualStandard).where(AnnualStandard.total_min == 70)).all()
-    assert [(s.year, s.region_id) for s in added] == [(YEAR - 1, w.region.id)]
-    assert post_fab(client, "/standards/add", standard_form(YEAR - 2, w.region, total="95")).status_code == 302
-    assert standard(YEAR - 2, w.region).total_min == 95
-    assert standard(YEAR - 2, w.other_region) is None and standard(YEAR - 1, w.other_region) is None
+    assert [(s.year, s.region_id) for s in added] == [(YEAR - 1, regional_world.region.id)]
+    assert post_fab(client, "/standards/add",
+                    standard_form(YEAR - 2, regional_world.region, total="95")).status_code == 302
+    assert standard(YEAR - 2, regional_world.region).total_min == 95
+    assert (standard(YEAR - 2, regional_world.other_region) is None
+            and standard(YEAR - 1, regional_world.other_region) is None)
 
 
-def test_district_hr_edits_its_own_standard_but_not_a_default_nor_into_another_region(client, w):
-    own = add_standard(YEAR, w.region)
+def test_district_hr_edits_its_own_standard_but_not_a_default_nor_into_another_region(client, regional_world):
+    own = add_standard(YEAR, regional_world.region)
     default = standard(YEAR, None)
-    token = log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    token = log_in(client, regional_world.district_admin.username, R.HR_ADMIN.value)
     before = state_snapshot()
     # the default (every region's) standard: visible, not editable
     assert client.get(f"/standards/show/{default.id}").status_code == 200
     assert client.get(f"/standards/edit/{default.id}").status_code == 403
-    for region in (None, w.region):
+    for region in (None, regional_world.region):
         response = client.post(f"/standards/edit/{default.id}", data={"csrf_token": token, **standard_form(
             YEAR, region, total="1")}, content_type="multipart/form-data")
         assert response.status_code == 403
         assert_unchanged(before)
     # its own standard moved to another region: that region is not even a choice
-    response = post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, w.other_region, total="1"))
+    response = post_fab(client, f"/standards/edit/{own.id}",
+                        standard_form(YEAR, regional_world.other_region, total="1"))
     assert response.status_code == 200
     region_cell = page(response).split('id="region"')[1].split("</td>")[0]
     assert 'class="alert alert-danger"' in region_cell  # refused at the field (FAB's own text, see the report)
-    assert w.other_region.name not in page(response).split('id="region"')[1].split("</select>")[0]
+    assert regional_world.other_region.name not in page(response).split('id="region"')[1].split("</select>")[0]
     assert_unchanged(before)
     # ... or turned into the default of every region
     response = post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, None, total="1"))
@@ -330,13 +333,14 @@ def test_district_hr_edits_its_own_standard_but_not_a_default_nor_into_another_r
     assert zh("You do not have permission to do this.") in after_redirect(client, response)
     assert_unchanged(before)
     # the counterpart: its own region's figures it may change
-    assert post_fab(client, f"/standards/edit/{own.id}", standard_form(YEAR, w.region, total="99")).status_code == 302
-    assert standard(YEAR, w.region).total_min == 99
+    assert post_fab(client, f"/standards/edit/{own.id}",
+                    standard_form(YEAR, regional_world.region, total="99")).status_code == 302
+    assert standard(YEAR, regional_world.region).total_min == 99
 
 
-def test_district_hr_cannot_touch_the_catalogue(client, w):
+def test_district_hr_cannot_touch_the_catalogue(client, regional_world):
     form = db.session.scalar(select(LearningForm).where(LearningForm.code == "training"))
-    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.district_admin.username, R.HR_ADMIN.value)
     before = state_snapshot()
     assert shown_ids(client.get("/learning-forms/list/").get_data(as_text=True), "learning-forms") == set()
     assert client.get(f"/learning-forms/show/{form.id}").status_code in (302, 404)
@@ -354,8 +358,8 @@ def test_district_hr_cannot_touch_the_catalogue(client, w):
 @pytest.mark.parametrize("who,role", [("professional", R.PROFESSIONAL), ("unit_admin", R.UNIT_ADMIN),
                                       ("dept_admin", R.DEPT_ADMIN), ("base_admin", R.BASE_ADMIN),
                                       ("support", R.SUPPORT), ("sysadmin", R.SYSADMIN), ("auditor", R.AUDITOR)])
-def test_other_roles_cannot_reach_the_catalogue(client, w, who, role):
-    account = make_person("专技人员", w.unit) if who == "professional" else getattr(w, who)
+def test_other_roles_cannot_reach_the_catalogue(client, regional_world, who, role):
+    account = make_person("专技人员", regional_world.unit) if who == "professional" else getattr(regional_world, who)
     token = log_in(client, account.username, role.value)
     row, form = standard(YEAR, None), db.session.scalar(select(LearningForm).limit(1))
     before = state_snapshot()
@@ -371,9 +375,9 @@ def test_other_roles_cannot_reach_the_catalogue(client, w, who, role):
     assert_unchanged(before)
 
 
-def test_a_saved_learning_form_lands_back_on_the_filtered_list(client, w):
+def test_a_saved_learning_form_lands_back_on_the_filtered_list(client, regional_world):
     """The list filtered by group (the search's select of Chinese group names), a row edited: back on that list."""
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     # the search offers the groups by their Chinese names (FAB writes the filter's select into its script)
     listed = client.get("/learning-forms/list/").get_data(as_text=True)
     option = htmlsafe_json_dumps(f'<option value="paper">{zh("Papers and books")}</option>')[1:-1]
@@ -391,10 +395,10 @@ def test_a_saved_learning_form_lands_back_on_the_filtered_list(client, w):
     assert learning_form("book").max_hours == 50
 
 
-def test_the_standards_form_names_the_default_region(client, w):
+def test_the_standards_form_names_the_default_region(client, regional_world):
     """The empty region choice (every region's default) is named, not shown as FAB's value "__None"."""
     row = standard(YEAR, None)
-    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    log_in(client, regional_world.city_admin.username, R.HR_ADMIN.value)
     for url in ("/standards/add", f"/standards/edit/{row.id}"):
         form = FormFields(page(client.get(url)))
         assert form.options("region").get(zh("All regions (default)")) == NONE, url

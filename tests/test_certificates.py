@@ -27,7 +27,7 @@ from app.workflows import certificates as certs
 from app.workflows.base import DomainError, PermissionDenied
 from app.workflows.declaration import credit
 from tests import factories
-from tests.conftest import CAPTCHA, csrf_from, page, zh
+from tests.helpers import CAPTCHA, csrf_from, page, zh
 
 YEAR = clock.today().year - 1
 ARTIFACTS = pathlib.Path(__file__).resolve().parent.parent / "test-artifacts" / "certificates"

@@ -12,10 +12,9 @@ from app.extensions import db
 from app.models import AnnualStandard, AuditLog, LearningForm, Membership, Region, RegistrationState, RoleName
 from app.workflows import accounts
 from tests import factories
-from tests.conftest import CAPTCHA, page, submit, zh
-from tests.test_access_matrix import (YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
-                                      is_login_redirect, learning_form, log_in, make_declaration, make_person,
-                                      make_report, person_of, reg_state, register, state_snapshot, token_for)
+from tests.helpers import (CAPTCHA, YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
+                           is_login_redirect, learning_form, log_in, make_declaration, make_person, make_report, page,
+                           person_of, reg_state, register, state_snapshot, submit, token_for, zh)
 
 R = RoleName
 
@@ -546,7 +545,7 @@ def _rule(app, endpoint: str):
 # ------------------------------------------------------------------ issue 4: profile, title change, identity correction
 
 def _profile_owner(world):
-    from tests.test_title_change import professional
+    from tests.helpers import professional
 
     return professional(world.unit, "防伪测试人")
 
@@ -594,7 +593,7 @@ def profile_title(app, client, world):
 
 
 def profile_withdraw_title(app, client, world):
-    from tests.test_title_change import make_change
+    from tests.helpers import make_change
 
     person = _profile_owner(world)
     item = make_change(world, person)
@@ -609,7 +608,7 @@ def profile_identity(app, client, world):
 
 
 def profile_withdraw_identity(app, client, world):
-    from tests.test_identity_correction import make_correction
+    from tests.helpers import make_correction
 
     person = _profile_owner(world)
     item = make_correction(world, person)
@@ -618,7 +617,7 @@ def profile_withdraw_identity(app, client, world):
 
 
 def personnel_decide(app, client, world):
-    from tests.test_title_change import make_change
+    from tests.helpers import make_change
 
     item = make_change(world, _profile_owner(world))
     _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
@@ -627,7 +626,7 @@ def personnel_decide(app, client, world):
 
 
 def identity_decide(app, client, world):
-    from tests.test_identity_correction import make_correction
+    from tests.helpers import make_correction
 
     item = make_correction(world, _profile_owner(world))
     _logged_in_as(client, world.support, R.SUPPORT)
@@ -653,12 +652,6 @@ def test_every_mutating_route_has_a_case(app):
     covered = {_endpoint(key) for key in CASES}
     assert mutating - covered == set(), "add a CSRF case for these endpoints"
     assert covered - mutating == set(), "these endpoints no longer take POST"
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 @pytest.mark.parametrize("endpoint", sorted(CASES))

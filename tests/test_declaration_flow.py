@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app import clock
 from app.models import Declaration, LearningForm, RoleName, YearSummary
 from tests import factories
-from tests.conftest import csrf_from, login, page
+from tests.helpers import csrf_from, login, page
 
 PNG = factories.PNG  # a real image: uploads are checked by decoding them
 YEAR = clock.today().year

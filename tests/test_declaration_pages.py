@@ -21,10 +21,10 @@ from app.workflows import base_reports as report_flow
 from app.workflows import declaration as decl_flow
 from app.workflows.attachments import path_of
 from tests import factories
-from tests.conftest import csrf_from, page, zh
-from tests.test_access_matrix import (PNG, YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
-                                      learning_form, log_in, make_declaration, make_person, make_report, person_of,
-                                      state_snapshot, uploaded_files)
+from tests.factories import PNG
+from tests.helpers import (YEAR, assert_unchanged, credit_year, csrf_from, declaration_data, learning_form, log_in,
+                           make_declaration, make_person, make_report, page, person_of, state_snapshot, uploaded_files,
+                           zh)
 
 R = RoleName
 JPEG = factories.JPEG  # real files: uploads are checked by parsing them
@@ -45,14 +45,8 @@ VALID_DETAILS = {
 
 
 @pytest.fixture()
-def w(world):
-    cheap_passwords()
-    return world
-
-
-@pytest.fixture()
-def me(w):
-    return make_person("申报人张医生", w.unit)
+def me(fast_world):
+    return make_person("申报人张医生", fast_world.unit)
 
 
 @pytest.fixture()
@@ -216,7 +210,7 @@ def test_save_a_draft_edit_it_and_delete_it(app, my_client, me):
     assert not any(os.path.exists(path_of(a)) for a in files)  # the files went with it
 
 
-def test_submit_a_draft_from_its_page(my_client, me, w, outbox):
+def test_submit_a_draft_from_its_page(my_client, me, fast_world, outbox):
     declare(my_client, declaration_data(title="急救技能培训", action="draft"))
     [item] = mine(me)
     detail = my_client.get(f"/hours/{item.id}").get_data(as_text=True)
@@ -227,12 +221,12 @@ def test_submit_a_draft_from_its_page(my_client, me, w, outbox):
     assert zh("Waiting for the unit") in page(response)
     assert 'id="withdraw-btn"' in page(response)
     [item] = mine(me)
-    assert (item.state, item.reviewer_org_id) == ("pending_unit", w.unit.id)
-    assert [m.recipients for m in outbox] == [[w.unit_admin.email]]  # the next reviewer is told
+    assert (item.state, item.reviewer_org_id) == ("pending_unit", fast_world.unit.id)
+    assert [m.recipients for m in outbox] == [[fast_world.unit_admin.email]]  # the next reviewer is told
 
 
-def test_a_pending_declaration_can_be_neither_edited_nor_deleted(my_client, me, w):
-    item = make_declaration(w, me, "pending_unit", title="待审的培训")
+def test_a_pending_declaration_can_be_neither_edited_nor_deleted(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "pending_unit", title="待审的培训")
     before = state_snapshot()
     response = my_client.get(f"/hours/{item.id}/edit", follow_redirects=True)
     assert zh("Only a draft or a rejected declaration can be edited.") in page(response)
@@ -251,10 +245,10 @@ STATES = {"draft": "草稿的培训", "pending_unit": "单位待审的培训", "
           "approved": "已通过的培训", "rejected": "未通过的培训"}
 
 
-def test_state_filters_show_the_right_rows(my_client, me, w):
+def test_state_filters_show_the_right_rows(my_client, me, fast_world):
     for state, title in STATES.items():
-        make_declaration(w, me, state, title=title)
-    make_declaration(w, make_person("另一位申报人", w.unit), "pending_unit", title="别人的培训")
+        make_declaration(fast_world, me, state, title=title)
+    make_declaration(fast_world, make_person("另一位申报人", fast_world.unit), "pending_unit", title="别人的培训")
     everything = set(STATES.values()) | {"别人的培训"}
     html = page(my_client.get("/hours/"))
     for label in ("全部", "待提交", "待审核", "审核通过", "审核不通过", zh("Reported by training bases")):
@@ -268,10 +262,10 @@ def test_state_filters_show_the_right_rows(my_client, me, w):
         assert titles_in(page(response), everything) == titles, state
 
 
-def test_detail_shows_the_review_timeline(my_client, me, w):
-    item = make_declaration(w, me, "pending_unit", title="时间线测试培训")
-    decl_flow.approve(item, factories.actor_for(w.unit_admin, R.UNIT_ADMIN, w.unit))
-    decl_flow.reject(item, factories.actor_for(w.dept_admin, R.DEPT_ADMIN, w.dept), "缺少结业证书")
+def test_detail_shows_the_review_timeline(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "pending_unit", title="时间线测试培训")
+    decl_flow.approve(item, factories.actor_for(fast_world.unit_admin, R.UNIT_ADMIN, fast_world.unit))
+    decl_flow.reject(item, factories.actor_for(fast_world.dept_admin, R.DEPT_ADMIN, fast_world.dept), "缺少结业证书")
     html = page(my_client.get(f"/hours/{item.id}"))
     timeline = html.split('class="table table-condensed timeline"')[1].split("</table>")[0]
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td></tr>",
@@ -284,23 +278,23 @@ def test_detail_shows_the_review_timeline(my_client, me, w):
         (True, "主管部门管理员", zh("Rejected"), "缺少结业证书"),
     ]
     assert rows[-1][3] == zh("Rejected")
-    assert me.username not in html and w.dept_admin.username not in html  # actors' 证件号 are masked
+    assert me.username not in html and fast_world.dept_admin.username not in html  # actors' 证件号 are masked
 
 
-def test_withdraw_a_pending_declaration_back_to_draft(my_client, me, w):
-    item = make_declaration(w, me, "pending_unit", title="撤回测试培训")
+def test_withdraw_a_pending_declaration_back_to_draft(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "pending_unit", title="撤回测试培训")
     detail = my_client.get(f"/hours/{item.id}").get_data(as_text=True)
     response = my_client.post(f"/hours/{item.id}/withdraw", data={"csrf_token": csrf_from(detail)},
                               follow_redirects=True)
     assert zh("Withdrawn: the declaration is a draft again.") in page(response)
     assert row_state(item.id)[:2] == ("draft", None)
     # the unit's reviewer no longer has it
-    as_user(my_client, w.unit_admin, R.UNIT_ADMIN)
+    as_user(my_client, fast_world.unit_admin, R.UNIT_ADMIN)
     assert "撤回测试培训" not in page(my_client.get("/review/declarations/"))
 
 
-def test_a_declaration_past_the_first_level_cannot_be_withdrawn(my_client, me, w):
-    item = make_declaration(w, me, "pending_dept", title="已过单位审核的培训")
+def test_a_declaration_past_the_first_level_cannot_be_withdrawn(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "pending_dept", title="已过单位审核的培训")
     before = state_snapshot()
     detail = my_client.get(f"/hours/{item.id}").get_data(as_text=True)
     assert 'id="withdraw-btn"' not in detail
@@ -310,8 +304,8 @@ def test_a_declaration_past_the_first_level_cannot_be_withdrawn(my_client, me, w
     assert_unchanged(before)
 
 
-def test_resubmit_a_rejected_declaration_after_editing(my_client, me, w):
-    item = make_declaration(w, me, "rejected", title="被退回的培训")
+def test_resubmit_a_rejected_declaration_after_editing(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "rejected", title="被退回的培训")
     edit = page(my_client.get(f"/hours/{item.id}/edit"))
     assert zh("Reason of the rejection:") in edit and "证明材料不清晰" in edit
     response = post_form(my_client, f"/hours/{item.id}/edit",
@@ -319,25 +313,25 @@ def test_resubmit_a_rejected_declaration_after_editing(my_client, me, w):
                          files=[("补充证明.pdf", PDF)], follow=True)
     assert zh("Submitted for review.") in page(response)
     state, reviewer, title, hours, reason = row_state(item.id)
-    assert (state, reviewer, title, hours, reason) == ("pending_unit", w.unit.id, "被退回的培训（补充材料）", 12, None)
+    assert (state, reviewer, title, hours, reason) == ("pending_unit", fast_world.unit.id, "被退回的培训（补充材料）", 12, None)
     actions = db.session.scalars(select(AuditLog.action).where(
         AuditLog.object_type == "declaration", AuditLog.object_id == item.id).order_by(AuditLog.id)).all()
     assert actions[-3:] == ["declaration.reject", "declaration.edit", "declaration.submit"]
 
 
-def test_the_base_tab_lists_hours_reported_by_training_bases(my_client, me, w):
-    other = make_person("别的学员", w.unit)
-    pending = make_report(w.base_admin, w.base, [me, other], title="待审的基地培训班", hours=6)
-    approved = make_report(w.base_admin, w.base, [me], title="已认定的基地培训班", hours=10)
-    make_report(w.base_admin, w.base, [other], title="别人的基地培训班")
-    report_flow.approve(approved, factories.actor_for(w.city_admin, R.HR_ADMIN, w.city))
+def test_the_base_tab_lists_hours_reported_by_training_bases(my_client, me, fast_world):
+    other = make_person("别的学员", fast_world.unit)
+    pending = make_report(fast_world.base_admin, fast_world.base, [me, other], title="待审的基地培训班", hours=6)
+    approved = make_report(fast_world.base_admin, fast_world.base, [me], title="已认定的基地培训班", hours=10)
+    make_report(fast_world.base_admin, fast_world.base, [other], title="别人的基地培训班")
+    report_flow.approve(approved, factories.actor_for(fast_world.city_admin, R.HR_ADMIN, fast_world.city))
     assert pending.state == "pending"
     html = page(my_client.get("/hours/", query_string={"tab": "base"}))
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>.*?</td><td>.*?</td><td>(.*?)</td>\s*<td>"
                       r"<span[^>]*>(.*?)</span>", html, re.S)
     assert sorted((b, t, same_hours(h), s) for b, t, h, s in rows) == sorted([
-        (w.base.name, "待审的基地培训班", "6", zh("Pending review")),
-        (w.base.name, "已认定的基地培训班", "10", zh("Approved"))])
+        (fast_world.base.name, "待审的基地培训班", "6", zh("Pending review")),
+        (fast_world.base.name, "已认定的基地培训班", "10", zh("Approved"))])
     assert "别人的基地培训班" not in html
     assert "基地培训班" not in page(my_client.get("/hours/"))  # not mixed into the own declarations
 
@@ -414,7 +408,7 @@ def test_form_specific_formats_are_checked(my_client, me):
         assert_unchanged(before)
 
 
-def test_the_yearly_cap_of_a_form_counts_submitted_declarations(my_client, me, w):
+def test_the_yearly_cap_of_a_form_counts_submitted_declarations(my_client, me, fast_world):
     conference = learning_form("conference")  # at most 12 hours each, 36 a year
     for n in range(3):
         response = declare(my_client, full_data(conference, title=f"学术会议第{n + 1}场", hours="12",
@@ -463,8 +457,8 @@ def test_a_request_over_the_upload_limit_gets_the_chinese_413_page(my_client, me
     assert_unchanged(before)
 
 
-def test_bad_input_on_edit_changes_nothing(my_client, me, w):
-    item = make_declaration(w, me, "draft", title="待修改的草稿")
+def test_bad_input_on_edit_changes_nothing(my_client, me, fast_world):
+    item = make_declaration(fast_world, me, "draft", title="待修改的草稿")
     before = state_snapshot()
     for data, files, msgid, variables in (
             (declaration_data(title="改坏的草稿", hours="0"), (), "Hours must be greater than 0.", {}),
@@ -502,11 +496,11 @@ def test_evidence_is_stored_outside_static_under_a_random_name(app, my_client, m
 @pytest.mark.parametrize("who,role", [("me", R.PROFESSIONAL), ("unit_admin", R.UNIT_ADMIN),
                                       ("dept_admin", R.DEPT_ADMIN), ("district_admin", R.HR_ADMIN),
                                       ("city_admin", R.HR_ADMIN)])
-def test_evidence_is_served_as_an_attachment_with_nosniff(client, w, me, who, role):
+def test_evidence_is_served_as_an_attachment_with_nosniff(client, fast_world, me, who, role):
     """The applicant and the reviewers whose scope holds the unit download it (others: tests/test_access_matrix)."""
-    item = make_declaration(w, me, "pending_unit", title="附件下载测试")
+    item = make_declaration(fast_world, me, "pending_unit", title="附件下载测试")
     attachment = db.session.scalar(select(Attachment).where(Attachment.declaration_id == item.id))
-    log_in(client, (me if who == "me" else getattr(w, who)).username, role.value)
+    log_in(client, (me if who == "me" else getattr(fast_world, who)).username, role.value)
     detail_url = f"/hours/{item.id}" if who == "me" else f"/review/declarations/{item.id}"
     assert f"/attachments/{attachment.id}" in client.get(detail_url).get_data(as_text=True)
     response = client.get(f"/attachments/{attachment.id}")
@@ -524,14 +518,14 @@ def test_a_missing_attachment_is_not_found(my_client):
 
 # ------------------------------------------------------------------ the reviewers' queue
 
-def test_queue_shows_masked_id_numbers_and_filters_by_year_subject_and_title(client, w):
-    jia, yi = make_person("甲医生", w.unit), make_person("乙医生", w.sub_unit)
-    make_declaration(w, jia, title="甲的专业培训")
-    make_declaration(w, jia, title="甲的公需培训", subject="public", year=YEAR - 1)
-    make_declaration(w, yi, title="乙的专业培训")
-    make_declaration(w, jia, "draft", title="甲的草稿")
+def test_queue_shows_masked_id_numbers_and_filters_by_year_subject_and_title(client, fast_world):
+    jia, yi = make_person("甲医生", fast_world.unit), make_person("乙医生", fast_world.sub_unit)
+    make_declaration(fast_world, jia, title="甲的专业培训")
+    make_declaration(fast_world, jia, title="甲的公需培训", subject="public", year=YEAR - 1)
+    make_declaration(fast_world, yi, title="乙的专业培训")
+    make_declaration(fast_world, jia, "draft", title="甲的草稿")
     titles = {"甲的专业培训", "甲的公需培训", "乙的专业培训", "甲的草稿"}
-    log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
+    log_in(client, fast_world.unit_admin.username, R.UNIT_ADMIN.value)
     html = page(client.get("/review/declarations/"))
     assert titles_in(html, titles) == {"甲的专业培训", "甲的公需培训", "乙的专业培训"}
     for account in (jia, yi):
@@ -545,13 +539,13 @@ def test_queue_shows_masked_id_numbers_and_filters_by_year_subject_and_title(cli
         assert titles_in(page(response), titles) == expected, query
     detail = page(client.get(f"/review/declarations/{mine(yi)[0].id}"))
     assert mask_id_number(yi.username) in detail and yi.username not in detail
-    assert "乙医生" in detail and w.sub_unit.name in detail and "省卫健委" in detail
+    assert "乙医生" in detail and fast_world.sub_unit.name in detail and "省卫健委" in detail
 
 
-def test_queue_next_page_link_walks_every_row_once(client, w):
-    person = make_person("多条申报人", w.unit)
-    ids = {make_declaration(w, person, title=f"分页测试第{n:02d}条", hours=1, attach=False).id for n in range(25)}
-    log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
+def test_queue_next_page_link_walks_every_row_once(client, fast_world):
+    person = make_person("多条申报人", fast_world.unit)
+    ids = {make_declaration(fast_world, person, title=f"分页测试第{n:02d}条", hours=1, attach=False).id for n in range(25)}
+    log_in(client, fast_world.unit_admin.username, R.UNIT_ADMIN.value)
     seen, url, pages = [], "/review/declarations/", 0
     while url:
         html = client.get(url).get_data(as_text=True)
@@ -566,10 +560,10 @@ def test_queue_next_page_link_walks_every_row_once(client, w):
     assert pages == 2 and len(seen) == 25 and set(seen) == ids
 
 
-def test_batch_approve_and_reject_with_a_required_reason(client, w, outbox):
-    person = make_person("批量审核申报人", w.unit)
-    a, b, c = (make_declaration(w, person, title=f"批量{n}") for n in "甲乙丙")
-    token = log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
+def test_batch_approve_and_reject_with_a_required_reason(client, fast_world, outbox):
+    person = make_person("批量审核申报人", fast_world.unit)
+    a, b, c = (make_declaration(fast_world, person, title=f"批量{n}") for n in "甲乙丙")
+    token = log_in(client, fast_world.unit_admin.username, R.UNIT_ADMIN.value)
 
     response = client.post("/review/declarations/decide", data={"csrf_token": token, "action": "approve"},
                            follow_redirects=True)
@@ -578,7 +572,7 @@ def test_batch_approve_and_reject_with_a_required_reason(client, w, outbox):
     response = client.post("/review/declarations/decide", data={
         "csrf_token": token, "ids": [str(a.id), str(b.id)], "action": "approve"}, follow_redirects=True)
     assert zh("%(n)s declaration(s) handled.", n=2) in page(response)
-    assert row_state(a.id)[:2] == row_state(b.id)[:2] == ("pending_dept", w.dept.id)
+    assert row_state(a.id)[:2] == row_state(b.id)[:2] == ("pending_dept", fast_world.dept.id)
 
     before = state_snapshot()
     for reason in ("", "   "):
@@ -638,11 +632,11 @@ def test_annual_page_shows_hours_against_the_standard(my_client, me):
     assert all(zh("(no standard for this year)") in row for row in old.values())  # none seeded that far back
 
 
-def test_a_regional_standard_decides_the_result_and_is_on_the_standards_page(my_client, me, w):
+def test_a_regional_standard_decides_the_result_and_is_on_the_standards_page(my_client, me, fast_world):
     region = Region(code="370102", name="甲区")
     db.session.add(region)
     db.session.flush()
-    db.session.execute(update(Org).where(Org.id == w.district.id).values(region_id=region.id))
+    db.session.execute(update(Org).where(Org.id == fast_world.district.id).values(region_id=region.id))
     db.session.add(AnnualStandard(year=YEAR, region_id=region.id, public_min=40, professional_min=60,
                                   total_min=100))
     db.session.commit()
@@ -659,18 +653,18 @@ def test_a_regional_standard_decides_the_result_and_is_on_the_standards_page(my_
     assert sorted(marks) == list(range(YEAR - 4, YEAR + 1))  # the seeded years
 
 
-def test_the_details_list_every_credited_record_of_the_year(my_client, me, w):
-    own = make_declaration(w, me, "approved", title="本人申报的进修", hours=20)
-    report = make_report(w.base_admin, w.base, [me], title="基地报送的培训班", hours=6)
-    report_flow.approve(report, factories.actor_for(w.city_admin, R.HR_ADMIN, w.city))
-    make_declaration(w, me, "pending_hr", title="尚在审核的进修")
-    other = make_person("别的专技人员", w.unit)
-    make_declaration(w, other, "approved", title="别人的进修")
+def test_the_details_list_every_credited_record_of_the_year(my_client, me, fast_world):
+    own = make_declaration(fast_world, me, "approved", title="本人申报的进修", hours=20)
+    report = make_report(fast_world.base_admin, fast_world.base, [me], title="基地报送的培训班", hours=6)
+    report_flow.approve(report, factories.actor_for(fast_world.city_admin, R.HR_ADMIN, fast_world.city))
+    make_declaration(fast_world, me, "pending_hr", title="尚在审核的进修")
+    other = make_person("别的专技人员", fast_world.unit)
+    make_declaration(fast_world, other, "approved", title="别人的进修")
     html = page(my_client.get(f"/hours/annual/{YEAR}"))
     body = html.split("<tbody>")[1].split("</tbody>")[0]
     rows = [cells(r) for r in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
     assert sorted((r[0], r[3], r[4]) for r in rows) == sorted([
         ("本人申报的进修", zh("Own declaration") + " · 省卫健委", "20"),
-        ("基地报送的培训班", f"{zh('Reported by a training base')} · {w.base.name}", "6")])
+        ("基地报送的培训班", f"{zh('Reported by a training base')} · {fast_world.base.name}", "6")])
     assert own.title in html and "尚在审核的进修" not in html and "别人的进修" not in html
     assert my_client.get(f"/hours/annual/{YEAR + 1}").status_code == 404

@@ -4,7 +4,6 @@ to the credited records, and T1 bad input through save() with nothing written.""
 from __future__ import annotations
 
 import datetime
-import itertools
 import os
 import random
 import threading
@@ -22,9 +21,8 @@ from app.workflows import base_reports as report_flow
 from app.workflows import declaration as flow
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import zh
 from tests.factories import actor_for
-from tests.test_access_matrix import study_dates
+from tests.helpers import needs_postgres, pro, study_dates, zh
 
 R = RoleName
 TODAY = clock.today()
@@ -65,10 +63,7 @@ CANDIDATES = ("owner", "colleague", "unit_admin", "sub_unit_admin", "other_unit_
               "district_admin", "other_district_admin", "base_admin", "support", "sysadmin", "auditor")
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """Tables are emptied between tests, so the 证件号 sequence may restart (it stays in the valid range)."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 # ---------------------------------------------------------------- helpers
@@ -90,10 +85,6 @@ def decl_input(code: str = "training", hours="8", *, subject: str = "professiona
 
 def professional(unit: Org, name: str = "申报人", extra_roles=()) -> Account:
     return factories.make_account(name, [(R.PROFESSIONAL, unit), *extra_roles], person_unit=unit)
-
-
-def pro(account: Account, unit: Org):
-    return actor_for(account, R.PROFESSIONAL, unit)
 
 
 def person_of(account: Account) -> Person:
@@ -547,12 +538,6 @@ def _race(app, reviewers: list[tuple[int, RoleName, int]], ids: list[int],
     return flat
 
 
-def _needs_postgres(db):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("T4 needs a server database with row locks: SQLite serialises all writers. "
-                    "Run with TEST_DATABASE_URL=postgresql+psycopg://… to exercise it.")
-
-
 def _approve_audits(db, ids) -> dict[int, list[AuditLog]]:
     rows = defaultdict(list)
     for row in db.session.scalars(select(AuditLog).where(
@@ -563,7 +548,7 @@ def _approve_audits(db, ids) -> dict[int, list[AuditLog]]:
 
 
 def test_two_unit_admins_approve_the_same_200_at_once(app, world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     ids, _ = _bulk_pending(db, world, "pending_unit", world.unit)
     second = factories.make_account("第二单位管理员", [(R.UNIT_ADMIN, world.unit)])
     reviewers = [(world.unit_admin.id, R.UNIT_ADMIN, world.unit.id), (second.id, R.UNIT_ADMIN, world.unit.id)]
@@ -583,7 +568,7 @@ def test_two_unit_admins_approve_the_same_200_at_once(app, world, db):
 
 
 def test_two_hr_admins_credit_the_same_200_exactly_once(app, world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     ids, expected = _bulk_pending(db, world, "pending_hr", world.district)
     second = factories.make_account("第二人社管理员", [(R.HR_ADMIN, world.district)])
     reviewers = [(world.district_admin.id, R.HR_ADMIN, world.district.id),
@@ -605,7 +590,7 @@ def test_two_hr_admins_credit_the_same_200_exactly_once(app, world, db):
 def test_parallel_credits_to_one_person_and_year_all_add_up(app, world, db):
     """Two HR admins approve different declarations of the same person and year at once: the first pair race to
     create the YearSummary row, the rest to add to it; no addition is lost."""
-    _needs_postgres(db)
+    needs_postgres(db)
     ids, expected = _bulk_pending(db, world, "pending_hr", world.district, n=60, persons=1)
     second = factories.make_account("第二人社管理员", [(R.HR_ADMIN, world.district)])
     reviewers = [(world.district_admin.id, R.HR_ADMIN, world.district.id),

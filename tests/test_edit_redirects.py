@@ -8,116 +8,19 @@ browser would submit them."""
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 from flask_appbuilder import ModelView
-from werkzeug.datastructures import MultiDict
 
 from app.extensions import appbuilder, db
 from app.models import Region, RoleName as R
 from app.security import ROLE_PERMISSIONS
-from tests.test_access_matrix import cheap_passwords, log_in
+from tests.helpers import FormFields, cheap_passwords, log_in
 
 SITE = "http://localhost"  # the test app's SERVER_NAME
 
 
 # ------------------------------------------------------------------ a browser's view of a FAB form
-
-class FormFields(HTMLParser):
-    """The fields of the page's model form (id="model_form") in document order, each a dict with type, name,
-    value, checked / options, and for a box inside a <label> the label's text."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.fields: list[dict] = []
-        self.links: list[tuple[str, str]] = []  # (id, href) of the form's links
-        self._in_form = False
-        self._select = self._textarea = self._label = None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form" and a.get("id") == "model_form":
-            self._in_form = True
-        if not self._in_form:
-            return
-        if tag == "input":
-            field = {"type": a.get("type", "text").lower(), "name": a.get("name"), "value": a.get("value", ""),
-                     "checked": "checked" in a, "id": a.get("id")}
-            self.fields.append(field)
-            if self._label is not None:
-                self._label["input"] = field
-        elif tag == "select":
-            self._select = {"type": "select", "name": a.get("name"), "options": [], "multiple": "multiple" in a,
-                            "id": a.get("id")}
-            self.fields.append(self._select)
-        elif tag == "option" and self._select is not None:
-            self._select["options"].append((a.get("value", ""), "selected" in a))
-            self._select.setdefault("texts", []).append("")
-        elif tag == "textarea":
-            self._textarea = {"type": "textarea", "name": a.get("name"), "value": "", "id": a.get("id")}
-            self.fields.append(self._textarea)
-        elif tag == "label":
-            self._label = {"text": "", "input": None}
-        elif tag == "a":
-            self.links.append((a.get("id", ""), a.get("href", "")))
-
-    def handle_endtag(self, tag):
-        if tag == "form" and self._in_form:
-            self._in_form = False
-        elif tag == "select":
-            self._select = None
-        elif tag == "textarea":
-            self._textarea = None
-        elif tag == "label" and self._label is not None:
-            if self._label["input"] is not None:
-                self._label["input"]["label"] = " ".join(self._label["text"].split())
-            self._label = None
-
-    def handle_data(self, data):
-        if self._select is not None and self._select["options"]:
-            self._select["texts"][-1] += data
-        if self._textarea is not None:
-            self._textarea["value"] += data
-        if self._label is not None:
-            self._label["text"] += data
-
-    def value(self, name: str):
-        return next((f.get("value") for f in self.fields if f.get("name") == name), None)
-
-    def options(self, name: str) -> dict[str, str]:
-        """A select's options: shown text -> value."""
-        select = next(f for f in self.fields if f["type"] == "select" and f.get("name") == name)
-        return {" ".join(t.split()): v for (v, _selected), t in zip(select["options"], select["texts"])}
-
-    def boxes(self, name: str) -> dict[str, dict]:
-        """The checkboxes of a field by their label text."""
-        return {f.get("label", ""): f for f in self.fields if f["type"] == "checkbox" and f.get("name") == name}
-
-    def submission(self, **changes) -> MultiDict:
-        """What the browser posts; `changes` replace a field's value(s) (a list for several)."""
-        data = MultiDict()
-        for f in self.fields:
-            name = f.get("name")
-            if not name or f["type"] in ("submit", "button", "file", "image", "reset") or name in changes:
-                continue
-            if f["type"] in ("checkbox", "radio"):
-                if f["checked"]:
-                    data.add(name, f["value"] or "on")
-            elif f["type"] == "select":
-                chosen = [v for v, selected in f["options"] if selected]
-                if not chosen and f["options"] and not f["multiple"]:
-                    chosen = [f["options"][0][0]]
-                for v in chosen:
-                    data.add(name, v)
-            else:
-                data.add(name, f["value"])
-        for name, value in changes.items():
-            for v in value if isinstance(value, list) else [value]:
-                data.add(name, v)
-        return data
-
 
 def local(location: str) -> str:
     return location[len(SITE):] if location.startswith(SITE) else location
@@ -148,7 +51,7 @@ def admin_for(world, view: ModelView, permission: str):
 
 
 @pytest.fixture()
-def w(world):
+def world_with_regions(world):
     cheap_passwords()
     # every view needs a row to edit: the catalogue and the standards come with the migrations, regions not
     db.session.add_all([Region(code="370102", name="甲区"), Region(code="370103", name="乙区")])
@@ -179,12 +82,12 @@ def other_list(view: ModelView) -> str:
 
 # ------------------------------------------------------------------ tests
 
-def test_every_generated_edit_form_returns_to_the_list_it_came_from(client, w):
+def test_every_generated_edit_form_returns_to_the_list_it_came_from(client, world_with_regions):
     for view in editable_views():
         if "can_edit" not in view.base_permissions:
             continue
         name = view.__class__.__name__
-        account, role = admin_for(w, view, "can_edit")
+        account, role = admin_for(world_with_regions, view, "can_edit")
         log_in(client, account.username, role)
         list_url = list_url_of(view)
         edit_url = first_edit_link(client, view, list_url)
@@ -200,13 +103,13 @@ def test_every_generated_edit_form_returns_to_the_list_it_came_from(client, w):
         client.post("/logout/", data={"csrf_token": form.value("csrf_token")})
 
 
-def test_a_refused_save_keeps_the_way_back(client, w):
+def test_a_refused_save_keeps_the_way_back(client, world_with_regions):
     """A form shown again with its errors still returns to the list it was opened from."""
     for view in editable_views():
         if "can_edit" not in view.base_permissions:
             continue
         name = view.__class__.__name__
-        account, role = admin_for(w, view, "can_edit")
+        account, role = admin_for(world_with_regions, view, "can_edit")
         log_in(client, account.username, role)
         list_url = list_url_of(view)
         edit_url = first_edit_link(client, view, list_url)
@@ -220,12 +123,12 @@ def test_a_refused_save_keeps_the_way_back(client, w):
         client.post("/logout/", data={"csrf_token": form.value("csrf_token")})
 
 
-def test_every_generated_add_form_carries_the_list_it_came_from(client, w):
+def test_every_generated_add_form_carries_the_list_it_came_from(client, world_with_regions):
     for view in editable_views():
         if "can_add" not in view.base_permissions:
             continue
         name = view.__class__.__name__
-        account, role = admin_for(w, view, "can_add")
+        account, role = admin_for(world_with_regions, view, "can_add")
         log_in(client, account.username, role)
         list_url = list_url_of(view)
         html = client.get(list_url).get_data(as_text=True)
@@ -247,14 +150,14 @@ def forged(view: ModelView) -> list[str]:
             f"{view.route_base}/edit/1"]
 
 
-def test_a_forged_next_is_ignored(client, w):
+def test_a_forged_next_is_ignored(client, world_with_regions):
     """Another site, another view's list or any other page of the same view: back to the view's own list."""
     for view in editable_views():
         if "can_edit" not in view.base_permissions:
             continue
         name = view.__class__.__name__
         own = f"{view.route_base}/list/"
-        account, role = admin_for(w, view, "can_edit")
+        account, role = admin_for(world_with_regions, view, "can_edit")
         log_in(client, account.username, role)
         edit_url = first_edit_link(client, view, list_url_of(view))
         for bad in forged(view):
@@ -274,17 +177,17 @@ def test_a_forged_next_is_ignored(client, w):
         client.post("/logout/", data={"csrf_token": form.value("csrf_token")})
 
 
-def test_an_action_returns_to_the_page_it_was_taken_on(client, w):
+def test_an_action_returns_to_the_page_it_was_taken_on(client, world_with_regions):
     """A FAB action (staff password reset) goes back to the filtered list or the row's page it was taken on; a
     Referer of another site or another view is not followed."""
-    from tests.test_access_matrix import make_person
+    from tests.helpers import make_person
 
     views = [v for v in appbuilder.baseviews if isinstance(v, ModelView) and v.actions]
     assert views, "no generated view with actions found"
-    make_person("被重置的人", w.unit)
+    make_person("被重置的人", world_with_regions.unit)
     for view in views:
         name = view.__class__.__name__
-        account, role = admin_for(w, view, f"can_{next(iter(view.actions))}")
+        account, role = admin_for(world_with_regions, view, f"can_{next(iter(view.actions))}")
         token = log_in(client, account.username, role)
         list_url = list_url_of(view)
         html = client.get(list_url).get_data(as_text=True)

@@ -17,7 +17,7 @@ from app.models import (Account, BaseReport, BaseReportLine, IdentityCorrection,
                         MembershipState, Person, RoleName)
 from app.workflows.base import Actor, audit
 from tests import factories
-from tests.conftest import CJK, login, page, zh
+from tests.helpers import CJK, login, page, zh
 
 R = RoleName
 YEAR = clock.today().year

@@ -17,15 +17,11 @@ from app.models import (Account, AuditLog, ChangeAttachment, IdentityCorrection,
 from app.workflows import identity as flow
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import login
-from tests.factories import actor_for
-from tests.test_access_matrix import cheap_passwords, make_person, person_of, uploaded_files
-from tests.test_title_change import JPEG, PDF, PNG, _needs_postgres, said
+from tests.factories import JPEG, PDF, PNG, actor_for
+from tests.helpers import (NEW_NAME, cheap_passwords, login, make_correction, make_person, needs_postgres, person_of,
+                           said, support, uploaded_files)
 
 R = RoleName
-NEW_NAME = "张晓明"
-
-
 PENDING = "An identity correction is already under review. Withdraw it first or wait for the decision."
 
 
@@ -39,23 +35,6 @@ def applicant(world, name: str = "证件待改的人"):
 
 def me(account: Account):
     return actor_for(account, R.PROFESSIONAL, person_of(account).unit)
-
-
-def support(world):
-    return actor_for(world.support, R.SUPPORT)
-
-
-def make_correction(world, account: Account, state: str = "pending", *, name: str = NEW_NAME,
-                    id_number: str | None = None) -> IdentityCorrection:
-    item = flow.submit(me(account), name, id_number or new_number(), [("正面.png", PNG), ("反面.jpg", JPEG)])
-    if state == "approved":
-        flow.approve(item, support(world))
-    elif state == "rejected":
-        flow.reject(item, support(world), "照片不清晰")
-    elif state == "withdrawn":
-        flow.withdraw(item, me(account))
-    assert item.state == state
-    return item
 
 
 def account_row(account_id: int):
@@ -83,12 +62,6 @@ def counts():
     return (db.session.scalar(select(func.count(IdentityCorrection.id))),
             db.session.scalar(select(func.count(ChangeAttachment.id))), uploaded_files(),
             db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.object_type == "identity_correction")))
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 # ---------------------------------------------------------------- T3: the grid
@@ -161,7 +134,7 @@ def test_approval_applies_everywhere_and_revokes_sessions(app, fast_world, outbo
 
 
 def test_org_registrations_keep_the_org_name(fast_world):
-    from tests.test_access_matrix import register_org
+    from tests.helpers import register_org
 
     world = fast_world
     reg = register_org(OrgKind.UNIT, world.dept, "新注册的单位")
@@ -307,7 +280,7 @@ def test_view_full_is_audited_once_per_view(fast_world):
 
 
 def test_each_id_card_image_support_downloads_is_audited_and_the_owners_are_not(client, fast_world):
-    from tests.test_access_matrix import log_in
+    from tests.helpers import log_in
 
     world = fast_world
     account = applicant(world)
@@ -330,7 +303,7 @@ def test_each_id_card_image_support_downloads_is_audited_and_the_owners_are_not(
 # ---------------------------------------------------------------- T4 (PostgreSQL)
 
 def test_two_support_staff_decide_the_same_50_at_once(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     owners = [applicant(world, f"并发改名{n}") for n in range(50)]
     items = [make_correction(world, a) for a in owners]

@@ -21,21 +21,12 @@ from app.workflows import org_change as oc_flow
 from app.workflows import transfer as tr_flow
 from app.workflows.base import DomainError, PermissionDenied
 from tests import factories
-from tests.conftest import page
-from tests.factories import actor_for
-from tests.test_access_matrix import (PNG, assert_unchanged, cheap_passwords, is_login_redirect, log_in,
-                                      make_declaration, make_person, password_of, person_of, state_snapshot)
-from tests.test_admins import boss, membership_of, second_admin
-from tests.test_identity_correction import make_correction
-from tests.test_title_change import make_change, professional
+from tests.factories import PNG, actor_for
+from tests.helpers import (assert_unchanged, boss, is_login_redirect, log_in, make_change, make_correction,
+                           make_declaration, make_person, membership_of, page, password_of, person_of, professional,
+                           second_admin, state_snapshot)
 
 R = RoleName
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 def restricted_deputy(world, modules: list[str], name: str = "副管理员") -> Account:
@@ -582,7 +573,7 @@ def test_a_picker_id_of_a_pending_or_closed_org_shows_no_name(client, fast_world
     """A form that comes back shows the org its picker held, by name: only an active org of the kinds the picker
     offers, never one found by typing an id (anonymous registration forms included)."""
     from app.models import OrgState
-    from tests.conftest import submit
+    from tests.helpers import submit
 
     world = fast_world
     hidden = factories.make_org(OrgKind.UNIT, "尚未公开的单位", world.dept, state=OrgState(state))

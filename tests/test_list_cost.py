@@ -16,7 +16,7 @@ from app.extensions import appbuilder, db
 from app.models import AuditLog, Org, OrgKind, Person, RoleName
 from app.views.admin import AppModelView, RowInterface
 from tests import factories
-from tests.conftest import login, page, zh
+from tests.helpers import login, page, zh
 
 R = RoleName
 SEQ = itertools.count(1)

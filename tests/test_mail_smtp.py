@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import itertools
 import re
 import socket
 
@@ -15,16 +14,11 @@ from app.extensions import mail
 from app.models import Registration
 from app.workflows import registration as reg_flow
 from tests import factories
-from tests.conftest import login, submit
 from tests.factories import PASSWORD
+from tests.helpers import login, submit
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """factories.new_id_number() walks birth dates forward 13 days per call from 1970 and runs past today after
-    ~1,500 calls in one process, producing invalid 证件号 (future birth date). Restart the sequence per test
-    (tables are emptied between tests, so numbers never collide)."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 class Collector:

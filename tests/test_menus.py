@@ -12,7 +12,7 @@ from app.models import LearningForm, RoleName
 from app.models.hours import FORM_GROUPS
 from app.workflows.certificates import GROUP_ZH
 from tests import factories
-from tests.conftest import CJK, login, page
+from tests.helpers import CJK, login, page
 
 NAV = re.compile(r'<ul class="nav navbar-nav">(.*?)<ul class="nav navbar-nav navbar-right', re.S)
 LINK = re.compile(r'<a[^>]*href="(/[^"#]*)"[^>]*>(.*?)</a>', re.S)

@@ -5,7 +5,6 @@ of them has moved meanwhile."""
 from __future__ import annotations
 
 import datetime
-import itertools
 import os
 import threading
 
@@ -20,8 +19,8 @@ from app.workflows import memberships
 from app.workflows import registration as reg_flow
 from app.workflows.base import ConcurrentTransition, DomainError, TransitionNotAllowed
 from tests import factories
-from tests.conftest import zh
 from tests.factories import actor_for
+from tests.helpers import zh
 
 R = RoleName
 TODAY = clock.today()
@@ -30,9 +29,7 @@ START, END = TODAY - datetime.timedelta(days=10), TODAY - datetime.timedelta(day
 CONFERENCE = {"organiser": "中华医学会", "conf_level": "省级"}  # 学术会议: 12 hours a declaration, 36 a year
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 def _conference(hours: str = "12", title: str = "全国心血管病学术年会") -> flow.DeclarationInput:

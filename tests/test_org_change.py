@@ -16,9 +16,7 @@ from app.models import (Account, AuditLog, Org, OrgChange, OrgChangeState, OrgKi
 from app.workflows import org_change as flow
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import page, zh
-from tests.test_access_matrix import (cheap_passwords, log_in, make_declaration, make_person, register,
-                                      register_org)
+from tests.helpers import cheap_passwords, log_in, make_declaration, make_person, page, register, register_org, zh
 
 R = RoleName
 S = OrgChangeState

@@ -11,17 +11,10 @@ from app.models import AuditLog, Org, OrgKind, OrgState, RoleName
 from app.workflows import org_profile as flow
 from app.workflows.base import DomainError, PermissionDenied
 from tests import factories
-from tests.conftest import page, zh
 from tests.factories import actor_for
-from tests.test_access_matrix import cheap_passwords, log_in
+from tests.helpers import log_in, page, zh
 
 R = RoleName
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 def org_row(org_id: int):

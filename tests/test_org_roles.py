@@ -12,19 +12,11 @@ from app.models import AuditLog, Membership, OrgRole, RoleName
 from app.security import module_allows, modules_for_role
 from app.workflows import admins as flow
 from app.workflows.base import DomainError, PermissionDenied
-from tests.conftest import page, zh
 from tests.factories import actor_for
-from tests.test_access_matrix import (assert_unchanged, cheap_passwords, log_in, make_person, register, reg_state,
-                                      state_snapshot)
-from tests.test_admins import boss, membership_of, second_admin
+from tests.helpers import (assert_unchanged, boss, log_in, make_person, membership_of, page, reg_state, register,
+                           second_admin, state_snapshot, zh)
 
 R = RoleName
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 def roles_snapshot():

@@ -11,19 +11,11 @@ from app.workflows import org_change
 from app.workflows import org_support as flow
 from app.workflows.base import DomainError, PermissionDenied
 from tests import factories
-from tests.conftest import page, zh
-from tests.test_access_matrix import (cheap_passwords, log_in, make_declaration, make_person, person_of, register)
+from tests.helpers import (audits, cheap_passwords, log_in, make_declaration, make_person, page, person_of, register,
+                           support, zh)
 
 R = RoleName
 actor_for = factories.actor_for
-
-
-def support(world):
-    return actor_for(world.support, R.SUPPORT)
-
-
-def audits(action: str) -> list[AuditLog]:
-    return list(db.session.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
 
 
 def snapshot():

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import AuditLog, CaptchaChallenge, LoginThrottle, Membership, Registration, RoleName
 from tests import factories
-from tests.conftest import CAPTCHA, csrf_from, login, page, submit, zh
+from tests.helpers import CAPTCHA, csrf_from, login, page, submit, zh
 
 APP_DIR = pathlib.Path(__file__).resolve().parents[1] / "app"
 VERIFY = ("app.workflows.accounts", "verify_password")

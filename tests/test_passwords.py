@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.models import Account, Person, RoleName
 from app.workflows import notify
 from tests import factories
-from tests.conftest import csrf_from, login, page, submit, zh
+from tests.helpers import csrf_from, login, page, submit, zh
 
 NEW_PASSWORD = "Neu#Pass2026"
 PASSWORD_RULE = ("Password must be at least 8 characters and contain at least 3 of: upper-case letters, "

@@ -13,21 +13,13 @@ from app.extensions import db
 from app.models import AuditLog, ChangeAttachment, IdentityCorrection, Person, RoleName, TitleChange
 from app.workflows import identity as id_flow
 from tests import factories
-from tests.conftest import page, zh
-from tests.factories import actor_for
-from tests.test_access_matrix import (assert_unchanged, cheap_passwords, log_in, person_of, state_snapshot,
-                                      uploaded_files)
-from tests.test_identity_correction import make_correction
-from tests.test_title_change import JPEG, NEW_TITLE, OLD_TITLE, PDF, PNG, make_change, professional, title_of
+from tests.factories import JPEG, PDF, PNG, actor_for
+from tests.helpers import (NEW_TITLE, OLD_TITLE, assert_unchanged, cheap_passwords, log_in, make_change,
+                           make_correction, page, person_of, professional, state_snapshot, title_of, uploaded_files,
+                           zh)
 
 R = RoleName
 SANE_PAST = {"a": "1900-01-01", "b": clock.today().isoformat()}
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 def files(*pairs):

@@ -17,8 +17,7 @@ from app import clock
 from app.extensions import db
 from app.models import AuditLog, RoleName
 from tests import factories
-from tests.conftest import csrf_from, page, zh
-from tests.test_access_matrix import cheap_passwords, log_in, make_person
+from tests.helpers import cheap_passwords, csrf_from, log_in, make_person, page, zh
 
 R = RoleName
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -186,7 +185,7 @@ def test_other_error_pages_render_in_the_layout_for_a_logged_in_user(app, client
 
 def test_refusals_count_nothing_in_the_database(app, client, world):
     """The walk's row counts can fail: a request that does go through changes them."""
-    from tests.conftest import submit
+    from tests.helpers import submit
 
     _professional(client, world)
     before = row_counts()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import itertools
 import re
 
 import pytest
@@ -19,22 +18,12 @@ from app.validators import birth_date_and_gender, mask_id_number
 from app.workflows import registration as reg_flow
 from app.workflows import transfer as transfer_flow
 from tests import factories
-from tests.conftest import page, submit, zh
-from tests.test_access_matrix import cheap_passwords, log_in, make_person, register
+from tests.helpers import cheap_passwords, log_in, make_person, page, register, submit, zh
 
 R = RoleName
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """Birth dates of factories.new_id_number() stay in the past when the sequence restarts per test."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 def png_bytes() -> bytes:

@@ -1,7 +1,6 @@
 """Registration through the real pages and forms: P1, P2, U1, D1, B1, U5 and the T1 bad-input battery."""
 from __future__ import annotations
 
-import itertools
 import re
 
 import pytest
@@ -14,8 +13,8 @@ from app.models import (Account, AuditLog, Membership, Org, OrgKind, OrgState, P
 from app.validators import mask_id_number
 from app.workflows import registration as reg_flow
 from tests import factories
-from tests.conftest import login, submit
 from tests.factories import PASSWORD
+from tests.helpers import login, submit
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 DONE = "注册信息已提交审核"
@@ -23,12 +22,7 @@ LOGIN_FAILED = "账号或密码错误"
 MODELS = (Account, Person, Membership, Registration, Org, AuditLog)
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """factories.new_id_number() walks birth dates forward 13 days per call from 1970 and runs past today after
-    ~1,500 calls in one process, producing invalid 证件号 (future birth date). Restart the sequence per test
-    (tables are emptied between tests, so numbers never collide)."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 def zh(msgid: str, **variables) -> str:

@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 from app.models import Account, Registration
 from app.workflows import registration as reg_flow
 from tests import factories
-from tests.conftest import submit
+from tests.helpers import submit
 
 
 def test_simultaneous_duplicate_registration_gets_a_message(client, world, db, monkeypatch):

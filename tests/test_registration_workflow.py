@@ -23,12 +23,7 @@ S = RegistrationState
 TRANSITIONS = ("registration.approve", "registration.reject", "registration.withdraw")
 
 
-@pytest.fixture(autouse=True)
-def fresh_id_sequence(monkeypatch):
-    """factories.new_id_number() walks birth dates forward 13 days per call from 1970 and runs past today after
-    ~1,500 calls in one process, producing invalid 证件号 (future birth date). Restart the sequence per test
-    (tables are emptied between tests, so numbers never collide)."""
-    monkeypatch.setattr(factories, "_seq", itertools.count(1))
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")  # 证件号 birth dates stay in the past
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,14 +12,13 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Account, Membership, MembershipState, RoleName
-from tests.conftest import login
-from tests.test_access_matrix import cheap_passwords, is_login_redirect, log_in, make_person, token_for
+from tests.helpers import cheap_passwords, is_login_redirect, log_in, login, make_person, token_for
 
 NEW_PASSWORD = "Fresh#Pass2026"
 
 
 @pytest.fixture()
-def owner(world):
+def session_owner(world):
     cheap_passwords()
     return make_person("会话测试人", world.unit)
 
@@ -52,8 +51,8 @@ def account_row(account_id: int):
                               .where(Account.id == account_id)).one()
 
 
-def test_logout_voids_the_replayed_cookie(app, client, owner):
-    token = log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+def test_logout_voids_the_replayed_cookie(app, client, session_owner):
+    token = log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     old = cookie_of(client)
     assert_logged_in(replay(app, old))  # the copy works while the session lives
 
@@ -63,17 +62,17 @@ def test_logout_voids_the_replayed_cookie(app, client, owner):
     assert_rejected(replay(app, old))
 
 
-def test_password_change_voids_old_cookies_but_keeps_the_changing_session(app, client, owner):
-    token = log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+def test_password_change_voids_old_cookies_but_keeps_the_changing_session(app, client, session_owner):
+    token = log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     other_device = replay(app, cookie_of(client))
     old = cookie_of(client)
     assert_logged_in(other_device)
-    old_hash = account_row(owner.id).password
+    old_hash = account_row(session_owner.id).password
 
     response = client.post("/account/password", data={
         "csrf_token": token, "old_password": "Test@2026a", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert response.status_code == 302 and response.headers["Location"].endswith("/home/")
-    assert account_row(owner.id).password != old_hash
+    assert account_row(session_owner.id).password != old_hash
 
     assert_logged_in(client)  # the session that made the change goes on
     assert_logged_in(client)
@@ -81,23 +80,23 @@ def test_password_change_voids_old_cookies_but_keeps_the_changing_session(app, c
     assert_rejected(replay(app, old))
 
 
-def test_admin_reset_voids_cookies_and_forces_a_password_change(app, client, owner, world):
-    log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+def test_admin_reset_voids_cookies_and_forces_a_password_change(app, client, session_owner, world):
+    log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     old = cookie_of(client)
 
     support = app.test_client()
     token = log_in(support, world.support.username, RoleName.SUPPORT.value)
-    response = support.post(f"/support/accounts/{owner.id}/reset-password", data={"csrf_token": token})
+    response = support.post(f"/support/accounts/{session_owner.id}/reset-password", data={"csrf_token": token})
     assert response.status_code == 302
-    assert account_row(owner.id).must_change_password
+    assert account_row(session_owner.id).must_change_password
 
     assert_rejected(client)
     assert_rejected(replay(app, old))
 
     # the owner logs in with the reset password and is held on the change-password page
     fresh = app.test_client()
-    temporary = owner.username[-6:]
-    response = login(fresh, owner.username, password=temporary, role=RoleName.PROFESSIONAL.value, follow=False)
+    temporary = session_owner.username[-6:]
+    response = login(fresh, session_owner.username, password=temporary, role=RoleName.PROFESSIONAL.value, follow=False)
     assert response.status_code == 302
     for url in ("/home/", "/account/role", "/public/help", "/review/registrations/"):
         held = fresh.get(url)
@@ -108,13 +107,13 @@ def test_admin_reset_voids_cookies_and_forces_a_password_change(app, client, own
         "csrf_token": token_for(fresh), "old_password": temporary, "password": NEW_PASSWORD,
         "confirm": NEW_PASSWORD})
     assert response.status_code == 302 and response.headers["Location"].endswith("/home/")
-    assert not account_row(owner.id).must_change_password
+    assert not account_row(session_owner.id).must_change_password
     assert_logged_in(fresh)
 
 
-def test_revoked_membership_ends_the_session_at_once(app, client, owner, world):
-    log_in(client, owner.username, RoleName.PROFESSIONAL.value)
-    membership_id = db.session.scalar(select(Membership.id).where(Membership.user_id == owner.id))
+def test_revoked_membership_ends_the_session_at_once(app, client, session_owner, world):
+    log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
+    membership_id = db.session.scalar(select(Membership.id).where(Membership.user_id == session_owner.id))
 
     support = app.test_client()
     token = log_in(support, world.support.username, RoleName.SUPPORT.value)
@@ -125,18 +124,18 @@ def test_revoked_membership_ends_the_session_at_once(app, client, owner, world):
     assert_rejected(client)
 
 
-def test_deactivated_account_is_rejected_at_once(client, owner):
-    log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+def test_deactivated_account_is_rejected_at_once(client, session_owner):
+    log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     assert_logged_in(client)
-    db.session.execute(update(Account).where(Account.id == owner.id).values(active=False))
+    db.session.execute(update(Account).where(Account.id == session_owner.id).values(active=False))
     db.session.commit()
     assert_rejected(client)
 
 
-def test_idle_session_expires_after_the_configured_lifetime(app, client, owner, monkeypatch):
+def test_idle_session_expires_after_the_configured_lifetime(app, client, session_owner, monkeypatch):
     """The signed cookie's age is checked against PERMANENT_SESSION_LIFETIME (30 min); each request renews it."""
     assert app.permanent_session_lifetime == datetime.timedelta(minutes=30)
-    log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+    log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     first = cookie_of(client)
     start = int(time.time())
 
@@ -152,8 +151,8 @@ def test_idle_session_expires_after_the_configured_lifetime(app, client, owner, 
     assert_rejected(client)              # 35 minutes idle
 
 
-def test_absolute_limit_ends_an_active_session(client, owner):
-    log_in(client, owner.username, RoleName.PROFESSIONAL.value)
+def test_absolute_limit_ends_an_active_session(client, session_owner):
+    log_in(client, session_owner.username, RoleName.PROFESSIONAL.value)
     with client.session_transaction() as session:
         session["auth_at"] = time.time() - 11 * 3600
     assert_logged_in(client)
@@ -162,8 +161,8 @@ def test_absolute_limit_ends_an_active_session(client, owner):
     assert_rejected(client)
 
 
-def test_session_cookie_flags(client, owner):
-    response = login(client, owner.username, role=RoleName.PROFESSIONAL.value, follow=False)
+def test_session_cookie_flags(client, session_owner):
+    response = login(client, session_owner.username, role=RoleName.PROFESSIONAL.value, follow=False)
     assert response.status_code == 302
     cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
     assert cookies, response.headers

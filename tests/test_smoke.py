@@ -1,6 +1,6 @@
 """The shortest journey through the real pages, in the default language (Chinese)."""
 from tests import factories
-from tests.conftest import login, page, submit, zh
+from tests.helpers import login, page, submit, zh
 
 
 def test_register_approve_login(client, world, outbox):

@@ -3,7 +3,7 @@ from sqlalchemy import update
 
 from app.models import Membership, MembershipState, RoleName
 from tests import factories
-from tests.conftest import login, page, submit
+from tests.helpers import login, page, submit
 
 
 def test_staff_list_shows_approved_professionals_only(client, world, db):

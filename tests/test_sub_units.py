@@ -10,19 +10,11 @@ from app.models import AuditLog, Membership, Org, OrgKind, OrgState, RoleName
 from app.workflows import admins as flow
 from app.workflows.base import DomainError, PermissionDenied
 from tests import factories
-from tests.conftest import page, zh
 from tests.factories import actor_for
-from tests.test_access_matrix import (assert_unchanged, cheap_passwords, is_login_redirect, log_in, make_declaration,
-                                      make_person, register, register_org, state_snapshot)
-from tests.test_admins import membership_of, second_admin
+from tests.helpers import (assert_unchanged, is_login_redirect, log_in, make_declaration, make_person, membership_of,
+                           page, register, register_org, second_admin, state_snapshot, zh)
 
 R = RoleName
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 def org_state(org_id: int) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.models import (Account, AuditLog, Membership, MembershipState, OrgKind, OrgState, Registration,
                         RegistrationState, RoleName)
 from tests import factories
-from tests.conftest import CAPTCHA, csrf_from, login, page, submit, zh
+from tests.helpers import CAPTCHA, csrf_from, login, page, submit, zh
 
 NEW_PASSWORD = "Neu#Pass2026"
 

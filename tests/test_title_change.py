@@ -3,9 +3,7 @@ owner vs reviewer, scope and escalation, one pending change at a time, evidence 
 concurrent decisions of several reviewers on PostgreSQL (T4)."""
 from __future__ import annotations
 
-import datetime
 import json
-import re
 import threading
 from collections import defaultdict
 
@@ -13,34 +11,16 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Account, AuditLog, ChangeAttachment, Org, Person, RoleName, TitleChange
+from app.models import Account, AuditLog, ChangeAttachment, Org, RoleName, TitleChange
 from app.workflows import title_change as flow
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import zh
 from tests.factories import actor_for
-from tests.test_access_matrix import cheap_passwords, make_person, person_of, uploaded_files
+from tests.helpers import (NEW_TITLE, OLD_TITLE, as_professional, cheap_passwords, make_change, needs_postgres,
+                           person_of, professional, said, title_of, uploaded_files)
 
 R = RoleName
 PNG, JPEG, PDF = factories.PNG, factories.JPEG, factories.PDF  # real files: uploads are checked by parsing them
-OLD_TITLE = {"title_series": "卫生技术", "title_level": "中级", "title_name": "主治医师",
-             "title_date": datetime.date(2018, 9, 1), "title_cert_no": "ZC-2018-0001"}
-NEW_TITLE = {"title_series": "卫生技术", "title_level": "副高级", "title_name": "副主任医师",
-             "title_date": datetime.date(2025, 6, 1), "title_cert_no": "ZC-2025-0042"}
-
-
-def professional(unit: Org, name: str = "申请职称的医生") -> Account:
-    """An active professional of `unit` with a current title."""
-    account = make_person(name, unit)
-    person = person_of(account)
-    for key, value in OLD_TITLE.items():
-        setattr(person, key, value)
-    db.session.commit()
-    return account
-
-
-def as_professional(account: Account) -> flow.Actor:
-    return actor_for(account, R.PROFESSIONAL, person_of(account).unit)
 
 
 def reviewer_of(world, name: str = "unit_admin", role: RoleName = R.UNIT_ADMIN):
@@ -51,39 +31,12 @@ def reviewer_of(world, name: str = "unit_admin", role: RoleName = R.UNIT_ADMIN):
     return actor_for(account, role, org)
 
 
-def make_change(world, account: Account, state: str = "pending", values: dict | None = None) -> TitleChange:
-    """A title change of `account` brought to `state` through the workflow."""
-    item = flow.submit(as_professional(account), values or NEW_TITLE, [("职称证书.png", PNG)])
-    unit = person_of(account).unit
-    reviewer = actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit) if world.unit.path in unit.path else \
-        actor_for(world.other_unit_admin, R.UNIT_ADMIN, world.other_unit)
-    if state == "approved":
-        flow.approve(item, reviewer)
-    elif state == "rejected":
-        flow.reject(item, reviewer, "证书编号与扫描件不符")
-    elif state == "withdrawn":
-        flow.withdraw(item, as_professional(account))
-    assert item.state == state
-    return item
-
-
 def row(item_id: int):
     return db.session.execute(select(TitleChange.state, TitleChange.reason, TitleChange.decided_by_id)
                               .where(TitleChange.id == item_id)).one()
 
 
-def title_of(account: Account) -> dict:
-    person = db.session.execute(select(Person).where(Person.user_id == account.id)).scalar_one()
-    db.session.refresh(person)
-    return {key: getattr(person, key) for key in flow.TITLE_FIELDS}
-
-
 PENDING = "A title change is already under review. Withdraw it first or wait for the decision."
-
-
-def said(msgid: str, **kwargs) -> str:
-    """A pattern of the (Chinese) message the user reads for this msgid."""
-    return "^" + re.escape(zh(msgid, **kwargs)) + "$"
 
 
 def audits(action: str | None = None, object_id: int | None = None) -> list[AuditLog]:
@@ -93,12 +46,6 @@ def audits(action: str | None = None, object_id: int | None = None) -> list[Audi
     if object_id:
         stmt = stmt.where(AuditLog.object_id == object_id)
     return list(db.session.scalars(stmt.order_by(AuditLog.id)))
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 # ---------------------------------------------------------------- T3: the grid
@@ -363,12 +310,6 @@ def test_profile_edit_is_for_the_professional_only(fast_world):
 
 # ---------------------------------------------------------------- T4: concurrent decisions (PostgreSQL)
 
-def _needs_postgres(db):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("T4 needs a server database with row locks: SQLite serialises all writers. "
-                    "Run with TEST_DATABASE_URL=postgresql+psycopg://… to exercise it.")
-
-
 def race(app, reviewers, ids, actions):
     """Each reviewer decides every id at the same moment (its own thread, app context and session)."""
     barrier = threading.Barrier(len(reviewers))
@@ -406,7 +347,7 @@ def race(app, reviewers, ids, actions):
 
 
 def test_concurrent_approve_and_reject_of_60_changes_by_three_reviewers(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     owners = [professional(world.unit if n % 2 else world.sub_unit, f"并发医生{n}") for n in range(60)]
     ids = [make_change(world, a).id for a in owners]

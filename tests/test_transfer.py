@@ -15,18 +15,12 @@ from app.models import (AuditLog, Declaration, HourRecord, IdentityCorrection, M
 from app.workflows import transfer as flow
 from app.workflows.base import (ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed)
 from tests import factories
-from tests.conftest import zh
-from tests.test_access_matrix import (cheap_passwords, credit_year, make_declaration, make_person, person_of)
+from tests.helpers import (cheap_passwords, credit_year, make_declaration, make_person, needs_postgres, person_of, pro,
+                           unit_of, zh)
 
 R = RoleName
 ACTIONS = ("release", "accept", "reject", "withdraw")
 REASON = "岗位调整未完成"
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
 
 
 class Parties:
@@ -80,10 +74,6 @@ STATES = {"person": ("pending_out", "pending_in", "done", "rejected", "withdrawn
 GRID = [(i, s) for i in STATES for s in STATES[i]]
 
 
-def pro(account, unit: Org):
-    return factories.actor_for(account, R.PROFESSIONAL, unit)
-
-
 def admin(account, org: Org, role=R.UNIT_ADMIN):
     return factories.actor_for(account, role, org)
 
@@ -132,10 +122,6 @@ def audits(item_id: int | None = None) -> list[tuple]:
     if item_id is not None:
         stmt = stmt.where(AuditLog.object_id == item_id)
     return db.session.execute(stmt).all()
-
-
-def unit_of(account) -> int:
-    return db.session.execute(select(Person.unit_id).where(Person.user_id == account.id)).scalar_one()
 
 
 # ---------------------------------------------------------------- the grid
@@ -569,12 +555,6 @@ def test_queues_hold_what_waits_for_each_party(fast_world):
 
 # ---------------------------------------------------------------- T4: concurrent decisions (PostgreSQL)
 
-def _needs_postgres(db):
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("T4 needs a server database with row locks: SQLite serialises all writers. "
-                    "Run with TEST_DATABASE_URL=postgresql+psycopg://… to exercise it.")
-
-
 def _bulk(world, n: int, state: str) -> list[int]:
     """n transfers of distinct professionals from world.unit to world.other_unit, in `state`."""
     from app.workflows.base import now
@@ -652,7 +632,7 @@ def _one_audit_each(ids, actions):
 
 @pytest.mark.postgres
 def test_three_old_unit_admins_release_or_reject_the_same_60_at_once(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     ids = _bulk(world, 60, "pending_out")
     second = factories.make_account("第二单位管理员", [(R.UNIT_ADMIN, world.unit)])
@@ -670,7 +650,7 @@ def test_three_old_unit_admins_release_or_reject_the_same_60_at_once(app, fast_w
 
 @pytest.mark.postgres
 def test_two_new_unit_admins_accept_the_same_60_at_once_moving_each_person_once(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     ids = _bulk(world, 60, "pending_in")
     second = factories.make_account("乙校第二管理员", [(R.UNIT_ADMIN, world.other_unit)])
@@ -685,7 +665,7 @@ def test_two_new_unit_admins_accept_the_same_60_at_once_moving_each_person_once(
 
 @pytest.mark.postgres
 def test_accept_and_reject_racing_on_the_same_60(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     ids = _bulk(world, 60, "pending_in")
     second = factories.make_account("乙校第二管理员", [(R.UNIT_ADMIN, world.other_unit)])
@@ -702,7 +682,7 @@ def test_accept_and_reject_racing_on_the_same_60(app, fast_world, db):
 
 @pytest.mark.postgres
 def test_two_applications_of_the_same_person_at_once_give_one_transfer(app, fast_world, db):
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     third = factories.make_org(OrgKind.UNIT, "丙单位", world.district)
     accounts = [make_person(f"双击申请{i}", world.unit) for i in range(15)]
@@ -742,7 +722,6 @@ def test_two_applications_of_the_same_person_at_once_give_one_transfer(app, fast
         == len(accounts)
 
 
-
 @pytest.mark.postgres
 def test_a_declaration_submitted_while_the_transfer_is_accepted_never_slips_through(app, fast_world, db):
     """"Nothing pending" holds under concurrency: the person's row is locked by every change of what is pending
@@ -752,7 +731,7 @@ def test_a_declaration_submitted_while_the_transfer_is_accepted_never_slips_thro
     from app.models import Account
     from app.workflows import declaration as decl_flow
 
-    _needs_postgres(db)
+    needs_postgres(db)
     world = fast_world
     n = 20
     ids = _bulk(world, n, "pending_in")

@@ -10,24 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditLog, OrgKind, OrgState, Person, RoleName, Transfer
+from app.models import AuditLog, OrgKind, OrgState, RoleName, Transfer
 from app.workflows import transfer as flow
 from tests import factories
-from tests.conftest import page, zh
-from tests.test_access_matrix import (YEAR, cheap_passwords, credit_year, log_in, make_declaration, make_person,
-                                      person_of)
+from tests.helpers import (YEAR, cheap_passwords, credit_year, log_in, make_declaration, make_person, page, person_of,
+                           pro, unit_of, zh)
 
 R = RoleName
-
-
-@pytest.fixture()
-def fast_world(world):
-    cheap_passwords()
-    return world
-
-
-def pro(account, unit):
-    return factories.actor_for(account, R.PROFESSIONAL, unit)
 
 
 def admin(account, org):
@@ -42,10 +31,6 @@ def transfers() -> list[tuple]:
 def transfer_audits() -> list[tuple]:
     return db.session.execute(select(AuditLog.action, AuditLog.object_id).where(
         AuditLog.object_type == "transfer").order_by(AuditLog.id)).all()
-
-
-def unit_of(account) -> int:
-    return db.session.execute(select(Person.unit_id).where(Person.user_id == account.id)).scalar_one()
 
 
 def field_errors(response) -> list[str]:

@@ -16,8 +16,7 @@ from app.models import Attachment, ChangeAttachment, Declaration, RoleName, Titl
 from app.workflows import attachments as files_flow
 from app.workflows.base import DomainError
 from tests import factories
-from tests.conftest import csrf_from, page, zh
-from tests.test_access_matrix import cheap_passwords, declaration_data, log_in, make_person, uploaded_files
+from tests.helpers import cheap_passwords, csrf_from, declaration_data, log_in, make_person, page, uploaded_files, zh
 
 R = RoleName
 
@@ -110,7 +109,7 @@ def test_a_bomb_is_refused_quickly(app):
 @pytest.mark.parametrize("case", ["PNG header, then HTML", "PDF header, then <script>", "truncated JPEG"])
 def test_store_attachments_writes_nothing_when_one_file_is_refused(app, world, case):
     person = make_person("上传测试人", world.unit)
-    from tests.test_access_matrix import make_declaration
+    from tests.helpers import make_declaration
 
     item = make_declaration(world, person, "draft")
     files_before, rows_before = uploaded_files(), db.session.scalar(select(func.count(Attachment.id)))

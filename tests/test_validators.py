@@ -42,7 +42,7 @@ from app.validators import (
     validate_temporary_code,
 )
 from tests import factories
-from tests.conftest import page, submit
+from tests.helpers import page, submit
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

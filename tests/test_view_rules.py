@@ -22,7 +22,7 @@ from app.workflows import declaration as decl_flow
 from app.workflows import transfer as transfer_flow
 from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed
 from tests import factories
-from tests.conftest import csrf_from, login, page, zh
+from tests.helpers import csrf_from, login, page, zh
 
 R = RoleName
 VIEWS = pathlib.Path(__file__).resolve().parent.parent / "app" / "views"

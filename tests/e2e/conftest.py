@@ -21,16 +21,15 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests.e2e.helpers import CHROMIUM, ROOT, doc_shot
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DEMO_PERSONS = 40
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 _PAGES = pytest.StashKey[list]()  # the pages a test opened, for the accessibility check when it ends
-
 
 
 def _compile_translations(app) -> None:
@@ -74,11 +73,11 @@ def _server(app):
 def _reset_data(app, seed: bool) -> None:
     from app.demo import seed as seed_demo
     from app.extensions import db, limiter
-    from tests.conftest import _truncate
+    from tests.helpers import truncate
 
     with app.app_context():
         db.session.remove()
-        _truncate(db)
+        truncate(db)
         if seed:
             assert seed_demo(persons=DEMO_PERSONS), "demo data was already there after emptying the tables"
         db.session.remove()
@@ -262,15 +261,6 @@ def page(browser, live_server, request):
     else:
         failed_shot.unlink(missing_ok=True)  # no stale failure picture from an earlier run
     context.close()
-
-
-DOCS = ROOT / "docs" / "screenshots"
-
-
-def doc_shot(page, name: str) -> None:
-    """A full-page PNG for the README, committed under docs/screenshots/."""
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
 
 
 # Journey screenshots that the README shows as well: journey name -> docs/screenshots/<name>.png

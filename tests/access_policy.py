@@ -1,0 +1,100 @@
+"""The access policy written out by hand (not read back from app.security): every endpoint of the app is public,
+self-service (any logged-in role) or restricted to the roles named here. tests/test_access_matrix.py walks it;
+tests/test_bad_ids.py and tests/test_bad_input.py request the same endpoints with bad input."""
+from __future__ import annotations
+
+from app.models import RoleName
+
+R = RoleName
+ANONYMOUS = "anonymous"
+ALL_ROLES = [r.value for r in RoleName] + [ANONYMOUS]
+REVIEWERS = frozenset({R.UNIT_ADMIN.value, R.DEPT_ADMIN.value, R.HR_ADMIN.value})
+NOBODY: frozenset = frozenset()
+
+# ------------------------------------------------------------------ the classification
+
+PUBLIC = {
+    "static", "appbuilder.static", "HomeIndexView.index", "LocaleView.index", "UtilView.back",
+    "AuthView.login", "AuthView.pick_role", "AuthView.logout", "AuthView.captcha", "AuthView.forgot",
+    "AuthView.reset",
+    "PublicView.register_person", "PublicView.register_org", "PublicView.progress", "PublicView.withdraw",
+    "PublicView.orgs", "PublicView.help",
+    "VerifyView.index", "VerifyView.lookup",  # X6 / H6 certificate verification
+}
+SELF_SERVICE = {"HomeView.index", "AccountView.password", "AccountView.role", "ChangeAttachmentView.download"}
+
+
+def _fab(view: str, **allowed: frozenset) -> dict[str, frozenset]:
+    """The eight routes FAB generates for a ModelView; those not named are allowed to nobody."""
+    names = ("list", "show", "add", "edit", "delete", "download", "action", "action_post")
+    return {f"{view}.{name}": allowed.get(name, NOBODY) for name in names}
+
+
+ADMINS_AND_SYSADMIN = REVIEWERS | {R.SYSADMIN.value}
+ADMINS_AND_SUPPORT = REVIEWERS | {R.SUPPORT.value}
+SUPPORT_STAFF = frozenset({R.SUPPORT.value, R.SYSADMIN.value})
+SYSADMIN = frozenset({R.SYSADMIN.value})
+AUDITOR = frozenset({R.AUDITOR.value})
+PROFESSIONAL = frozenset({R.PROFESSIONAL.value})
+HR = frozenset({R.HR_ADMIN.value})
+BASE_ADMIN = frozenset({R.BASE_ADMIN.value})
+
+# endpoint -> the roles that may use it (the policy written out by hand, not read back from app.security)
+RESTRICTED: dict[str, frozenset] = {
+    "RegistrationReviewView.index": REVIEWERS,
+    "RegistrationReviewView.decide": REVIEWERS,
+    "RegistrationReviewView.detail": REVIEWERS,     # issue 8: a queue row's detail page, its decision, the org's
+    "RegistrationReviewView.decide_one": REVIEWERS,  # licence scan (out of scope: tests/test_registration_detail.py)
+    "RegistrationReviewView.licence": REVIEWERS,
+    **_fab("OrgModelView", list=ADMINS_AND_SYSADMIN, show=ADMINS_AND_SYSADMIN),
+    **_fab("StaffModelView", list=ADMINS_AND_SUPPORT, show=ADMINS_AND_SUPPORT, action=ADMINS_AND_SUPPORT,
+           action_post=ADMINS_AND_SUPPORT),
+    **_fab("RegionModelView", list=SYSADMIN, show=SYSADMIN, add=SYSADMIN, edit=SYSADMIN),
+    **_fab("AuditLogModelView", list=AUDITOR, show=AUDITOR),
+    "SupportView.lookup": SUPPORT_STAFF,
+    "SupportView.account": SUPPORT_STAFF,
+    "SupportView.assign": SUPPORT_STAFF,
+    "SupportView.revoke": SUPPORT_STAFF,
+    "SupportView.reset_password": SUPPORT_STAFF,
+    "MenuApi.get_menu_data": NOBODY,  # FAB's menu API: no role is granted it
+    # issue 3: the professional's own hours (P8-P11); the routes name no person, the view uses the session's
+    **{f"HoursView.{name}": PROFESSIONAL for name in ("index", "declare", "edit", "detail", "act", "annual",
+                                                      "annual_detail", "standards", "print_pdf")},
+    "AttachmentView.download": PROFESSIONAL | REVIEWERS,
+    "DeclarationReviewView.index": REVIEWERS,
+    "DeclarationReviewView.detail": REVIEWERS,
+    "DeclarationReviewView.decide": REVIEWERS,
+    "BaseReportView.index": BASE_ADMIN,
+    "BaseReportView.new": BASE_ADMIN,
+    "BaseReportView.show": BASE_ADMIN,
+    "BaseReportReviewView.index": HR,
+    "BaseReportReviewView.show": HR,
+    "BaseReportReviewView.decide": HR,
+    **_fab("AnnualStandardModelView", list=HR, show=HR, add=HR, edit=HR),
+    **_fab("LearningFormModelView", list=HR, show=HR, add=HR, edit=HR),
+    # issue 4: profile, title change and identity correction requests (P6, P7): the routes name no person but the
+    # professional's own requests; personnel change review (U6, D4, H3); identity corrections by support only (S3)
+    **{f"ProfileView.{name}": PROFESSIONAL for name in ("index", "title", "withdraw_title", "identity",
+                                                        "withdraw_identity")},
+    **{f"PersonnelReviewView.{name}": REVIEWERS for name in ("index", "detail", "decide")},
+    **{f"IdentityReviewView.{name}": frozenset({R.SUPPORT.value}) for name in ("index", "detail", "decide")},
+    # issue 4: unit transfer; the professional's routes name no person, the reviews only unit admins decide
+    "TransferView.index": PROFESSIONAL,
+    "TransferView.withdraw": PROFESSIONAL,
+    **{f"TransferReviewView.{name}": frozenset({R.UNIT_ADMIN.value})
+       for name in ("index", "decide", "start", "staff", "withdraw", "detail")},
+}
+
+# issue 4: org admins and roles (U3 / D3 / H2): every org admin; sub-units and the orgs below (U4 / H1)
+ORG_ADMINS = REVIEWERS | BASE_ADMIN
+RESTRICTED.update({f"OrgAdminsView.{name}": ORG_ADMINS for name in (
+    "index", "add", "add_staff", "add_new", "add_existing", "make_super", "remove", "set_role", "roles", "edit_role",
+    "delete_role")})
+RESTRICTED.update({f"SubUnitView.{name}": REVIEWERS for name in ("index", "detail", "close", "remove_admin",
+                                                                  "edit")})  # issue 8: profile of an org below
+# issue 4: the org profile of the session's own org (U2 / D2), state machine 5 decided by the orgs above (reviewers),
+# org merge and temporary credit codes by support staff only (S4)
+RESTRICTED.update({f"OrgProfileView.{name}": ORG_ADMINS for name in ("index", "edit", "change", "withdraw")})
+RESTRICTED.update({f"OrgChangeReviewView.{name}": REVIEWERS for name in ("index", "detail", "decide")})
+RESTRICTED.update({f"SupportOrgView.{name}": frozenset({R.SUPPORT.value})
+                   for name in ("index", "merge", "temporary_code")})
