@@ -9,6 +9,7 @@ from flask import Flask, g, request
 
 from .extensions import appbuilder, csrf, db, mail, migrate
 from .views.errors import error_page
+from .workflows.errors import PermissionDenied
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -215,6 +216,13 @@ def _register_request_hooks(app: Flask) -> None:
     @app.errorhandler(403)
     def _forbidden(_):
         return error_page(403, gettext("You do not have permission to view this page."))
+
+    @app.errorhandler(PermissionDenied)
+    def _denied(exc):
+        """A workflow's refusal that no view turned into a message of its own: a 403 with the workflow's words,
+        never a server error."""
+        db.session.rollback()
+        return error_page(403, str(exc))
 
     @app.errorhandler(404)
     def _missing(_):

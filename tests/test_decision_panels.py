@@ -264,3 +264,27 @@ def test_panel_iff_can_decide_iff_decision_succeeds(app, world, kind, stage, who
 def test_can_decide_with_no_actor_is_false(world):
     item, *_ = build_base_report(world, "pending")
     assert report_flow.machine.can_decide(item, None) is False
+
+
+def test_support_never_opens_their_own_identity_correction(app, world):
+    account = factories.make_account("客服本人", [(RoleName.SUPPORT, None), (RoleName.PROFESSIONAL, world.unit)],
+                                     person_unit=world.unit)
+    item = id_flow.submit(actor_for(account, RoleName.PROFESSIONAL, world.unit), "王新名", account.username,
+                          [("身份证.png", factories.PNG)])
+    assert not id_flow.can_decide(item, actor_for(account, RoleName.SUPPORT))
+    client, response = login(app, account, RoleName.SUPPORT)
+    assert response.status_code == 302
+    assert client.get(f"/support/identity/{item.id}").status_code == 404  # was a server error
+
+
+def test_a_workflow_refusal_no_view_catches_is_a_403_with_its_message(app, world, monkeypatch):
+    item, _applicant, url, _ = build_identity(world, "pending")
+
+    def refuse(*_args):
+        raise id_flow.PermissionDenied("只为本测试拒绝")
+
+    monkeypatch.setattr(id_flow, "view_full", refuse)
+    client, _ = login(app, world.support, RoleName.SUPPORT)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert "只为本测试拒绝" in response.get_data(as_text=True)

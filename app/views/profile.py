@@ -333,8 +333,8 @@ class IdentityReviewView(BaseView):
     def _item(self, correction_id) -> IdentityCorrection:
         item = db.session.get(IdentityCorrection, correction_id)
         actor = current_actor()
-        if item is None or not id_flow.is_decider(actor) or not id_flow.can_see(item, actor):
-            abort(404)
+        if item is None or not id_flow.reviewable(item, actor):
+            abort(404)  # nor their own request: support never opens it as its decider
         return item
 
     @expose("/<int:correction_id>")

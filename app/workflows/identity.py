@@ -205,9 +205,14 @@ def can_see(item: IdentityCorrection, actor: Actor) -> bool:
     return machine.is_owner(item, actor) or (is_decider(actor) and machine.in_scope(item, actor))
 
 
+def reviewable(item: IdentityCorrection, actor: Actor) -> bool:
+    """Whether the actor may open the request as its decider (support, never on their own request)."""
+    return is_decider(actor) and machine.in_scope(item, actor)
+
+
 def view_full(item: IdentityCorrection, actor: Actor) -> None:
     """Support opens the detail with the full old and new numbers: one identity.view audit row."""
-    if not (is_decider(actor) and machine.in_scope(item, actor)):
+    if not reviewable(item, actor):
         raise PermissionDenied(_l("You do not have permission to do this."))
     audit(actor, "identity.view", object_type="identity_correction", object_id=item.id)
     db.session.commit()
@@ -215,7 +220,7 @@ def view_full(item: IdentityCorrection, actor: Actor) -> None:
 
 def view_image(item: IdentityCorrection, row, actor: Actor) -> None:
     """Support downloads an ID-card image of a request: one identity.view audit row naming the file."""
-    if not (is_decider(actor) and machine.in_scope(item, actor)):
+    if not reviewable(item, actor):
         raise PermissionDenied(_l("You do not have permission to do this."))
     audit(actor, "identity.view", object_type="identity_correction", object_id=item.id,
           comment=f"image {row.id}: {row.filename}")
