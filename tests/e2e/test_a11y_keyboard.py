@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
-from tests.e2e.conftest import CHROMIUM, doc_shot
+from tests.e2e.helpers import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -26,7 +26,7 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
 
-from tests.e2e.test_journeys import assert_no_page_errors, fill_captcha, login  # noqa: E402
+from tests.e2e.helpers import assert_no_page_errors, fill_captcha, login  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, doc_shot
+from tests.e2e.helpers import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -19,8 +19,8 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from tests.e2e.test_journeys import (PROFESSIONAL, assert_chinese, assert_no_page_errors, login,  # noqa: E402
-                                     logout, visible_text)
+from tests.e2e.helpers import (PROFESSIONAL, assert_chinese, assert_no_page_errors, login, logout,  # noqa: E402
+                               visible_text)
 
 pytestmark = pytest.mark.e2e
 

@@ -25,7 +25,7 @@ import re
 import pytest
 
 from app import clock
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import CHROMIUM
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -33,9 +33,8 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
 
-from tests.e2e.test_hours_journey import tiny_png  # noqa: E402
-from tests.e2e.test_journeys import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login,  # noqa: E402
-                                     logout, pick_org, visible_text)
+from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login, logout,  # noqa: E402
+                               pick_org, tiny_png, visible_text)
 
 pytestmark = pytest.mark.e2e
 

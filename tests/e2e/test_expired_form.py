@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import CHROMIUM
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -19,7 +19,7 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from tests.e2e.test_journeys import PROFESSIONAL, assert_chinese, login  # noqa: E402
+from tests.e2e.helpers import PROFESSIONAL, assert_chinese, login  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 

@@ -14,14 +14,12 @@ import datetime
 import io
 import os
 import re
-import struct
-import zlib
 
 import pytest
 
 from app import clock
 from app.workflows.certificates import CODE_ALPHABET
-from tests.e2e.conftest import CHROMIUM
+from tests.e2e.helpers import CHROMIUM
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -29,8 +27,8 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
 
-from tests.e2e.test_journeys import (PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese,  # noqa: E402
-                                     assert_no_page_errors, login, logout, visible_text)
+from tests.e2e.helpers import (PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors,  # noqa: E402
+                               login, logout, tiny_png, visible_text)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,16 +48,6 @@ def assert_all_chinese(page: Page, *allowed: str) -> None:
         text = text.replace(value, "")
     words = sorted(set(re.findall(r"[A-Za-z]{3,}", text)) - {"PNG", "JPEG", "PDF"})
     assert not words, f"English on {page.url}: {words}\n---\n{text[:2000]}"
-
-
-def tiny_png(rgb: tuple[int, int, int] = (31, 95, 168)) -> bytes:
-    """A valid 2x2 RGB PNG, built by hand (signature, IHDR, IDAT, IEND with their CRCs)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    row = b"\x00" + bytes(rgb) * 2  # filter byte + two pixels
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * 2)) + chunk(b"IEND", b""))
 
 
 def pdf_text(data: bytes) -> str:

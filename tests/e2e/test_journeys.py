@@ -16,9 +16,8 @@ import re
 
 import pytest
 
-from app.demo import DEMO_PASSWORD, make_id_number
-from tests.conftest import CAPTCHA
-from tests.e2e.conftest import CHROMIUM
+from app.demo import make_id_number
+from tests.e2e.helpers import CHROMIUM
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -26,97 +25,23 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
 
+from tests.e2e.helpers import (ENGLISH_UI, PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese,  # noqa: E402
+                               assert_no_page_errors, fill_captcha, login, logout, pick_org, visible_text)
+
 pytestmark = pytest.mark.e2e
 
-UNIT = "济南市第一人民医院"
-UNIT_ADMIN = ("370102197502020022", "李单位")
 MULTI_ROLE = ("370102198210100017", "陈双岗")
 AUDITOR = ("370102198109090010", "郑审计")
 SUPPORT = ("370102199007070013", "周客服")
-PROFESSIONAL = ("370102198001010015", "王专技")  # approved demo professional of UNIT
-
-# English UI words that must not show in the Chinese interface (FAB's own labels among them).
-ENGLISH_UI = re.compile(r"\b(Log ?in|Log ?out|Sign ?in|Sign ?out|List|Search|Home|Actions?|Records?|Show|Edit|"
-                        r"Delete|Add|Save|Back|Filter|Previous|Next|Page|Role|User|Password|Welcome|Submit)\b")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 # ------------------------------------------------------------------ helpers
-
-def visible_text(page: Page) -> str:
-    """What a person can read: the rendered text of <body> (hidden menus, <script> and the screen-reader-only
-    labels of Bootstrap's .sr-only excluded)."""
-    return page.evaluate("""() => {
-        const hidden = [...document.querySelectorAll('.sr-only')];
-        const before = hidden.map(e => e.style.display);
-        hidden.forEach(e => { e.style.display = 'none'; });
-        const text = document.body.innerText;
-        hidden.forEach((e, i) => { e.style.display = before[i]; });
-        return text; }""")
-
-
-def assert_chinese(page: Page) -> None:
-    text = visible_text(page)
-    leaks = sorted(set(ENGLISH_UI.findall(text)))
-    assert not leaks, f"English UI words on {page.url}: {leaks}\n---\n{text[:2000]}"
-    assert len(CJK.findall(text)) > 20, f"hardly any Chinese on {page.url}:\n{text[:2000]}"
-
 
 def assert_menus_chinese(page: Page) -> None:
     """The navigation menus, closed drop-downs included (their text is in the page, shown on click)."""
     menus = page.locator(".navbar").first.text_content()
     leaks = sorted(set(ENGLISH_UI.findall(menus)))
     assert not leaks, f"English words in the menus on {page.url}: {leaks}\n{' '.join(menus.split())}"
-
-
-def assert_no_page_errors(page: Page) -> None:
-    assert not page.errors, f"errors in the browser on {page.url}: {page.errors}"
-
-
-def fill_captcha(page: Page) -> None:
-    """The captcha answer is fixed in tests, but the picture must have been fetched: that sets the session."""
-    expect(page.locator("img.captcha-img")).to_be_visible()
-    page.wait_for_function("() => { const i = document.querySelector('img.captcha-img');"
-                           " return i && i.complete && i.naturalWidth > 0; }")
-    page.fill("input.captcha-input", CAPTCHA)
-
-
-def login(page: Page, id_number: str, role: str, password: str = DEMO_PASSWORD, *, shot=None) -> None:
-    page.goto("/login/")
-    page.select_option("#role", role)
-    page.fill("#id_number", id_number)
-    page.fill("#password", password)
-    fill_captcha(page)
-    if shot:
-        shot(page, "02-login")
-    page.click("#login-submit")
-    page.wait_for_load_state()
-
-
-def logout(page: Page) -> None:
-    page.click("#user-menu")
-    page.locator("form.navbar-logout button").click()
-    expect(page).to_have_url(re.compile(r"/login/"))
-    expect(page.locator("#user-menu")).to_have_count(0)
-
-
-def pick_org(page: Page, select_id: str, typed: str, choice: str, *, shot=None) -> None:
-    """Use the select2 picker as a person does: open it, type part of the name, click the result."""
-    page.locator(f"#{select_id} + .select2 .select2-selection").click()
-    search = page.locator(".select2-container--open .select2-search__field")
-    search.fill(typed)
-    # select2 first lists everything, then (after its typing delay) only the matches.
-    page.wait_for_function("""typed => {
-        const opts = [...document.querySelectorAll('.select2-results__option')];
-        return opts.length > 0 && opts.every(o => o.textContent.includes(typed)); }""", arg=typed)
-    name = page.locator(".org-option-name", has_text=re.compile(rf"^{re.escape(choice)}$"))
-    option = page.locator(".select2-results__option", has=name)
-    expect(option).to_have_count(1)
-    if shot:
-        shot(page, "03a-unit-picker-open")
-    option.click()
-    expect(page.locator(f"#select2-{select_id}-container")).to_contain_text(choice)
-    assert page.locator(f"#{select_id}").input_value(), "the picker did not set the hidden value"
 
 
 def home_pending(page: Page) -> int:

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from app.demo import make_credit_code, make_id_number
-from tests.e2e.conftest import CHROMIUM, doc_shot
+from tests.e2e.helpers import CHROMIUM, doc_shot
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
@@ -24,8 +24,8 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
-from tests.e2e.test_journeys import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, fill_captcha,  # noqa: E402
-                                     login, logout, pick_org, visible_text)
+from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, fill_captcha,  # noqa: E402
+                               login, logout, pick_org, visible_text)
 
 pytestmark = pytest.mark.e2e
 
