@@ -133,7 +133,7 @@ def login_home(page: Page, who: tuple[str, str], role: str, unit: str) -> None:
 
 def staff_names(page: Page, name: str) -> list[str]:
     """The staff list filtered by name (FAB's 'equal to' filter), as the admin sees it."""
-    page.goto("/staff/list/?_flt_3_name=" + name)
+    page.goto("/staff/list/?_flt_1_name=" + name)
     table = page.locator("table.table-bordered")
     assert_chinese(page)
     if table.count() == 0:  # FAB shows no table when nothing matches
