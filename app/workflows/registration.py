@@ -269,17 +269,22 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind
           after_id: int | None = None, limit: int = 20) -> list[Registration]:
     """A page of the review queue, newest first, with keyset pagination (no deep OFFSET).
 
-    The related rows are loaded for the page only (selectinload), never joined before the sort."""
-    stmt = select(Registration).options(selectinload(Registration.org), selectinload(Registration.reviewer_org),
-                                        selectinload(Registration.user))
-    stmt = _scoped(stmt.where(Registration.state == state), actor)
+    The page's ids come from the index alone; only those rows are loaded, with their related rows (selectinload),
+    never joined before the sort."""
+    ids = _scoped(select(Registration.id).where(Registration.state == state), actor)
     if kind:
-        stmt = stmt.where(Registration.kind == kind)
+        ids = ids.where(Registration.kind == kind)
     if q:
-        stmt = stmt.where(Registration.applicant_name.contains(q.strip(), autoescape=True))
+        ids = ids.where(Registration.applicant_name.contains(q.strip(), autoescape=True))
     if after_id:
-        stmt = stmt.where(Registration.id < after_id)
-    return list(db.session.scalars(stmt.order_by(Registration.id.desc()).limit(limit)))
+        ids = ids.where(Registration.id < after_id)
+    ids = ids.order_by(Registration.id.desc()).limit(limit)
+    stmt = (select(Registration).where(Registration.id.in_(ids))
+            .options(selectinload(Registration.org), selectinload(Registration.reviewer_org),
+                     selectinload(Registration.user))
+            .order_by(Registration.id.desc()))
+    return list(db.session.scalars(stmt))
+
 
 
 # ---------------------------------------------------------------- the reviewer's detail page
