@@ -59,6 +59,7 @@ ORG_CHANGE_REVIEW_VIEW = "OrgChangeReviewView"  # state machine 5: old and new p
 ORG_ADMINS_VIEW = "OrgAdminsView"               # U3 / D3 / H2 admins and org-defined roles
 SUB_UNIT_VIEW = "SubUnitView"                   # U4 sub-units, H1 the orgs below an HR bureau
 SUPPORT_ORG_VIEW = "SupportOrgView"             # S4 merge orgs, temporary credit codes
+STATISTICS_VIEW = "StatisticsView"              # U10 / D6 / H6 statistics (issue 10)
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
                 ("VerifyView", "can_.*"), ("My home", "menu_access")]
@@ -82,6 +83,7 @@ ADMIN_BASE = SELF_SERVICE + [
     (ORG_CHANGE_REVIEW_VIEW, "can_.*"), ("Org changes", "menu_access"),
     (ORG_ADMINS_VIEW, "can_.*"), ("Administrators", "menu_access"),
     (SUB_UNIT_VIEW, "can_.*"), ("Sub-units", "menu_access"),
+    (STATISTICS_VIEW, "can_.*"), ("Statistics", "menu_access"), ("Completion statistics", "menu_access"),
 ]
 UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
 

@@ -98,3 +98,6 @@ RESTRICTED.update({f"OrgProfileView.{name}": ORG_ADMINS for name in ("index", "e
 RESTRICTED.update({f"OrgChangeReviewView.{name}": REVIEWERS for name in ("index", "detail", "decide")})
 RESTRICTED.update({f"SupportOrgView.{name}": frozenset({R.SUPPORT.value})
                    for name in ("index", "merge", "temporary_code")})
+# issue 10: statistics (U10 / D6 / H6) of the admin's own subtree; the chart library is a public static file
+RESTRICTED.update({"StatisticsView.completion": REVIEWERS})
+PUBLIC.add("vendor.static")

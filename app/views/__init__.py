@@ -16,6 +16,7 @@ def register_views(appbuilder) -> None:
     from .profile import ChangeAttachmentView, IdentityReviewView, PersonnelReviewView, ProfileView
     from .public import PublicView
     from .review import RegistrationReviewView
+    from .statistics import StatisticsView, vendor_blueprint
     from .support import SupportView
     from .transfer import TransferReviewView, TransferView
     from .verify import VerifyView
@@ -86,3 +87,8 @@ def register_views(appbuilder) -> None:
                         icon="fa-random", category="Review")
     appbuilder.add_view(SupportOrgView(), "Org merge", label=_l("Org merge and temporary codes"),
                         icon="fa-compress", category="Management")
+    # issue 10: statistics (U10, D6, H6); the chart library is served by the platform itself (no CDN)
+    current_app.register_blueprint(vendor_blueprint())
+    appbuilder.add_view(StatisticsView(), "Completion statistics", label=_l("Completion statistics"),
+                        icon="fa-bar-chart", category="Statistics", category_label=_l("Queries and statistics"),
+                        category_icon="fa-bar-chart")
