@@ -11,22 +11,16 @@
 """
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from app.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
-from tests.e2e.helpers import CHROMIUM, doc_shot
+from tests.e2e.helpers import doc_shot
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
-
-from tests.e2e.helpers import assert_no_page_errors, fill_captcha, login  # noqa: E402
+from tests.e2e.helpers import assert_no_page_errors, fill_captcha, login
 
 pytestmark = pytest.mark.e2e
 

@@ -6,20 +6,14 @@ Screenshot of the form: docs/screenshots/hr-learning-form.png (the README shows 
 """
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import CHROMIUM, doc_shot
+from tests.e2e.helpers import doc_shot
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402
-
-from tests.e2e.helpers import (PROFESSIONAL, assert_chinese, assert_no_page_errors, login, logout,  # noqa: E402
+from tests.e2e.helpers import (PROFESSIONAL, assert_chinese, assert_no_page_errors, login, logout,
                                visible_text)
 
 pytestmark = pytest.mark.e2e

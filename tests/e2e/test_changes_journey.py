@@ -19,21 +19,14 @@ Screenshots: test-artifacts/screenshots/4x-*.png.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from app import clock
-from tests.e2e.helpers import CHROMIUM
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
-
-from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login, logout,  # noqa: E402
+from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login, logout,
                                pick_org, tiny_png, visible_text)
 
 pytestmark = pytest.mark.e2e

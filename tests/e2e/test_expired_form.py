@@ -6,20 +6,12 @@ a way back to the form; not a server error. The page passes the axe-core check l
 Screenshot: test-artifacts/screenshots/90-expired-form.png."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import CHROMIUM
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402
-
-from tests.e2e.helpers import PROFESSIONAL, assert_chinese, login  # noqa: E402
+from tests.e2e.helpers import PROFESSIONAL, assert_chinese, login
 
 pytestmark = pytest.mark.e2e
 

@@ -11,21 +11,14 @@ Every page visited is saved as a full-page screenshot in test-artifacts/screensh
 from __future__ import annotations
 
 import datetime
-import os
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from app.demo import make_id_number
-from tests.e2e.helpers import CHROMIUM
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402  (after the skip: only needed when Chromium is there)
-
-from tests.e2e.helpers import (ENGLISH_UI, PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese,  # noqa: E402
+from tests.e2e.helpers import (ENGLISH_UI, PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese,
                                assert_no_page_errors, fill_captcha, login, logout, pick_org, visible_text)
 
 pytestmark = pytest.mark.e2e

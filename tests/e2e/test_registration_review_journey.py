@@ -10,21 +10,15 @@ Screenshots of the detail pages go to docs/screenshots/ (the README shows them).
 from __future__ import annotations
 
 import datetime
-import os
 import re
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from app.demo import make_credit_code, make_id_number
-from tests.e2e.helpers import CHROMIUM, doc_shot
+from tests.e2e.helpers import doc_shot
 
-if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package to run the browser tests",
-                allow_module_level=True)
-
-from playwright.sync_api import Page, expect  # noqa: E402
-
-from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, fill_captcha,  # noqa: E402
+from tests.e2e.helpers import (UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, fill_captcha,
                                login, logout, pick_org, visible_text)
 
 pytestmark = pytest.mark.e2e
