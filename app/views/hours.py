@@ -19,6 +19,7 @@ from ..workflows import certificates
 from ..workflows import declaration as decl_flow
 from ..workflows import evidence
 from ..workflows.attachments import path_of
+from .export import export_url, xlsx_response
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
 from .util import N_, batch_decision, db_id, domain_errors, keyset_page, send_evidence
 
@@ -192,6 +193,16 @@ def _attachments(item: Declaration) -> list[Attachment]:
                                    .order_by(Attachment.id)))
 
 
+def _export_declarations(rows):
+    """The review queue's rows as the page shows them (证件号 masked), as an .xlsx file."""
+    labels_ = [_l("Applicant"), _l("ID number"), _l("Unit"), _l("Title"), _l("Subject"), _l("Learning form"),
+               _l("Year"), _l("Hours"), _l("State")]
+    values = ([d.person.name, mask_id_number(d.person.id_number), d.unit.name, d.title, d.subject_label,
+               d.form.name if d.form else "", d.year, d.hours, d.state_label] for d in rows)
+    title = gettext("Hour declaration review")
+    return xlsx_response(title, labels_, values)
+
+
 class DeclarationReviewView(BaseView):
     """The queue of each review level, scoped to the reviewer's subtree; batch approve / reject."""
 
@@ -199,19 +210,27 @@ class DeclarationReviewView(BaseView):
     default_view = "index"
     class_permission_name = "DeclarationReviewView"
 
+    @expose("/export")
     @expose("/")
     @has_access
     def index(self):
+        """The queue, and at /export the whole queue with the same filters as an .xlsx file (one endpoint: the
+        export carries exactly the queue's permission; url_for builds "/", the first URL)."""
         actor = current_actor()
         year = db_id(request.args.get("year"))
         subject = request.args.get("subject") if request.args.get("subject") in ("public", "professional") else None
         q = (request.args.get("q") or "").strip()[:30] or None
+        if request.url_rule is not None and request.url_rule.rule.endswith("/export"):
+            return _export_declarations(decl_flow.queue_rows(actor, year=year, subject=subject, q=q))
         rows, next_after = keyset_page(
             lambda **page: decl_flow.queue(actor, year=year, subject=subject, q=q, **page))
         return self.render_template("hours/review.html", rows=rows, year=year or "", subject=subject or "",
                                     q=q or "", years=_years(), next_after=next_after,
                                     pending=decl_flow.pending_count(actor), form=DecisionForm(formdata=None),
-                                    mask=mask_id_number, title=_l("Hour declaration review"))
+                                    mask=mask_id_number,
+                                    export_url=export_url(f"{self.route_base}/export", year=year, subject=subject,
+                                                          q=q),
+                                    title=_l("Hour declaration review"))
 
     @expose("/<int:declaration_id>")
     @has_access

@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Iterator
 
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select, update
@@ -22,6 +23,7 @@ from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, Learn
 from .attachments import delete_files, path_of, store_attachments
 from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now,
                    transaction)
+from .export import in_batches
 from .notify import admin_emails, send_email
 from .orgs import subtree_ids
 from .pending import lock_person
@@ -439,6 +441,14 @@ def queue(actor: Actor, *, year: int | None = None, subject: str | None = None, 
             .options(selectinload(Declaration.person), selectinload(Declaration.form), selectinload(Declaration.unit))
             .order_by(Declaration.id.desc()))
     return list(db.session.scalars(stmt))
+
+
+def queue_rows(actor: Actor, *, year: int | None = None, subject: str | None = None, q: str | None = None,
+               batch: int | None = None) -> Iterator[Declaration]:
+    """Every row of the reviewer's queue with the same filters (`queue`, same scope), newest first, read `batch`
+    at a time (an export of the queue)."""
+    return in_batches(lambda after, limit: queue(actor, year=year, subject=subject, q=q, after_id=after,
+                                                 limit=limit), batch=batch)
 
 
 def pending_count(actor: Actor) -> int:

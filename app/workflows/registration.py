@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
@@ -17,6 +18,7 @@ from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_acco
                        verify_password)
 from .attachments import change_files, store_change_files
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now, transaction
+from .export import in_batches
 from .memberships import machine as membership_machine
 from .notify import send_email
 from .orgs import create_org, subtree_ids
@@ -285,6 +287,13 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind
             .order_by(Registration.id.desc()))
     return list(db.session.scalars(stmt))
 
+
+def queue_rows(actor: Actor, state: str = S.PENDING.value, q: str | None = None, kind: str | None = None,
+               batch: int | None = None) -> Iterator[Registration]:
+    """Every row of the queue with the same tab and filters (`queue`, same scope), newest first, read `batch` at a
+    time (an export of the queue)."""
+    return in_batches(lambda after, limit: queue(actor, state=state, q=q, kind=kind, after_id=after, limit=limit),
+                      batch=batch)
 
 
 # ---------------------------------------------------------------- the reviewer's detail page
