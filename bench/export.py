@@ -28,8 +28,7 @@ URL = "/staff/export/"
 
 
 def login(client, id_number: str, role: str) -> None:
-    """Through the real form, as bench/run.py logs in (not imported from there: it imports the bench's
-    statistics.py, which shadows the standard library's module for every script of this folder)."""
+    """Through the real form, as bench/run.py logs in."""
     page = client.get("/login/").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     client.get("/captcha.png")

@@ -171,6 +171,8 @@ def main(argv=None) -> int:
             continue
         if rule.endpoint.split(".")[0] in ("PublicView", "VerifyView", "HomeIndexView") or "api" in rule.rule:
             continue
+        if "/export" in rule.rule or rule.rule.startswith("/statistics"):
+            continue  # not lists: measured by bench/export.py and bench/completion_stats.py, with their own targets
         if args.only and args.only not in rule.rule:
             continue
         pages.append((rule.rule, views.get(rule.endpoint.split(".")[0])))

@@ -1,7 +1,7 @@
 """H6 completion statistics (查询统计 → 完成情况统计) on the bench database, as the city, district, department and
 unit admins, for the latest year with hours; the city-wide page and one drill-down level of each admin included.
 
-    python bench/statistics.py [--reps 5] [--target 100] [--no-baseline] [--explain]
+    python bench/completion_stats.py [--reps 5] [--target 100] [--no-baseline] [--explain]
 
 Each figure is the server time of `GET /statistics/completion?year=Y[&org=…]` (WSGI call, median of --reps after
 one warm-up). The baseline, measured in the same run, is the same page with the same aggregate computed live from
