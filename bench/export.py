@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import re
 import sys
 import time
 import tracemalloc
@@ -22,20 +21,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))  # first: bench/run.py, not the project's run.py
-from common import CAPTCHA, DB_URL, PASSWORD, app_overrides, bench_state, id_number_of  # noqa: E402
+from common import DB_URL, app_overrides, bench_state, id_number_of  # noqa: E402
+from run import login  # noqa: E402
 
 URL = "/staff/export/"
-
-
-def login(client, id_number: str, role: str) -> None:
-    """Through the real form, as bench/run.py logs in."""
-    page = client.get("/login/").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
-    client.get("/captcha.png")
-    response = client.post("/login/", data={"csrf_token": token, "role": role, "id_number": id_number,
-                                            "password": PASSWORD, "captcha": CAPTCHA})
-    if response.status_code != 302 or "/login" in response.headers.get("Location", ""):
-        raise RuntimeError(f"login {role} failed: {response.status_code}")
 
 
 def default_mode_writer():

@@ -2,6 +2,7 @@
 tests/factories.py, the access policy tables in tests/access_policy.py). No test module imports another."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import html
 import itertools
@@ -10,7 +11,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import and_, event, or_, select, text, update
 from werkzeug.datastructures import MultiDict
 from werkzeug.security import generate_password_hash
 
@@ -768,3 +769,18 @@ class FormFields(HTMLParser):
             for v in value if isinstance(value, list) else [value]:
                 data.add(name, v)
         return data
+
+
+@contextlib.contextmanager
+def statements():
+    """The SQL statements the database receives inside the block."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)

@@ -3,13 +3,12 @@
 The expected figures are computed here independently, with plain SQL over the tables."""
 from __future__ import annotations
 
-import contextlib
 import datetime
 import re
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app import clock
 from app.extensions import db
@@ -17,26 +16,13 @@ from app.models import (Account, BaseReport, BaseReportLine, IdentityCorrection,
                         MembershipState, Person, RoleName)
 from app.workflows.base import Actor, audit
 from tests import factories
-from tests.helpers import CJK, login, page, zh
+from tests.helpers import CJK, login, page, statements, zh
 
 R = RoleName
 YEAR = clock.today().year
 MAX_STATEMENTS_AFTER_AUTH = 3
 
 
-@contextlib.contextmanager
-def statements():
-    """The SQL statements the database receives inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def scalar(sql: str, **params) -> int:

@@ -5,35 +5,21 @@ The views are every generated ModelView of the app (found from appbuilder.basevi
 list it, with few and with many rows of its model in scope."""
 from __future__ import annotations
 
-import contextlib
 import itertools
 import re
 
 import pytest
-from sqlalchemy import event
 
 from app.extensions import appbuilder, db
 from app.models import AuditLog, Org, OrgKind, Person, RoleName
 from app.views.admin import AppModelView, RowInterface
 from tests import factories
-from tests.helpers import login, page, zh
+from tests.helpers import login, page, statements, zh
 
 R = RoleName
 SEQ = itertools.count(1)
 
 
-@contextlib.contextmanager
-def statements():
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def _staff(world, n):

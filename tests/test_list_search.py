@@ -3,32 +3,17 @@ letter has a case) while an index can serve it; the staff list offers only the s
 chosen by its ids and shown in their order; custom lists load what each row shows with the page."""
 from __future__ import annotations
 
-import contextlib
 import re
 
-from sqlalchemy import event
 
-from app.extensions import db
 from app.models import OrgKind, RoleName
 from app.workflows import dashboard
 from tests import factories
-from tests.helpers import login, page, zh
+from tests.helpers import login, page, statements, zh
 
 R = RoleName
 
 
-@contextlib.contextmanager
-def statements():
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def staff(world, *names):

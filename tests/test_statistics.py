@@ -6,14 +6,14 @@ import re
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AnnualStandard, Org, Region, RoleName
 from app.workflows import statistics as stats
 from tests import factories
 from tests.factories import actor_for
-from tests.helpers import YEAR, credit_year, is_login_redirect, log_in, make_person, page, zh
+from tests.helpers import YEAR, credit_year, is_login_redirect, log_in, make_person, page, statements, zh
 
 R = RoleName
 URL = "/statistics/completion"
@@ -144,13 +144,7 @@ def test_one_bounded_set_of_statements_whatever_the_headcount(data, app):
     """Aggregates only: the statements of a page do not grow with its people."""
     w = data
     actor = actor_for(w.city_admin, R.HR_ADMIN, w.city)
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with statements() as seen:
         db.session.expire_all()
         stats.completion(actor)
         small = len(seen)
@@ -159,8 +153,6 @@ def test_one_bounded_set_of_statements_whatever_the_headcount(data, app):
         seen.clear()
         db.session.expire_all()
         stats.completion(actor)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert len(seen) == small <= 8
     assert not [q for q in seen if "person" in q and "count(" not in q]  # no person row is read, only counted
 
