@@ -24,7 +24,7 @@ from ..security import OrgScopeFilter, current_actor
 from ..validators import ValidationError, parse_number
 from ..workflows import accounts, dashboard, export
 from . import labels
-from .export import xlsx_response
+from .export import is_export, xlsx_response
 from .modelview import ReturnToListMixin
 from .util import db_id, domain_errors
 
@@ -63,16 +63,13 @@ class IndexedRowFilters(SQLAFilterConverter):
 
 
 class _Page:
-    """The rows of one list page, in the order of the ids that chose them (FAB calls `.all()`)."""
+    """The rows of one list page, read when FAB calls `.all()`."""
 
-    def __init__(self, query, ids: list, key: str):
-        self.query, self.ids, self.key = query, ids, key
+    def __init__(self, model: "RowInterface", ids: list):
+        self.model, self.ids = model, ids
 
     def all(self) -> list:
-        if not self.ids:
-            return []
-        rows = {getattr(row, self.key): row for row in self.query.all()}
-        return [rows[i] for i in self.ids if i in rows]
+        return self.model.rows_in_order(self.ids)
 
 
 class RowInterface(SQLAInterface):
@@ -130,18 +127,31 @@ class RowInterface(SQLAInterface):
 
     def apply_all(self, query, filters=None, order_column="", order_direction="", page=None, page_size=None,
                   select_columns=None, outer_default_load=False):
-        filters = self._typed(filters)
-        loads = [selectinload(getattr(self.obj, name)) for name in self.eager]
         if not page_size or select_columns:
-            return super().apply_all(query, filters, order_column, order_direction, page, page_size,
+            loads = [selectinload(getattr(self.obj, name)) for name in self.eager]
+            return super().apply_all(query, self._typed(filters), order_column, order_direction, page, page_size,
                                      select_columns, outer_default_load).options(*loads)
         # A page: its ids first, in the list's order (a query the indexes answer without reading the rows it
         # skips), then those rows only. Selecting whole rows made PostgreSQL walk the primary key and read every
         # row of the city to find a department's page.
+        ids = [row[0] for row in self.ordered_ids(filters, order_column, order_direction, page, page_size)]
+        return _Page(self, ids)
+
+    def ordered_ids(self, filters, order_column="", order_direction="", page=None, page_size=None):
+        """The query of the list's ids: its filters (typed), its order, the page if one is given."""
         key = getattr(self.obj, self.get_pk_name())
-        ids = [row[0] for row in self._apply_inner_all(
-            self.session.query(key), filters, order_column, order_direction, page, page_size, aliases_mapping={})]
-        return _Page(self.session.query(self.obj).filter(key.in_(ids)).options(*loads), ids, key.key)
+        return self._apply_inner_all(self.session.query(key), self._typed(filters), order_column, order_direction,
+                                     page, page_size, aliases_mapping={})
+
+    def rows_in_order(self, ids: list) -> list:
+        """The rows of these ids in their order, with the related rows the list shows (one statement each)."""
+        if not ids:
+            return []
+        key = getattr(self.obj, self.get_pk_name())
+        loads = [selectinload(getattr(self.obj, name)) for name in self.eager]
+        found = self.session.query(self.obj).filter(key.in_(ids)).options(*loads)
+        rows = {getattr(row, key.key): row for row in found}
+        return [rows[i] for i in ids if i in rows]
 
     def get(self, id, filters=None, select_columns=None, outer_default_load=False):
         if db_id(str(id)) is None:
@@ -226,7 +236,7 @@ class AppModelView(ReturnToListMixin, ModelView):
         """The list page, and at /export/ the same list as an .xlsx file: one endpoint, so the export carries
         exactly the list's permission (can_list) and its place in the access policy. (FAB registers the URLs in
         the order of `_urls`, the decorator nearest the function first: url_for still builds /list/.)"""
-        if request.url_rule is not None and request.url_rule.rule.endswith("/export/"):
+        if is_export():
             return self._export()
         return super().list()
 
@@ -248,19 +258,11 @@ class AppModelView(ReturnToListMixin, ModelView):
         """The rows in the list's order, read in batches as the list reads a page: the ids first (a cursor over
         the ordered ids, export.BATCH at a time), then those rows with their related rows (one statement each)."""
         model = self.datamodel
-        key = getattr(model.obj, model.get_pk_name())
-        ids = model._apply_inner_all(model.session.query(key), model._typed(filters), order_column,
-                                     order_direction, aliases_mapping={})
-        stream = iter(ids.limit(export.ROW_CAP + 1).yield_per(export.BATCH))
-        loads = [selectinload(getattr(model.obj, name)) for name in model.eager]
+        stream = iter(model.ordered_ids(filters, order_column, order_direction).limit(export.ROW_CAP + 1)
+                      .yield_per(export.BATCH))
         formatters = self.formatters_columns
         while batch := [row[0] for row in islice(stream, export.BATCH)]:
-            rows = {getattr(row, key.key): row
-                    for row in model.session.query(model.obj).filter(key.in_(batch)).options(*loads)}
-            for pk in batch:
-                row = rows.get(pk)
-                if row is None:
-                    continue
+            for row in model.rows_in_order(batch):
                 values = []
                 for column in self.list_columns:
                     value = model._get_attr_value(row, column)

@@ -30,6 +30,12 @@ def xlsx_response(title: str, labels: list, rows: Iterator):
     return response
 
 
+def is_export() -> bool:
+    """Whether the request came by a page's export URL (`…/export` or `…/export/`, exposed on the page's own
+    endpoint so that it carries exactly the page's permission)."""
+    return request.url_rule is not None and request.url_rule.rule.rstrip("/").endswith("/export")
+
+
 def export_url(path: str, **args) -> str:
     """The address of an export: `path` under the app's root with the filters that are set."""
     query = urlencode({k: v for k, v in args.items() if v not in (None, "")})

@@ -19,7 +19,7 @@ from ..workflows import certificates
 from ..workflows import declaration as decl_flow
 from ..workflows import evidence
 from ..workflows.attachments import path_of
-from .export import export_url, xlsx_response
+from .export import export_url, is_export, xlsx_response
 from .forms import ButtonForm, DecisionForm, DeclarationForm, YearRangeForm
 from .util import N_, batch_decision, db_id, domain_errors, keyset_page, send_evidence
 
@@ -220,7 +220,7 @@ class DeclarationReviewView(BaseView):
         year = db_id(request.args.get("year"))
         subject = request.args.get("subject") if request.args.get("subject") in ("public", "professional") else None
         q = (request.args.get("q") or "").strip()[:30] or None
-        if request.url_rule is not None and request.url_rule.rule.endswith("/export"):
+        if is_export():
             return _export_declarations(decl_flow.queue_rows(actor, year=year, subject=subject, q=q))
         rows, next_after = keyset_page(
             lambda **page: decl_flow.queue(actor, year=year, subject=subject, q=q, **page))

@@ -14,7 +14,7 @@ from ..validators import ID_TYPES, mask_id_number
 from ..workflows import evidence
 from ..workflows import registration as reg_flow
 from ..workflows.attachments import change_path_of
-from .export import export_url, xlsx_response
+from .export import export_url, is_export, xlsx_response
 from .forms import DecisionForm
 from .util import N_, arg_choice, batch_decision, domain_errors, keyset_page, send_evidence
 
@@ -60,7 +60,7 @@ class RegistrationReviewView(BaseView):
         state = arg_choice("state", STATE_TABS, RegistrationState.PENDING.value)
         kind = arg_choice("kind", KIND_CHOICES) or None
         q = (request.args.get("q") or "").strip()[:30] or None
-        if request.url_rule is not None and request.url_rule.rule.endswith("/export"):
+        if is_export():
             return _export(reg_flow.queue_rows(actor, state=state, q=q, kind=kind), state)
         rows, next_after = keyset_page(lambda **page: reg_flow.queue(actor, state=state, q=q, kind=kind, **page),
                                        PAGE_SIZE)
