@@ -256,13 +256,15 @@ class AppModelView(ReturnToListMixin, ModelView):
 
     def _export_rows(self, filters, order_column: str, order_direction: str):
         """The rows in the list's order, read in batches as the list reads a page: the ids first (a cursor over
-        the ordered ids, export.BATCH at a time), then those rows with their related rows (one statement each)."""
+        the ordered ids, export.BATCH at a time), then only the listed columns of those rows (export.ColumnReader;
+        whole rows for a list it cannot read so)."""
         model = self.datamodel
         stream = iter(model.ordered_ids(filters, order_column, order_direction).limit(export.ROW_CAP + 1)
                       .yield_per(export.BATCH))
         formatters = self.formatters_columns
+        reader = export.ColumnReader.build(model.obj, self.list_columns)  # only the listed columns
         while batch := [row[0] for row in islice(stream, export.BATCH)]:
-            for row in model.rows_in_order(batch):
+            for row in reader.read(model.session, batch) if reader else model.rows_in_order(batch):
                 values = []
                 for column in self.list_columns:
                     value = model._get_attr_value(row, column)

@@ -9,6 +9,7 @@ view of a full number is support's identity-correction detail, `identity.reviewa
 from __future__ import annotations
 
 import datetime
+import inspect
 from decimal import Decimal
 from typing import Callable, Iterable, Iterator
 
@@ -17,6 +18,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES
 from openpyxl.styles import Font
+from sqlalchemy import inspect as sa_inspect, select
+from sqlalchemy.orm import RelationshipDirection
 
 ROW_CAP = 100_000
 BATCH = 1_000
@@ -124,3 +127,80 @@ def in_batches(fetch: Callable[[int | None, int], list], key: Callable = lambda 
         if len(rows) < batch:
             return
         after = key(rows[-1])
+
+
+class ColumnReader:
+    """The rows of a generated list for an export, reading only what its columns need: one statement of those
+    columns for a batch of ids (no ORM object per row: building 100,000 whole rows was a third of an export).
+
+    A list column is a mapped column, a many-to-one relation (shown as the related row, read once per export
+    from a cache kept across batches), or a plain property of the model (`masked_id_number`, `kind_label` …),
+    evaluated on a light record holding the columns its code names (every column if it names none). `build`
+    gives None for a list it cannot read this way (a method, a dotted or a to-many column): the caller then reads
+    whole rows."""
+
+    def __init__(self, model, keys: dict, relations: dict, properties: dict):
+        self.model, self.relations = model, relations
+        mapper = sa_inspect(model)
+        self.pk = mapper.primary_key[0].key
+        self.statement_columns = [getattr(model, key).label(key) for key in {self.pk: None, **keys}]
+        self.record = type(f"{model.__name__}Values", (), dict(properties))
+        self.cache: dict = {name: {} for name in relations}
+
+    @classmethod
+    def build(cls, model, columns: Iterable[str]) -> "ColumnReader | None":
+        mapper = sa_inspect(model)
+        column_keys = {attr.key for attr in mapper.column_attrs}
+        keys: dict = {}
+        relations: dict = {}
+        properties: dict = {}
+
+        def need(name: str, depth: int = 0) -> bool:
+            if name in column_keys:
+                keys[name] = None
+                return True
+            if name in mapper.relationships:
+                prop = mapper.relationships[name]
+                remote = list(prop.remote_side)
+                if (prop.direction is not RelationshipDirection.MANYTOONE or len(prop.local_columns) != 1
+                        or len(remote) != 1 or not remote[0].primary_key):
+                    return False
+                local = mapper.get_property_by_column(next(iter(prop.local_columns))).key
+                keys[local] = None
+                relations[name] = (local, prop.mapper.class_, prop.mapper.primary_key[0].key)
+                return True
+            found = inspect.getattr_static(model, name, None)
+            if not isinstance(found, property) or found.fget is None or depth > 3:
+                return False
+            properties[name] = found
+            names = [n for n in found.fget.__code__.co_names
+                     if n in column_keys or n in mapper.relationships
+                     or isinstance(inspect.getattr_static(model, n, None), property)]
+            if not names:  # reads no attribute by name: give it every column
+                names = sorted(column_keys)
+            return all(need(n, depth + 1) for n in names)
+
+        if not all(need(name) for name in columns):
+            return None
+        return cls(model, keys, relations, properties)
+
+    def read(self, session, ids: list) -> list:
+        """The records of these ids, in their order."""
+        if not ids:
+            return []
+        key = getattr(self.model, self.pk)
+        records = {}
+        for row in session.execute(select(*self.statement_columns).where(key.in_(ids))):
+            record = self.record()
+            record.__dict__.update(row._mapping)
+            records[row._mapping[self.pk]] = record
+        for name, (local, target, target_pk) in self.relations.items():
+            cache = self.cache[name]
+            missing = {r.__dict__[local] for r in records.values()} - cache.keys() - {None}
+            if missing:
+                column = getattr(target, target_pk)
+                cache.update((getattr(obj, target_pk), obj)
+                             for obj in session.scalars(select(target).where(column.in_(missing))))
+            for record in records.values():
+                record.__dict__[name] = cache.get(record.__dict__[local])
+        return [records[i] for i in ids if i in records]
