@@ -61,6 +61,18 @@ class Config:
     # Rate limits (shared storage: Redis in production)
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+
+    # The task queue (app/tasks.py): RQ on Redis; `flask worker` runs a worker. Without REDIS_URL, or with
+    # TASKS_INLINE, a job runs at once in the process that asks for it.
+    REDIS_URL = os.environ.get("REDIS_URL")
+    TASKS_INLINE = _env_bool("TASKS_INLINE", False)
+    TASK_QUEUE = os.environ.get("TASK_QUEUE", "jxjy")
+    TASK_TIMEOUT_SECONDS = int(os.environ.get("TASK_TIMEOUT_SECONDS", "3600"))
+    # A started job whose progress stamp is older than this has lost its worker (the page says so).
+    TASK_STALE_SECONDS = int(os.environ.get("TASK_STALE_SECONDS", "60"))
+    # Staff import: files of this many rows or more are checked and written by the queue; the row cap per file.
+    IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "1000"))
+    IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
     RATELIMIT_HEADERS_ENABLED = False
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
     PUBLIC_POST_RATE_LIMIT = os.environ.get("PUBLIC_POST_RATE_LIMIT", "20 per minute")

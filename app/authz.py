@@ -60,6 +60,7 @@ ORG_ADMINS_VIEW = "OrgAdminsView"               # U3 / D3 / H2 admins and org-de
 SUB_UNIT_VIEW = "SubUnitView"                   # U4 sub-units, H1 the orgs below an HR bureau
 SUPPORT_ORG_VIEW = "SupportOrgView"             # S4 merge orgs, temporary credit codes
 STATISTICS_VIEW = "StatisticsView"              # U10 / D6 / H6 statistics (issue 10)
+IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
                 ("VerifyView", "can_.*"), ("My home", "menu_access")]
@@ -84,6 +85,8 @@ ADMIN_BASE = SELF_SERVICE + [
     (ORG_ADMINS_VIEW, "can_.*"), ("Administrators", "menu_access"),
     (SUB_UNIT_VIEW, "can_.*"), ("Sub-units", "menu_access"),
     (STATISTICS_VIEW, "can_.*"), ("Statistics", "menu_access"), ("Completion statistics", "menu_access"),
+    ("LookupView", "can_.*"), ("Staff lookup", "menu_access"), ("Hours lookup", "menu_access"),
+    (IMPORT_VIEW, "can_.*"), ("Batch import", "menu_access"),
 ]
 UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
 
@@ -124,6 +127,7 @@ MODULES: dict[str, tuple] = {
     "personnel": (_l("Personnel change review"), {PERSONNEL_REVIEW_VIEW, "Personnel changes", "Review"}),
     "transfers": (_l("Unit transfers"), {TRANSFER_REVIEW_VIEW, "Transfers", "Review"}),
     "staff": (_l("Staff lookup and password reset"), {STAFF_VIEW, "Staff", "Management"}),
+    "import": (_l("Batch import of staff"), {IMPORT_VIEW, "Batch import", "Management"}),
     "orgs": (_l("Organisation information"), {ORG_VIEW, ORG_PROFILE_VIEW, ORG_CHANGE_REVIEW_VIEW, SUB_UNIT_VIEW,
                                                "Organisations", "Org profile", "Org changes", "Sub-units",
                                                "Management", "Review"}),

@@ -1,4 +1,4 @@
-"""Flask CLI commands: demo data, translations."""
+"""Flask CLI commands: demo data, translations, the task-queue worker."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,9 @@ import sys
 
 import click
 from flask import Flask
+from rq import SimpleWorker
+
+from . import tasks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -20,6 +23,18 @@ def register_cli(app: Flask) -> None:
 
         created = seed(persons=persons)
         click.echo("demo data loaded" if created else "demo data already present")
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+    def worker(burst: bool) -> None:
+        """Run a task-queue worker (RQ on REDIS_URL) inside this app: imports and other long work."""
+        if tasks.inline():
+            raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): jobs run inline, no worker "
+                                       "is needed")
+        queue = tasks.queue()
+        # One process per job run, in this app context (no fork: the database pool is never shared across a fork).
+        SimpleWorker([queue], connection=queue.connection).work(burst=burst, with_scheduler=False,
+                                                                 logging_level="INFO")
 
     @app.cli.group()
     def translate() -> None:

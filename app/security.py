@@ -17,9 +17,8 @@ from sqlalchemy.orm import joinedload
 from .authz import Actor, module_allows
 from .authz import ROLE_PERMISSIONS, fab_roles, modules_for_role  # noqa: F401  (read from here by older callers)
 from .extensions import limiter
-from .models import Account, Membership, MembershipState, Org, RoleName
-from .models.account import GLOBAL_ROLES
-from .workflows.accounts import authenticate, display_name
+from .models import Account, Membership, MembershipState, Org
+from .workflows.accounts import actor_of, authenticate
 
 
 class AppSecurityManager(SecurityManager):
@@ -103,16 +102,7 @@ def current_actor() -> Actor:
     ip = request.remote_addr if request else None
     if membership is None:
         return Actor(None, "", ip=ip)
-    role = RoleName(membership.role)
-    org = membership.org
-    return Actor(
-        user_id=membership.user_id,
-        display=display_name(membership.user),
-        role=role,
-        org_id=org.id if org else None,
-        scope_path=None if role in GLOBAL_ROLES else (org.path if org else None),
-        ip=ip,
-    )
+    return actor_of(membership, ip)
 
 
 def scope_path() -> str | None:

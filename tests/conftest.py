@@ -58,6 +58,7 @@ def app(worker_id):
         CAPTCHA_FIXED=CAPTCHA,
         MAIL_SUPPRESS_SEND=True,
         RATELIMIT_STORAGE_URI="memory://",
+        TASKS_INLINE=True,  # jobs run in the request; tests/test_import_worker.py runs a real worker
         LOGIN_RATE_LIMIT="10000 per minute",
         PUBLIC_POST_RATE_LIMIT="10000 per minute",
         SERVER_NAME="localhost",

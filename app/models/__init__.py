@@ -7,3 +7,4 @@ from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, Base
                     Declaration, DeclarationState, HourRecord, LearningForm, Subject, YearSummary)
 from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, IdentityCorrection, OrgChange,  # noqa: F401
                       OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)
+from .imports import ImportBatch, ImportMode, ImportState  # noqa: F401

@@ -11,6 +11,7 @@ def register_views(appbuilder) -> None:
     from .catalogue import AnnualStandardModelView, LearningFormModelView
     from .hours import AttachmentView, DeclarationReviewView, HoursView
     from .home import HomeView
+    from .imports import ImportView
     from .org_admins import OrgAdminsView, SubUnitView
     from .org_profile import OrgChangeReviewView, OrgProfileView, SupportOrgView
     from .profile import ChangeAttachmentView, IdentityReviewView, PersonnelReviewView, ProfileView
@@ -92,3 +93,6 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(StatisticsView(), "Completion statistics", label=_l("Completion statistics"),
                         icon="fa-bar-chart", category="Statistics", category_label=_l("Queries and statistics"),
                         category_icon="fa-bar-chart")
+    # issue 10: batch import of staff (U9, D6, H5)
+    appbuilder.add_view(ImportView(), "Batch import", label=_l("Batch import"), icon="fa-upload",
+                        category="Management")

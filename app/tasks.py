@@ -1,0 +1,98 @@
+"""The task queue: long work (imports, later e-mails, exports, reminders) runs in a worker process, not in a web
+request. RQ on Redis (REDIS_URL); `flask worker` runs a worker inside the app, `run.sh` starts one.
+
+A job reports its progress with `progress(done, total)`; the page that started it polls `state(job_id)`, which
+also tells a job whose worker has stopped: every progress report stamps the time, and a started job whose last
+stamp is older than TASK_STALE_SECONDS has lost its worker (killed, out of memory, machine restarted). A job
+still queued while no worker listens says so too, instead of showing "in progress" for ever.
+
+With TASKS_INLINE (the tests' default, and any start without Redis) a job runs at once in the calling process.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from flask import current_app
+from redis import Redis
+from rq import Queue, Worker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+QUEUED, STARTED, FINISHED, FAILED, LOST, NO_WORKER = "queued", "started", "finished", "failed", "lost", "no_worker"
+
+
+def _redis():
+    return Redis.from_url(current_app.config["REDIS_URL"])
+
+
+def queue():
+    cfg = current_app.config
+    return Queue(cfg["TASK_QUEUE"], connection=_redis(), default_timeout=cfg["TASK_TIMEOUT_SECONDS"])
+
+
+def inline() -> bool:
+    return bool(current_app.config.get("TASKS_INLINE")) or not current_app.config.get("REDIS_URL")
+
+
+def enqueue(func, *args, description: str = "") -> str | None:
+    """Run `func(*args)` in a worker; returns the job id, or None when it ran inline (it has then finished)."""
+    if inline():
+        func(*args)
+        return None
+    job = queue().enqueue(func, *args, description=description, result_ttl=86400, failure_ttl=7 * 86400,
+                          meta={"beat": time.time(), "done": 0, "total": 0})
+    return job.id
+
+
+def progress(done: int, total: int) -> None:
+    """Called by a running job: how far it is. Stamps the time, which tells the page the worker is alive."""
+    job = get_current_job()
+    if job is None:
+        return
+    job.meta.update(done=int(done), total=int(total), beat=time.time())
+    job.save_meta()
+
+
+def in_worker() -> bool:
+    """Whether this code runs as a queued job in a worker (not inline in a request)."""
+    return get_current_job() is not None
+
+
+@dataclass
+class JobState:
+    status: str          # one of the constants above
+    done: int = 0
+    total: int = 0
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
+
+
+def workers_listening() -> int:
+    q = queue()
+    return sum(1 for w in Worker.all(connection=q.connection) if q.name in w.queue_names())
+
+
+def state(job_id: str | None) -> JobState:
+    """What became of a job, as the page shows it."""
+    if not job_id or inline():
+        return JobState(FINISHED)
+    try:
+        job = Job.fetch(job_id, connection=_redis())
+    except NoSuchJobError:
+        return JobState(LOST)
+    meta = job.get_meta(refresh=True) or {}
+    done, total = meta.get("done", 0), meta.get("total", 0)
+    status = job.get_status(refresh=False)
+    if status == JobStatus.FINISHED:
+        return JobState(FINISHED, done, total)
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        return JobState(FAILED, done, total)
+    stale = time.time() - float(meta.get("beat") or 0) > current_app.config["TASK_STALE_SECONDS"]
+    if status == JobStatus.STARTED:
+        return JobState(LOST if stale else STARTED, done, total)
+    if not workers_listening():
+        return JobState(NO_WORKER, done, total)
+    return JobState(QUEUED, done, total)
