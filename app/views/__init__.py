@@ -12,6 +12,7 @@ def register_views(appbuilder) -> None:
     from .hours import AttachmentView, DeclarationReviewView, HoursView
     from .home import HomeView
     from .imports import ImportView
+    from .lookup import LookupView
     from .org_admins import OrgAdminsView, SubUnitView
     from .org_profile import OrgChangeReviewView, OrgProfileView, SupportOrgView
     from .profile import ChangeAttachmentView, IdentityReviewView, PersonnelReviewView, ProfileView
@@ -93,6 +94,11 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(StatisticsView(), "Completion statistics", label=_l("Completion statistics"),
                         icon="fa-bar-chart", category="Statistics", category_label=_l("Queries and statistics"),
                         category_icon="fa-bar-chart")
+    # issue 10: staff lookup with learning record and password reset, hours lookup (U10, D6, H6)
+    appbuilder.add_view(LookupView(), "Staff lookup", label=_l("Staff lookup"), href="/lookup/staff",
+                        icon="fa-search", category="Statistics")
+    appbuilder.add_link("Hours lookup", label=_l("Hours lookup"), href="/lookup/hours", icon="fa-clock-o",
+                        category="Statistics")
     # issue 10: batch import of staff (U9, D6, H5)
     appbuilder.add_view(ImportView(), "Batch import", label=_l("Batch import"), icon="fa-upload",
                         category="Management")
