@@ -8,3 +8,4 @@ from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, Base
 from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, IdentityCorrection, OrgChange,  # noqa: F401
                       OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)
 from .imports import ImportBatch, ImportMode, ImportState  # noqa: F401
+from .rollup import CompletionOrg, CompletionOrgYear, CompletionRollup, CompletionStandard, CompletionUnit  # noqa: F401

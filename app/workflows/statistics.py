@@ -2,16 +2,21 @@
 level below it: headcount (active professionals), took part (credited hours that year), did not, passed and the
 pass rate.
 
-Every figure is a SQL aggregate over the per-person-per-year summary (`year_summary`, kept in the same
-transaction as the hour records): one statement per page, no person row is loaded into Python. The annual result
-is that of state machine 8 (app.workflows.annual): passed iff public ≥ public_min, professional ≥ professional_min
-and total ≥ total_min of the standard of the year and the person's region (the unit's, else the nearest HR
-bureau's above it); each region's standard is looked up once and joined to the statement as a small literal table.
+Every figure is read from the rollup (app/models/rollup.py), kept by database triggers in the same transaction as
+every write that changes it (year summaries, the staff flag and unit of a person, an org's region or path) and by
+the application after every flush that writes a yearly standard or a region: per org the staff headcount of its
+subtree and, per year, how many of them took part and passed. A page is one statement: the subtree row of each
+child org and the org's own row (its own people, 本级), a few hundred rows by primary key even for the whole city;
+no person row is loaded, nothing is aggregated over people. The annual result is that of state machine 8
+(app.workflows.annual): passed iff public ≥ public_min, professional ≥ professional_min and total ≥ total_min of
+the standard of the year and the person's region (the unit's, else the nearest HR bureau's above it).
 
-Speed (bench/statistics.py, 1,000,000 persons): a unit, a department or a district's drill-down reads its people
-through the partial index person(unit_id) WHERE is_staff and their summaries by primary key (20–85 ms); the whole
-city (850,000 staff) or a whole district (70,000) hash-joins every staff row with the year's summaries (0.4–1.4 s),
-which only a rollup kept with the hours would avoid.
+`live_figures` is the same aggregate computed from every staff person and their year summary (what the page ran
+before the rollup): the reference the rollup is tested against, the bench's baseline, and the answer for a year
+whose standard is met with no hours at all (then staff without a summary pass too, which the rollup cannot tell).
+
+Speed (bench/completion_stats.py, 1,000,000 persons, 850,000 staff): see the bench; the live aggregate took
+0.4–1.4 s for a district or the whole city (a hash join of every staff row with the year's summaries).
 """
 from __future__ import annotations
 
@@ -22,12 +27,14 @@ from sqlalchemy.orm import aliased
 
 from .. import clock
 from ..extensions import db
-from ..models import Org, OrgKind, OrgState, Person, YearSummary
+from ..models import (CompletionOrg, CompletionOrgYear, CompletionRollup, CompletionUnit, Org, OrgKind, OrgState,
+                      Person, YearSummary)
+from ..models import rollup
 from . import annual
 from .base import Actor
 
 YEARS_BACK = 30  # the oldest year a page may ask for, counted back from this year
-NO_REGION = -1  # the region key of orgs under no region at all (the default standard applies)
+NO_REGION = rollup.NO_REGION  # the region key of orgs under no region at all (the default standard applies)
 HR_KINDS = (OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value)
 # Orgs that hold professionals (or orgs that do): a training base has no staff of its own.
 STAFF_KINDS = (OrgKind.HR_CITY.value, OrgKind.HR_DISTRICT.value, OrgKind.DEPARTMENT.value, OrgKind.UNIT.value)
@@ -141,21 +148,52 @@ def _standards_table(year: int, regions: list):
     return (union_all(*rows) if len(rows) > 1 else rows[0]).subquery("standard")
 
 
-def completion(actor: Actor, year=None, org_id=None) -> Completion:
-    """The completion figures of `year` (default this year) per org one level below `org_id` (default the
-    actor's org), inside the actor's subtree only."""
-    year = check_year(clock.today().year if year in (None, "") else year)
-    org = current_org(actor, org_id)
-    # The orgs of the subtree, each with the path of the child org that holds it ("/1/5/" for "/1/5/23/"; the
-    # current org's own path for the current org itself) and the key of its region.
+def _subtree_units(org: Org):
+    """The orgs of the subtree as a CTE: id, the path of the child org that holds it ("/1/5/" for "/1/5/23/"; the
+    current org's own path for the current org itself) and the key of its region."""
     unit = aliased(Org)
     depth = len(org.path)
     child_path = func.substr(unit.path, 1, depth + _position(func.substr(unit.path, depth + 1), "/"))
     region_key = func.coalesce(_region_expr(unit), NO_REGION)
-    units = (select(unit.id.label("id"), child_path.label("child_path"), region_key.label("region_key"))
-             .where(unit.path.startswith(org.path, autoescape=True)))
-    regions = list(db.session.scalars(select(units.subquery().c.region_key).distinct()))
-    units = units.cte("units")
+    return (select(unit.id.label("id"), child_path.label("child_path"), region_key.label("region_key"))
+            .where(unit.path.startswith(org.path, autoescape=True)).cte("units"))
+
+
+def _zero_pass_keys(year: int) -> list[int]:
+    """The region keys whose standard of `year` is met with no hours at all (every minimum 0): there, staff
+    without a summary of the year pass too. Hardly ever any; the applying standards are a few dozen rows."""
+    resolved = rollup.load_resolved(db.session.connection())
+    keys = {key for key, _year in resolved}
+    return sorted(key for key in keys if (marks := rollup.effective(resolved, key, year)) is not None
+                  and all(mark <= 0 for mark in marks))
+
+
+def _figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
+    """Per child path (the org's own path for its own people): headcount, took part, passed, read from the
+    rollup: the subtree row of each child org and the org's own row (one index lookup each: a few hundred small
+    rows for the whole city)."""
+    if _zero_pass_keys(year):  # the subtree rows cannot tell who passes without a summary: count live
+        return live_figures(org, year)
+    took = func.coalesce(CompletionOrgYear.took_part, 0)
+    passed = func.coalesce(CompletionOrgYear.passed, 0)
+    children = (select(Org.path, CompletionOrg.headcount, took, passed)
+                .join(CompletionOrg, CompletionOrg.org_id == Org.id)
+                .outerjoin(CompletionOrgYear, and_(CompletionOrgYear.org_id == Org.id, CompletionOrgYear.year == year))
+                .where(Org.parent_id == org.id, CompletionOrg.headcount > 0))
+    own = (select(literal(org.path), CompletionUnit.headcount, func.coalesce(CompletionRollup.took_part, 0),
+                  func.coalesce(CompletionRollup.passed, 0))
+           .outerjoin(CompletionRollup, and_(CompletionRollup.unit_id == CompletionUnit.unit_id,
+                                             CompletionRollup.year == year))
+           .where(CompletionUnit.unit_id == org.id, CompletionUnit.headcount > 0))
+    return {path: (int(h), int(t), int(p)) for path, h, t, p in db.session.execute(union_all(children, own))}
+
+
+def live_figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
+    """The same figures aggregated live from every staff person of the subtree and their year summary (what the
+    page ran before the rollup: 0.4–1.4 s for a district or the city). The reference the rollup must equal, and
+    the bench's baseline."""
+    units = _subtree_units(org)
+    regions = list(db.session.scalars(select(units.c.region_key).distinct()))
     standard = _standards_table(year, regions)
     public = func.coalesce(YearSummary.public_hours, 0)
     professional = func.coalesce(YearSummary.professional_hours, 0)
@@ -170,7 +208,15 @@ def completion(actor: Actor, year=None, org_id=None) -> Completion:
             .outerjoin(YearSummary, and_(YearSummary.person_id == Person.id, YearSummary.year == year))
             .where(Person.is_staff)  # the partial indexes' own predicate (not "IS TRUE", which they do not match)
             .group_by(units.c.child_path))
-    figures = {path: (int(h or 0), int(t or 0), int(p or 0)) for path, h, t, p in db.session.execute(stmt)}
+    return {path: (int(h or 0), int(t or 0), int(p or 0)) for path, h, t, p in db.session.execute(stmt)}
+
+
+def completion(actor: Actor, year=None, org_id=None) -> Completion:
+    """The completion figures of `year` (default this year) per org one level below `org_id` (default the
+    actor's org), inside the actor's subtree only."""
+    year = check_year(clock.today().year if year in (None, "") else year)
+    org = current_org(actor, org_id)
+    figures = _figures(org, year)
     children = db.session.scalars(select(Org).where(Org.parent_id == org.id, Org.kind.in_(STAFF_KINDS),
                                                     Org.state.not_in(HIDDEN_STATES))
                                   .order_by(Org.kind, Org.name, Org.id))
