@@ -155,8 +155,8 @@ class StaffSearch:
 
 
 def find_staff(actor: Actor, raw) -> StaffSearch:
-    """The professionals of the actor's subtree with this 证件号, or whose name starts with this text (at most
-    MATCH_CAP of them, by name)."""
+    """The professionals of the actor's subtree with this 证件号, or whose name starts with this text (the
+    newest MATCH_CAP of them, listed by name)."""
     root = _admin(actor)
     kind, value = split_query(raw)
     if not kind:
@@ -169,8 +169,11 @@ def find_staff(actor: Actor, raw) -> StaffSearch:
         stmt = stmt.where(Person.id_number == value)
     else:
         stmt = stmt.where(Person.name.startswith(value, autoescape=True))
-    rows = db.session.execute(stmt.order_by(Person.name, Person.id).limit(MATCH_CAP + 1)).all()
-    hits = [StaffHit(r[0], r[1], mask_id_number(r[2]), r[3], r[4], r[5], r[6]) for r in rows[:MATCH_CAP]]
+    # The newest first (the primary key walked backwards, or the name index for a rare name), shown by name:
+    # ordering by name made PostgreSQL walk the name index past every staff member named before it (1.3 s).
+    rows = db.session.execute(stmt.order_by(Person.id.desc()).limit(MATCH_CAP + 1)).all()
+    hits = sorted((StaffHit(r[0], r[1], mask_id_number(r[2]), r[3], r[4], r[5], r[6]) for r in rows[:MATCH_CAP]),
+                  key=lambda hit: (hit.name, hit.account_id))
     return StaffSearch(kind, hits, len(rows) > MATCH_CAP)
 
 
@@ -221,9 +224,10 @@ class HoursFilter:
     id_number: str = ""       # a whole 证件号
 
     def args(self) -> dict:
-        """The filters as query arguments (for the pager and the export link)."""
-        return {"year": self.year, "region": self.region.id if self.region else "", "unit": self.unit,
+        """The filters that are set, as query arguments (for the pager and the export link)."""
+        args = {"year": self.year, "region": self.region.id if self.region else "", "unit": self.unit,
                 "name": self.name, "id_number": self.id_number}
+        return {key: value for key, value in args.items() if value != ""}
 
 
 def region_choices(actor: Actor) -> list[Region]:
@@ -341,7 +345,8 @@ def hours_page(actor: Actor, flt: HoursFilter, page: int = 1) -> HoursPage:
     root = _admin(actor)
     ids = _ids(root, flt)
     cap = MAX_PAGES * PAGE_SIZE
-    count = db.session.scalar(select(func.count()).select_from(ids.limit(cap + 1).subquery()))
+    # counted in no order: any cap + 1 rows the indexes give first (ordered, the count walked the newest first)
+    count = db.session.scalar(select(func.count()).select_from(ids.order_by(None).limit(cap + 1).subquery()))
     page_ids = list(db.session.scalars(ids.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1)))
     rows = _Rows(flt.year)(page_ids[:PAGE_SIZE])
     return HoursPage(flt, rows, page, len(page_ids) > PAGE_SIZE and page < MAX_PAGES, count)
