@@ -21,6 +21,13 @@ from tests.helpers import CJK, login, page, statements, zh
 R = RoleName
 YEAR = clock.today().year
 MAX_STATEMENTS_AFTER_AUTH = 3
+# The HR bureau's home adds this year's completion (statistics.completion: the standards, the figures of the
+# subtree, the orgs below).
+HR_COMPLETION_STATEMENTS = 3
+
+
+def budget(role: RoleName) -> int:
+    return MAX_STATEMENTS_AFTER_AUTH + (HR_COMPLETION_STATEMENTS if role == RoleName.HR_ADMIN else 0)
 
 
 
@@ -199,7 +206,57 @@ def test_org_admins_see_their_queues_and_staff(app, world, who, role, org):
         assert figure(html, "pending-base-reports-card") == 1
     else:
         assert 'id="pending-base-reports-card"' not in html
-    assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, seen
+    assert len(seen) - 1 <= budget(role), seen
+
+
+def completion_figures(org) -> tuple[int, int, int]:
+    """Headcount, took part and passed of this year in the org's subtree, counted person by person in SQL (the
+    default standard of the year: the test sets no regional one)."""
+    rows = db.session.execute(text(
+        "SELECT coalesce(s.public_hours, 0), coalesce(s.professional_hours, 0) FROM person p "
+        "JOIN org o ON o.id = p.unit_id LEFT JOIN year_summary s ON s.person_id = p.id AND s.year = :y "
+        "WHERE p.is_staff AND o.path LIKE :p"), {"y": YEAR, "p": org.path + "%"}).all()
+    mark = db.session.execute(text("SELECT public_min, professional_min, total_min FROM annual_standard "
+                                   "WHERE year = :y AND region_id IS NULL ORDER BY id DESC"), {"y": YEAR}).first()
+    took = sum(1 for pub, pro in rows if pub + pro > 0)
+    passed = sum(1 for pub, pro in rows if pub >= mark[0] and pro >= mark[1] and pub + pro >= mark[2])
+    return len(rows), took, passed
+
+
+@pytest.mark.parametrize("who, org", [("city_admin", "city"), ("district_admin", "district"),
+                                      ("other_district_admin", "other_district")])
+def test_hr_home_shows_this_years_completion_of_the_whole_subtree(app, world, who, org):
+    from app.models import AnnualStandard
+    from tests.helpers import credit_year
+
+    if not db.session.query(AnnualStandard).filter_by(year=YEAR, region_id=None).count():
+        db.session.add(AnnualStandard(year=YEAR, region_id=None, public_min=Decimal(30),
+                                      professional_min=Decimal(60), total_min=Decimal(90)))
+        db.session.commit()
+    for name, unit, public, specialised in (("完成甲", world.unit, 30, 60), ("完成乙", world.sub_unit, 10, 0),
+                                            ("完成丙", world.unit, 0, 0), ("完成丁", world.other_unit, 40, 60),
+                                            ("完成戊", world.other_unit, 0, 0)):
+        account = professional(world, name, unit)
+        if public or specialised:
+            credit_year(account, public, specialised)
+    html, seen = home_of(app, getattr(world, who), R.HR_ADMIN)
+    headcount, took, passed = completion_figures(getattr(world, org))
+    assert headcount > 0
+    assert figure(html, "completion-headcount") == headcount
+    assert figure(html, "completion-took-part") == took
+    assert figure(html, "completion-passed") == passed
+    rate = re.search(r'id="completion-pass-rate"[^>]*>\s*<span class="stat-number">([^<]+)</span>', html).group(1)
+    assert rate == f"{100.0 * passed / headcount:.1f}%"
+    assert 'href="/statistics/completion" id="completion-headcount"' in html
+    assert zh("Completion %(year)s: %(org)s", year=YEAR, org=getattr(world, org).name) in html
+    assert len(seen) - 1 <= budget(R.HR_ADMIN), seen
+
+
+def test_only_the_hr_home_shows_the_completion(app, world):
+    for account, role in ((world.unit_admin, R.UNIT_ADMIN), (world.dept_admin, R.DEPT_ADMIN),
+                          (world.support, R.SUPPORT)):
+        html, _seen = home_of(app, account, role)
+        assert 'id="completion-headcount"' not in html, role
 
 
 def test_card_counts_match_the_queue_counts_of_the_workflows(app, world):
@@ -239,7 +296,7 @@ def test_no_role_gets_an_empty_home_page(app, world):
         text_only = re.sub(r"<[^>]+>", " ", body)
         assert not re.search(r"\b(None|Recent|Reports|Active|Failed|Trainees|Professionals)\b", text_only), role
         assert CJK.search(text_only)
-        assert len(seen) - 1 <= MAX_STATEMENTS_AFTER_AUTH, (role, seen)
+        assert len(seen) - 1 <= budget(role), (role, seen)
 
 
 def test_big_counts_stop_at_the_cap(app, world, monkeypatch):

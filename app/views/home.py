@@ -12,10 +12,11 @@ from .. import clock
 from ..extensions import db
 from ..models import Person, RoleName
 from ..extensions import appbuilder
-from ..authz import HOME_VIEW, module_allows
+from ..authz import HOME_VIEW, STATISTICS_VIEW, module_allows
 from ..security import current_actor, current_membership
 from ..validators import mask_id_number
 from ..workflows import annual, dashboard
+from ..workflows import statistics as stats
 from ..workflows import declaration as decl_flow
 from ..workflows import org_change as org_change_flow
 from ..workflows import registration as reg_flow
@@ -52,6 +53,12 @@ class HomeView(BaseView):
             extra["events"] = dashboard.recent_audit()
         elif actor.role == RoleName.SUPPORT:
             extra["events"] = dashboard.recent_audit(dashboard.ACCOUNT_ACTIONS)
+        if actor.role == RoleName.HR_ADMIN and module_allows(membership, STATISTICS_VIEW) and \
+                appbuilder.sm.has_access("can_completion", STATISTICS_VIEW):
+            try:
+                extra["completion"] = stats.completion(actor)  # this year, the bureau's whole subtree (H6)
+            except stats.OutOfScope:
+                pass  # an org the statistics do not cover: the home page goes without the figures
         return self.render_template("home.html", membership=membership, cards=cards, figures=figures,
                                     role=actor.role.value if actor.role else "", person=person,
                                     this_year=this_year, roles=ROLES, actions=AUDIT_ACTIONS, objects=AUDIT_OBJECTS,
