@@ -60,6 +60,11 @@ ORG_ADMINS_VIEW = "OrgAdminsView"               # U3 / D3 / H2 admins and org-de
 SUB_UNIT_VIEW = "SubUnitView"                   # U4 sub-units, H1 the orgs below an HR bureau
 SUPPORT_ORG_VIEW = "SupportOrgView"             # S4 merge orgs, temporary credit codes
 STATISTICS_VIEW = "StatisticsView"              # U10 / D6 / H6 statistics (issue 10)
+# the distribution pages' menu items (menu name, URL): issue 10
+STATISTICS_LINKS = (("Org and staff statistics", "/statistics/orgs"), ("Title statistics", "/statistics/titles"),
+                    ("Industry statistics", "/statistics/industries"),
+                    ("Qualification statistics", "/statistics/qualifications"))
+STATISTICS_MENUS = tuple(menu for menu, _url in STATISTICS_LINKS)
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
@@ -85,6 +90,7 @@ ADMIN_BASE = SELF_SERVICE + [
     (ORG_ADMINS_VIEW, "can_.*"), ("Administrators", "menu_access"),
     (SUB_UNIT_VIEW, "can_.*"), ("Sub-units", "menu_access"),
     (STATISTICS_VIEW, "can_.*"), ("Statistics", "menu_access"), ("Completion statistics", "menu_access"),
+    *((menu, "menu_access") for menu in STATISTICS_MENUS),
     ("LookupView", "can_.*"), ("Staff lookup", "menu_access"), ("Hours lookup", "menu_access"),
     (IMPORT_VIEW, "can_.*"), ("Batch import", "menu_access"),
 ]
@@ -135,6 +141,8 @@ MODULES: dict[str, tuple] = {
            {"BaseReportReviewView", "AnnualStandardModelView", "LearningFormModelView", "Base reports",
             "Yearly standards", "Learning forms", "Management", "Review"}),
     "base_reports": (_l("Reported hours"), {"BaseReportView", "Reported hours", "Training"}),
+    "statistics": (_l("Queries and statistics"), {STATISTICS_VIEW, "Statistics", "Completion statistics",
+                                                  *STATISTICS_MENUS}),
 }
 SELF_SERVICE_NAMES = {view for view, _ in SELF_SERVICE}
 

@@ -100,6 +100,7 @@ RESTRICTED.update({f"SupportOrgView.{name}": frozenset({R.SUPPORT.value})
                    for name in ("index", "merge", "temporary_code")})
 # issue 10: statistics (U10 / D6 / H6) of the admin's own subtree; the chart library is a public static file
 RESTRICTED.update({"StatisticsView.completion": REVIEWERS})
+RESTRICTED.update({f"StatisticsView.{name}": REVIEWERS for name in ("orgs", "titles", "industries", "qualifications")})
 PUBLIC.add("vendor.static")
 # issue 10: staff lookup (learning record, password reset) and hours lookup of the admin's own subtree
 RESTRICTED.update({f"LookupView.{name}": REVIEWERS for name in ("staff", "person", "reset_password", "hours")})

@@ -37,7 +37,9 @@ def audit_actions(prefix: str) -> list[str]:
 
 def test_modules_for_each_admin_role():
     assert modules_for_role(R.UNIT_ADMIN.value) == ["registrations", "declarations", "personnel", "transfers",
-                                                    "staff", "orgs"]
+                                                    "staff", "import", "orgs", "statistics"]
+    assert "statistics" in modules_for_role(R.HR_ADMIN.value) and "statistics" in modules_for_role(R.DEPT_ADMIN.value)
+    assert "statistics" not in modules_for_role(R.BASE_ADMIN.value)
     assert "transfers" not in modules_for_role(R.DEPT_ADMIN.value)
     assert "hr" in modules_for_role(R.HR_ADMIN.value) and "hr" not in modules_for_role(R.UNIT_ADMIN.value)
     assert set(modules_for_role(R.BASE_ADMIN.value)) == {"base_reports", "orgs"}

@@ -9,3 +9,4 @@ from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, Identi
                       OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)
 from .imports import ImportBatch, ImportMode, ImportState  # noqa: F401
 from .rollup import CompletionOrg, CompletionOrgYear, CompletionRollup, CompletionStandard, CompletionUnit  # noqa: F401
+from .tally import StaffTally  # noqa: F401

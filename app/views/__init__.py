@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from ..authz import STATISTICS_LINKS
+
 
 def register_views(appbuilder) -> None:
     from .admin import AuditLogModelView, OrgModelView, RegionModelView, RowInterface, StaffModelView
@@ -94,6 +96,10 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(StatisticsView(), "Completion statistics", label=_l("Completion statistics"),
                         icon="fa-bar-chart", category="Statistics", category_label=_l("Queries and statistics"),
                         category_icon="fa-bar-chart")
+    for (menu, href), label, icon in zip(STATISTICS_LINKS, (_l("Org and staff statistics"), _l("Title statistics"),
+                                                          _l("Industry statistics"), _l("Qualification statistics")),
+                                         ("fa-sitemap", "fa-graduation-cap", "fa-industry", "fa-certificate")):
+        appbuilder.add_link(menu, label=label, href=href, icon=icon, category="Statistics")
     # issue 10: staff lookup with learning record and password reset, hours lookup (U10, D6, H6)
     appbuilder.add_view(LookupView(), "Staff lookup", label=_l("Staff lookup"), href="/lookup/staff",
                         icon="fa-search", category="Statistics")

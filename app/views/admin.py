@@ -14,6 +14,8 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args, get_order_args
 from flask_babel import gettext, lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy import Text, false, func, or_, select
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import selectinload
 from wtforms.validators import NumberRange
 
@@ -22,7 +24,7 @@ from ..models import Account, AuditLog, Org, Person, Region
 from ..authz import AUDIT_VIEW, ORG_VIEW, REGION_VIEW, STAFF_VIEW
 from ..security import OrgScopeFilter, current_actor
 from ..validators import ValidationError, parse_number
-from ..workflows import accounts, dashboard, export
+from ..workflows import accounts, dashboard, distribution, export
 from . import labels
 from .export import is_export, xlsx_response
 from .modelview import ReturnToListMixin
@@ -95,7 +97,7 @@ class RowInterface(SQLAInterface):
             return filters
         for i, (flt, value) in enumerate(zip(filters.filters, filters.values)):
             column = getattr(flt, "column_name", None)
-            if column and column in self.list_properties:
+            if column and column in self.list_properties and not hasattr(flt, "fits"):
                 filters.values[i] = ([self._typed_value(column, v) for v in value] if isinstance(value, list)
                                      else self._typed_value(column, value))
         return filters
@@ -203,6 +205,9 @@ class AppModelView(ReturnToListMixin, ModelView):
             return False
         if int(index) >= len(self._filters.get_search_filters().get(column, ())):
             return False  # FAB indexes the column's filters with it unchecked (an IndexError)
+        flt = self._filters.get_search_filters()[column][int(index)]
+        if hasattr(flt, "fits"):  # a filter whose value is not of its column's type checks it itself
+            return flt.fits(value)
         model = self.datamodel
         try:
             if model.is_relation(column):
@@ -342,10 +347,130 @@ class LargeRowInterface(RowInterface):
     filter_converter_class = IndexedRowFilters
 
 
+def _in_orgs(condition):
+    """People whose unit is one of the orgs matching `condition`."""
+    return Person.unit_id.in_(select(Org.id).where(condition))
+
+
+class InOrgSubtree(BaseFilter):
+    """The staff of an org and of every org below it (a statistics figure's people); the list's org scope still
+    applies, so an org outside the caller's subtree lists nobody."""
+
+    name = _l("In the organisation or below")
+    arg_name = "sub"
+
+    def apply(self, query, value):
+        org = db.session.get(Org, value) if isinstance(value, int) and 0 < value < 2 ** 31 else None
+        if org is None:
+            return query.filter(false())
+        return query.filter(_in_orgs(Org.path.startswith(org.path, autoescape=True)))
+
+
+class UnitIndustry(BaseFilter):
+    """The staff of units of an industry (empty: units without one)."""
+
+    name = _l("Industry of the unit")
+    arg_name = "ind"
+
+    def fits(self, value: str) -> bool:
+        return len(value) <= 30
+
+    def apply(self, query, value):
+        if not value:
+            return query.filter(_in_orgs(or_(Org.industry.is_(None), Org.industry == "")))
+        return query.filter(_in_orgs(Org.industry == value))
+
+
+class EqualOrBlank(BaseFilter):
+    """Equal to the value; an empty value: not filled in."""
+
+    name = _l("Is (empty: not filled in)")
+    arg_name = "eqb"
+
+    def apply(self, query, value):
+        column = getattr(self.model, self.column_name)
+        return query.filter(or_(column.is_(None), column == "") if not value else column == value)
+
+
+class TitleGrade(BaseFilter):
+    """A level group of the statistics: junior, intermediate, senior (正高级 and 副高级) or not graded."""
+
+    name = _l("Level group")
+    arg_name = "grade"
+
+    def fits(self, value: str) -> bool:
+        return value in {key for key, _label, _levels in distribution.GRADES}
+
+    def apply(self, query, value):
+        levels = dict((key, levels) for key, _label, levels in distribution.GRADES).get(value)
+        if levels is None:
+            return query.filter(false())
+        if levels:
+            return query.filter(Person.title_level.in_(levels))
+        graded = [level for _key, _label, group in distribution.GRADES for level in group]
+        return query.filter(or_(Person.title_level.is_(None), Person.title_level.not_in(graded)))
+
+
+class HasQualification(BaseFilter):
+    """Holds a 职(执)业资格: one item of the comma-separated list, as the statistics count them."""
+
+    name = _l("Includes")
+    arg_name = "item"
+
+    def fits(self, value: str) -> bool:
+        return 0 < len(value.strip()) <= 200
+
+    def apply(self, query, value):
+        if db.session.get_bind().dialect.name == "postgresql":  # the GIN index of migration b7c8d9e0f1a2
+            items = func.staff_qualifications(Person.vocational_qualifications)
+            return query.filter(items.op("@>")(array([value.strip()], type_=Text)))
+        listed = func.coalesce(Person.vocational_qualifications, "")
+        for separator in ("，", "、", ";", "；", "\n"):
+            listed = func.replace(listed, separator, ",")
+        return query.filter(("," + listed + ",").contains(f",{value.strip()},", autoescape=True))
+
+
+class StaffRowFilters(IndexedRowFilters):
+    """The staff list's searches, and the filters a statistics figure links to (an org and the orgs below it, the
+    industry of the unit, a title series or blank, a level group, a qualification)."""
+
+    EXTRA = {"unit_id": (InOrgSubtree, UnitIndustry, FilterEqual), "title_series": (EqualOrBlank,),
+             "title_level": (TitleGrade,), "vocational_qualifications": (HasQualification,)}
+
+    def convert(self, col_name):
+        if col_name in ("unit_id", "vocational_qualifications"):
+            return [flt(col_name, self.datamodel) for flt in self.EXTRA[col_name]]
+        return (super().convert(col_name) or []) + [flt(col_name, self.datamodel)
+                                                    for flt in self.EXTRA.get(col_name, ())]
+
+
+class StaffRowInterface(LargeRowInterface):
+    filter_converter_class = StaffRowFilters
+
+
+def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
+    """The staff list of an org's subtree (`own_only`: its own staff), with more filters by column:
+    title_series (blank: not filled in), title_level (a level group), unit_id (industry),
+    vocational_qualifications (one item)."""
+    kinds = {"title_series": EqualOrBlank, "title_level": TitleGrade, "unit_id": UnitIndustry,
+             "vocational_qualifications": HasQualification}
+    args = {}
+
+    def add(column: str, kind, value) -> None:
+        index = [type(f) for f in StaffRowFilters(StaffModelView.datamodel).convert(column)].index(kind)
+        args[f"_flt_{index}_{column}"] = value
+
+    add("unit_id", FilterEqual if own_only else InOrgSubtree, org_id)
+    for column, value in filters.items():
+        if value is not None:
+            add(column, kinds[column], value)
+    return url_for("StaffModelView.list", **args)
+
+
 class StaffModelView(AppModelView):
     """Professionals of the orgs in scope (U10 staff lookup); the full 证件号 is never shown here."""
 
-    datamodel = LargeRowInterface(Person)
+    datamodel = StaffRowInterface(Person)
     class_permission_name = STAFF_VIEW
     route_base = "/staff"
     base_permissions = ["can_list", "can_show", "can_reset_password"]
@@ -360,9 +485,9 @@ class StaffModelView(AppModelView):
     show_columns = ["name", "masked_id_number", "gender", "ethnicity", "unit", "department",
                     "education", "school", "major", "degree", "title_series", "title_level", "title_name",
                     "title_date", "vocational_qualifications", "academic_titles"]
-    search_columns = ["name", "department", "title_series", "title_level"]
+    search_columns = ["name", "department", "title_series", "title_level", "unit_id", "vocational_qualifications"]
     label_columns = {
-        "name": _l("Name"), "masked_id_number": _l("ID number"), "unit": _l("Unit"), "department": _l("Department"),
+        "name": _l("Name"), "unit_id": _l("Organisation"), "masked_id_number": _l("ID number"), "unit": _l("Unit"), "department": _l("Department"),
         "title_series": _l("Title series"), "title_level": _l("Title level"), "gender": _l("Gender"),
         "birth_date": _l("Birth date"), "ethnicity": _l("Ethnicity"), "education": _l("Highest education"),
         "school": _l("School"), "major": _l("Major"), "degree": _l("Degree"),

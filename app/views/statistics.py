@@ -1,5 +1,7 @@
-"""Statistics pages (U10, D6, H6): completion per org one level below, with drill-down inside the actor's
-subtree, a table and a bar chart (ECharts, served by the platform itself: no CDN)."""
+"""Statistics pages (U10, D6, H6): completion per org one level below, and the distributions (orgs and staff,
+titles, industries, qualifications), each with drill-down inside the actor's subtree, a table, a bar chart
+(ECharts, served by the platform itself: no CDN); the distributions export to .xlsx and link every figure to the
+staff list of the people behind it."""
 from __future__ import annotations
 
 import os
@@ -9,8 +11,11 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 
 from ..security import current_actor
+from ..workflows import distribution as dist
 from ..workflows import statistics as stats
+from .admin import staff_list_url
 from .errors import error_page
+from .export import export_url, is_export, xlsx_response
 
 # The chart library from the npm package the setup installs (package-lock.json pins its version).
 ECHARTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -20,6 +25,113 @@ ECHARTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
 def vendor_blueprint() -> Blueprint:
     """/static/vendor/echarts/echarts.min.js: a static file like app/static's (endpoint "vendor.static")."""
     return Blueprint("vendor", __name__, static_folder=ECHARTS_DIR, static_url_path="/static/vendor/echarts")
+
+
+# ------------------------------------------------------------------ distribution statistics (app/workflows/distribution)
+
+def _tables():
+    """The columns of each distribution page: (key, label) in the order of the table and of the export."""
+    return {
+        "orgs": [("org", _l("Organisation")), ("departments", _l("Competent departments")),
+                 ("units", _l("Units")), ("bases", _l("Training bases")), ("staff", _l("Professionals"))],
+        "titles": [("value", _l("Title series")), *((key, label) for key, label, _levels in dist.GRADES[:2]),
+                   ("senior", _l("Senior")), *(("senior_" + level, level) for level in dist.SENIOR_LEVELS),
+                   ("none", _l("Not graded")), ("staff", _l("Overall"))],
+        "industries": [("value", _l("Industry")), ("units", _l("Units")), ("staff", _l("Professionals"))],
+        "qualifications": [("value", _l("Vocational qualification")), ("staff", _l("Professionals"))],
+    }
+
+
+PAGES = {
+    "orgs": (_l("Organisations and staff"), dist.org_counts),
+    "titles": (_l("Professional titles"), dist.titles),
+    "industries": (_l("Industry distribution"), dist.industries),
+    "qualifications": (_l("Vocational qualification distribution"), dist.qualifications),
+}
+
+
+def _cell(item, key):
+    if key == "value":
+        return item.value or gettext("Not filled in")
+    if key in ("staff", "units"):
+        return getattr(item, key)
+    return item.grades.get(key, 0)
+
+
+def _export_rows(page: str, result, own_level: str):
+    columns = [key for key, _label in _tables()[page]]
+    if page == "orgs":
+        for row in [*result.rows, result.total]:
+            name = own_level if row.org is None else (
+                gettext("Sum of the level") if row is result.total else row.org.name)
+            yield [name, row.departments, row.units, row.bases, row.staff]
+        return
+    for item in [*result.items, result.total]:
+        values = [_cell(item, key) for key in columns]
+        if item is result.total:
+            values[0] = gettext("Overall")
+        yield values
+
+
+def _chart(page: str, result, own_level: str) -> dict:
+    """What the page's chart draws: categories and one or more series (a JSON-ready dict)."""
+    if page == "orgs":
+        return {"names": [own_level if r.org is None else r.org.name for r in result.rows],
+                "series": [{"name": gettext("Professionals"), "data": [r.staff for r in result.rows]}]}
+    names = [item.value or gettext("Not filled in") for item in result.items]
+    if page == "titles":
+        return {"names": names, "stack": True,
+                "series": [{"name": str(label), "data": [item.grades.get(key, 0) for item in result.items]}
+                           for key, label, _levels in dist.GRADES]}
+    return {"names": names, "series": [{"name": gettext("Professionals"), "data": [i.staff for i in result.items]}]}
+
+
+def _links(page: str, result) -> dict:
+    """The staff list behind each figure: (row index or "total", column key) -> URL."""
+    org_id = result.org.id
+    links = {}
+    if page == "orgs":
+        for i, row in enumerate(result.rows):
+            if row.staff:
+                links[(i, "staff")] = staff_list_url(org_id, own_only=True) if row.org is None \
+                    else staff_list_url(row.org.id)
+        if result.total.staff:
+            links[("total", "staff")] = staff_list_url(org_id)
+        return links
+    for i, item in enumerate([*result.items, result.total]):
+        index = "total" if item is result.total else i
+        value = None if item is result.total else item.value
+        if page == "titles":
+            for key, _label, _levels in dist.GRADES:
+                if item.grades.get(key):
+                    links[(index, key)] = staff_list_url(org_id, title_series=value, title_level=key)
+            if item.staff:
+                links[(index, "staff")] = staff_list_url(org_id, title_series=value)
+        elif page == "industries" and item.staff:
+            links[(index, "staff")] = staff_list_url(org_id, unit_id=value)
+        elif page == "qualifications" and item.staff:
+            links[(index, "staff")] = staff_list_url(org_id, vocational_qualifications=value)
+    return links
+
+
+def _distribution(view: BaseView, page: str):
+    actor = current_actor()
+    title, compute = PAGES[page]
+    try:
+        result = compute(actor, request.args.get("org"))
+    except stats.OutOfScope:
+        abort(404)
+    own_level = gettext("Own level (%(org)s)", org=result.org.name)
+    if is_export():
+        labels = [label for _key, label in _tables()[page]]
+        return xlsx_response(f"{title}-{result.org.name}", labels, _export_rows(page, result, own_level))
+    chart = _chart(page, result, own_level)
+    chart.update(title=gettext("%(page)s: %(org)s", page=title, org=result.org.name), save_label=gettext(
+        "Save as image"), file_name=f"{title}-{result.org.name}")
+    return view.render_template(
+        f"statistics/{page}.html", page=page, result=result, columns=_tables()[page], cell=_cell,
+        crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level, chart=chart, links=_links(page, result),
+        export_url=export_url(f"/statistics/{page}/export", org=request.args.get("org")), title=title)
 
 
 class StatisticsView(BaseView):
@@ -44,3 +156,28 @@ class StatisticsView(BaseView):
             "statistics/completion.html", result=result, years=list(range(high, low - 1, -1)),
             crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level,
             chart=stats.chart_data(result, own_level), title=_l("Completion statistics"))
+
+    # One endpoint per page, its export at …/export: the export carries exactly the page's permission.
+    @expose("/orgs/export")
+    @expose("/orgs")
+    @has_access
+    def orgs(self):
+        return _distribution(self, "orgs")
+
+    @expose("/titles/export")
+    @expose("/titles")
+    @has_access
+    def titles(self):
+        return _distribution(self, "titles")
+
+    @expose("/industries/export")
+    @expose("/industries")
+    @has_access
+    def industries(self):
+        return _distribution(self, "industries")
+
+    @expose("/qualifications/export")
+    @expose("/qualifications")
+    @has_access
+    def qualifications(self):
+        return _distribution(self, "qualifications")

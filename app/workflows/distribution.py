@@ -1,0 +1,195 @@
+"""H6 / D6 / U10 distribution statistics: for an org of the actor's subtree (default their own),
+
+- orgs: per org one level below, the competent departments, units and training bases of its subtree (itself
+  included) and its staff;
+- titles: the subtree's staff per title series × 初级 / 中级 / 高级 (正高级 and 副高级 grouped, as the real platforms
+  show them) / not graded;
+- industries: the subtree's units and their staff per industry of the unit;
+- qualifications: the subtree's staff per 职(执)业资格 (a person holding several counts once under each).
+
+Staff are person.is_staff. Every staff figure is read from the staff tally (app.models.tally, kept by triggers):
+a city page reads a few dozen tally rows instead of grouping 850,000 people; the org counts group the subtree's
+orgs (at most 20,000 rows). No person row is loaded into Python."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, case, func, select
+
+from ..choices import TITLE_SERIES
+from ..extensions import db
+from ..models import Org, OrgKind, OrgState
+from ..models.tally import OWN, QUALIFICATION, TITLE, StaffTally
+from .base import Actor
+from .statistics import current_org
+
+STAFF_HOLDERS = (OrgKind.HR_CITY.value, OrgKind.HR_DISTRICT.value, OrgKind.DEPARTMENT.value, OrgKind.UNIT.value)
+LISTED = (OrgState.ACTIVE.value, OrgState.CLOSED.value)  # a closed child is listed while it still counts
+# The level groups of the titles page: key, label, the title_level values (anything else is "not graded").
+GRADES = (("junior", _l("Junior"), ("初级",)), ("intermediate", _l("Intermediate"), ("中级",)),
+          ("senior", _l("Senior"), ("副高级", "正高级")), ("none", _l("Not graded"), ()))
+SENIOR_LEVELS = ("副高级", "正高级")
+BLANK = ""  # a series, industry or level not filled in
+
+
+def grade_of(level: str) -> str:
+    for key, _label, levels in GRADES:
+        if level in levels:
+            return key
+    return "none"
+
+
+# ------------------------------------------------------------------------------------------------ the orgs page
+
+@dataclass
+class OrgRow:
+    org: Org | None  # None: the current org's own staff (本级)
+    departments: int = 0
+    units: int = 0
+    bases: int = 0
+    staff: int = 0
+
+    @property
+    def can_drill(self) -> bool:
+        return (self.org is not None and self.org.kind in STAFF_HOLDERS
+                and (self.departments + self.units + self.bases + self.staff) > 0)
+
+
+@dataclass
+class OrgCounts:
+    org: Org
+    rows: list[OrgRow]
+    total: OrgRow
+    is_root: bool = False
+
+
+def _children(org: Org) -> list[Org]:
+    return list(db.session.scalars(select(Org).where(Org.parent_id == org.id, Org.state.in_(LISTED))
+                                   .order_by(Org.kind, Org.name, Org.id)))
+
+
+def _child_key(org: Org):
+    """The path of the child of `org` that holds each org of its subtree ("/1/5/" for "/1/5/23/")."""
+    depth = len(org.path)
+    rest = func.substr(Org.path, depth + 1)
+    slash = (func.strpos(rest, "/") if db.session.get_bind().dialect.name == "postgresql"
+             else func.instr(rest, "/"))
+    return func.substr(Org.path, 1, depth + slash)
+
+
+def _staff_of(org_ids: list[int]) -> dict[int, int]:
+    """The staff of each org's subtree, from the tally."""
+    if not org_ids:
+        return {}
+    stmt = (select(StaffTally.org_id, func.sum(StaffTally.n)).where(StaffTally.org_id.in_(org_ids),
+                                                                     StaffTally.dim == TITLE)
+            .group_by(StaffTally.org_id))
+    return {org_id: int(n or 0) for org_id, n in db.session.execute(stmt)}
+
+
+def _own_staff(org: Org) -> int:
+    return int(db.session.scalar(select(StaffTally.n).where(StaffTally.org_id == org.id, StaffTally.dim == OWN,
+                                                            StaffTally.value == BLANK, StaffTally.value2 == BLANK))
+               or 0)
+
+
+def org_counts(actor: Actor, org_id=None) -> OrgCounts:
+    org = current_org(actor, org_id)
+    key = _child_key(org)
+    kinds = {OrgKind.DEPARTMENT.value: 0, OrgKind.UNIT.value: 1, OrgKind.BASE.value: 2}
+    stmt = (select(key, Org.kind, func.count())
+            .where(Org.path.startswith(org.path, autoescape=True), Org.id != org.id,
+                   Org.state == OrgState.ACTIVE.value, Org.kind.in_(list(kinds)))
+            .group_by(key, Org.kind))
+    counts: dict[str, list[int]] = {}
+    for path, kind, n in db.session.execute(stmt):
+        counts.setdefault(path, [0, 0, 0])[kinds[kind]] += int(n)
+    children = _children(org)
+    staff = _staff_of([c.id for c in children] + [org.id])
+    rows = []
+    for child in children:
+        row = OrgRow(child, *counts.get(child.path, (0, 0, 0)), staff=staff.get(child.id, 0))
+        if child.state == OrgState.CLOSED.value and not (row.departments + row.units + row.bases + row.staff):
+            continue
+        rows.append(row)
+    own = _own_staff(org)
+    if own:
+        rows.insert(0, OrgRow(None, staff=own))
+    total = OrgRow(org, *(sum(c[i] for c in counts.values()) for i in range(3)), staff=staff.get(org.id, 0))
+    return OrgCounts(org=org, rows=rows, total=total, is_root=org.id == actor.org_id)
+
+
+# ------------------------------------------------------------------------------- titles, industries, qualifications
+
+@dataclass
+class Item:
+    """One row of a distribution: a value (a title series, an industry, a qualification; BLANK: not filled in)
+    and its figures."""
+    value: str
+    staff: int = 0
+    units: int = 0
+    grades: dict = field(default_factory=dict)  # titles page: grade key -> staff; "senior_" + level -> staff
+
+
+@dataclass
+class Distribution:
+    org: Org
+    items: list[Item]
+    total: Item
+    children: list[tuple[Org, int]]  # the orgs one level below with staff, for the drill-down
+    is_root: bool = False
+
+
+def _drill_choices(org: Org) -> list[tuple[Org, int]]:
+    children = [c for c in _children(org) if c.kind in STAFF_HOLDERS]
+    staff = _staff_of([c.id for c in children])
+    return [(c, staff[c.id]) for c in children if staff.get(c.id)]
+
+
+def titles(actor: Actor, org_id=None) -> Distribution:
+    org = current_org(actor, org_id)
+    stmt = select(StaffTally.value, StaffTally.value2, StaffTally.n).where(
+        StaffTally.org_id == org.id, StaffTally.dim == TITLE, StaffTally.n > 0)
+    by_series: dict[str, Item] = {}
+    total = Item(BLANK)
+    for series, level, n in db.session.execute(stmt):
+        item = by_series.setdefault(series, Item(series))
+        for target in (item, total):
+            grade = grade_of(level)
+            target.grades[grade] = target.grades.get(grade, 0) + n
+            if grade == "senior":
+                target.grades["senior_" + level] = target.grades.get("senior_" + level, 0) + n
+            target.staff += n
+    order = {name: i for i, name in enumerate(TITLE_SERIES)}
+    items = sorted(by_series.values(), key=lambda i: (i.value == BLANK, order.get(i.value, len(order)), i.value))
+    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)
+
+
+def industries(actor: Actor, org_id=None) -> Distribution:
+    """Per industry of the subtree's orgs: the active units, and the staff of the orgs (their own staff)."""
+    org = current_org(actor, org_id)
+    industry = func.coalesce(Org.industry, BLANK)
+    is_unit = case((and_(Org.kind == OrgKind.UNIT.value, Org.state == OrgState.ACTIVE.value), 1), else_=0)
+    stmt = (select(industry, func.sum(is_unit), func.coalesce(func.sum(StaffTally.n), 0))
+            .select_from(Org)
+            .outerjoin(StaffTally, and_(StaffTally.org_id == Org.id, StaffTally.dim == OWN))
+            .where(Org.path.startswith(org.path, autoescape=True), Org.kind.in_(STAFF_HOLDERS))
+            .group_by(industry))
+    items = [Item(value, staff=int(staff or 0), units=int(units or 0))
+             for value, units, staff in db.session.execute(stmt)]
+    items = [i for i in items if i.staff or i.units]
+    items.sort(key=lambda i: (i.value == BLANK, -i.staff, -i.units, i.value))
+    total = Item(BLANK, staff=sum(i.staff for i in items), units=sum(i.units for i in items))
+    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)
+
+
+def qualifications(actor: Actor, org_id=None) -> Distribution:
+    """Per 职(执)业资格: the staff holding it; the total is the subtree's staff (holders or not)."""
+    org = current_org(actor, org_id)
+    stmt = (select(StaffTally.value, StaffTally.n)
+            .where(StaffTally.org_id == org.id, StaffTally.dim == QUALIFICATION, StaffTally.n > 0)
+            .order_by(StaffTally.n.desc(), StaffTally.value))
+    items = [Item(value, staff=int(n)) for value, n in db.session.execute(stmt)]
+    total = Item(BLANK, staff=_staff_of([org.id]).get(org.id, 0))
+    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)

@@ -1,0 +1,326 @@
+"""H6 / D6 / U10 distribution statistics (orgs and staff, titles, industries, qualifications): the figures against
+an independent count of the people in the database, the tally following every change (staff flag, unit, title,
+qualifications, an org moved), the scope of each admin (404 outside the subtree, the export included), the roles
+without the pages, the export, and each figure's link to the staff list of its people."""
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Membership, Org, OrgKind, Person, RoleName
+from app.workflows import distribution as dist
+from app.workflows import orgs as org_flow
+from app.workflows import statistics as stats
+from app.workflows.title_change import split_list
+from tests import factories
+from tests.factories import actor_for, make_org
+from tests.helpers import is_login_redirect, log_in, make_person, page, person_of, zh
+
+R = RoleName
+PAGES = ("orgs", "titles", "industries", "qualifications")
+
+pytestmark = pytest.mark.usefixtures("fresh_id_sequence")
+
+# (org attribute of the world, name, title series, title level, qualifications, staff?)
+PEOPLE = [
+    ("unit", "甲医甲", "卫生技术", "正高级", "执业医师,主治医师", True),
+    ("unit", "甲医乙", "卫生技术", "副高级", "执业医师", True),
+    ("unit", "甲医丙", "卫生技术", "中级", "执业医师、执业药师", True),
+    ("unit", "甲医丁", "工程技术", "初级", None, True),
+    ("unit", "甲医戊", None, None, "", True),
+    ("sub_unit", "分院甲", "卫生技术", "初级", "执业护士", True),
+    ("sub_unit", "分院乙", "会计", "未定级", "注册会计师；执业医师", True),
+    ("other_unit", "乙校甲", "中小学教师", "中级", "教师资格", True),
+    ("other_unit", "乙校乙", "中小学教师", "副高级", "教师资格,教师资格", True),
+    ("dept", "卫健局甲", "经济", "中级", None, True),
+    ("unit", "非在册人员", "卫生技术", "正高级", "执业医师", False),  # not staff: never counted
+]
+
+
+@pytest.fixture()
+def data(fast_world):
+    w = fast_world
+    for org, industry in ((w.unit, "卫生健康"), (w.sub_unit, "卫生健康"), (w.other_unit, "教育")):
+        db.session.get(Org, org.id).industry = industry
+    db.session.commit()
+    for attr, name, series, level, quals, staff in PEOPLE:
+        unit = getattr(w, attr)
+        account = make_person(name, unit) if staff else factories.make_account(name, person_unit=unit)
+        person = person_of(account)
+        person.title_series, person.title_level, person.vocational_qualifications = series, level, quals
+    db.session.commit()
+    return w
+
+
+# ------------------------------------------------------------------ the independent count, from the database rows
+
+def _staff_under(org: Org) -> list[tuple[Person, Org]]:
+    """Every staff member of the subtree of `org` with their unit, read row by row (not through the tally)."""
+    rows = db.session.execute(select(Person, Org).join(Org, Org.id == Person.unit_id)
+                              .where(Person.is_staff)).all()
+    return [(p, u) for p, u in rows if u.path.startswith(org.path)]
+
+
+def _grade(level) -> str:
+    return {"初级": "junior", "中级": "intermediate", "副高级": "senior", "正高级": "senior"}.get(level, "none")
+
+
+def expected_titles(org: Org) -> dict:
+    out: dict = {}
+    for p, _u in _staff_under(org):
+        row = out.setdefault(p.title_series or "", Counter())
+        row[_grade(p.title_level)] += 1
+        row["staff"] += 1
+        if p.title_level in ("正高级", "副高级"):
+            row["senior_" + p.title_level] += 1
+    return out
+
+
+def expected_qualifications(org: Org) -> Counter:
+    return Counter(q for p, _u in _staff_under(org) for q in set(split_list(p.vocational_qualifications)))
+
+
+def expected_industries(org: Org) -> dict:
+    out: dict = {}
+    for p, u in _staff_under(org):
+        out.setdefault(u.industry or "", [0, 0])[1] += 1
+    for u in db.session.scalars(select(Org).where(Org.kind == OrgKind.UNIT.value, Org.state == "active")):
+        if u.path.startswith(org.path):
+            out.setdefault(u.industry or "", [0, 0])[0] += 1
+    return out
+
+
+def expected_orgs(org: Org) -> dict:
+    """Per child: [departments, units, bases, staff] of its subtree (itself included); None: own staff."""
+    out: dict = {}
+    for child in db.session.scalars(select(Org).where(Org.parent_id == org.id)):
+        below = [o for o in db.session.scalars(select(Org)) if o.path.startswith(child.path) and o.state == "active"]
+        out[child.id] = [sum(o.kind == k for o in below) for k in ("department", "unit", "base")] + \
+            [len(_staff_under(child))]
+    own = sum(1 for _p, u in _staff_under(org) if u.id == org.id)
+    if own:
+        out[None] = [0, 0, 0, own]
+    return out
+
+
+def titles_of(result) -> dict:
+    return {item.value: Counter({k: v for k, v in item.grades.items() if v}) + Counter({"staff": item.staff})
+            for item in result.items}
+
+
+def orgs_of(result) -> dict:
+    return {(r.org.id if r.org else None): [r.departments, r.units, r.bases, r.staff] for r in result.rows}
+
+
+def check_all(actor, org: Org) -> None:
+    titles = dist.titles(actor, org.id)
+    assert titles_of(titles) == expected_titles(org), org.name
+    assert titles.total.staff == len(_staff_under(org))
+    quals = dist.qualifications(actor, org.id)
+    assert {i.value: i.staff for i in quals.items} == dict(expected_qualifications(org)), org.name
+    assert quals.total.staff == len(_staff_under(org))
+    industries = dist.industries(actor, org.id)
+    assert {i.value: [i.units, i.staff] for i in industries.items} == expected_industries(org), org.name
+    orgs = dist.org_counts(actor, org.id)
+    assert {k: v for k, v in orgs_of(orgs).items() if any(v)} == \
+        {k: v for k, v in expected_orgs(org).items() if any(v)}, org.name
+    assert orgs.total.staff == len(_staff_under(org))
+
+
+# ------------------------------------------------------------------ figures
+
+def test_figures_match_an_independent_count_at_every_level(data):
+    w = data
+    city = actor_for(w.city_admin, R.HR_ADMIN, w.city)
+    for org in (w.city, w.district, w.other_district, w.dept, w.unit, w.sub_unit, w.other_unit):
+        check_all(city, org)
+
+
+def test_known_figures_of_the_city(data):
+    w = data
+    titles = {i.value: i for i in dist.titles(actor_for(w.city_admin, R.HR_ADMIN, w.city)).items}
+    health = titles["卫生技术"]
+    assert (health.grades["senior"], health.grades["senior_正高级"], health.grades["senior_副高级"],
+            health.grades["intermediate"], health.grades["junior"], health.staff) == (2, 1, 1, 1, 1, 4)
+    assert titles[""].grades["none"] == 1 and titles["会计"].grades["none"] == 1  # blank and 未定级 alike
+    quals = {i.value: i.staff for i in dist.qualifications(actor_for(w.city_admin, R.HR_ADMIN, w.city)).items}
+    assert quals["执业医师"] == 4 and quals["教师资格"] == 2  # a repeated item counts once per person
+    orgs = dist.org_counts(actor_for(w.city_admin, R.HR_ADMIN, w.city))
+    row = next(r for r in orgs.rows if r.org and r.org.id == w.district.id)
+    assert (row.departments, row.units, row.bases, row.staff) == (1, 2, 0, 8)
+    assert next(r for r in orgs.rows if r.org and r.org.id == w.base.id).bases == 1
+    assert (orgs.total.departments, orgs.total.units, orgs.total.bases, orgs.total.staff) == (1, 3, 1, 10)
+
+
+def test_the_tally_follows_every_change(data):
+    """Title, qualifications, unit, staff flag and an org moved under another parent: the figures stay those of an
+    independent count after each."""
+    w = data
+    city = actor_for(w.city_admin, R.HR_ADMIN, w.city)
+
+    def person(name):
+        return db.session.scalar(select(Person).where(Person.name == name))
+
+    person("甲医甲").title_level = "中级"
+    person("甲医乙").vocational_qualifications = "执业药师,新资格"
+    db.session.commit()
+    check_all(city, w.city)
+    person("分院甲").unit_id = w.other_unit.id  # a transfer
+    db.session.commit()
+    check_all(city, w.city)
+    check_all(city, w.other_district)
+    gone = db.session.scalar(select(Membership).where(Membership.user_id == person("甲医丙").user_id))
+    gone.state = "removed"  # no longer staff
+    db.session.commit()
+    assert not person("甲医丙").is_staff
+    check_all(city, w.city)
+    # the department (with its unit and sub-unit) moves to the other district
+    org_flow.rewrite_subtree(db.session.get(Org, w.dept.id), db.session.get(Org, w.other_district.id))
+    db.session.commit()
+    for org in (w.city, w.district, w.other_district, w.dept, w.unit):
+        check_all(city, db.session.get(Org, org.id))
+    new = make_person("新人", db.session.get(Org, w.sub_unit.id))
+    person_of(new).title_series = "统计"
+    db.session.commit()
+    check_all(city, db.session.get(Org, w.other_district.id))
+
+
+def test_the_statements_do_not_grow_with_the_people(data):
+    from tests.helpers import statements
+    w = data
+    actor = actor_for(w.city_admin, R.HR_ADMIN, w.city)
+    with statements() as seen:
+        for compute in (dist.org_counts, dist.titles, dist.industries, dist.qualifications):
+            compute(actor)
+    assert not [q for q in seen if re.search(r"\bFROM person\b", q)]  # the tally only, never the people
+    assert len(seen) <= 16
+
+
+def test_scope_of_the_workflow(data):
+    w = data
+    unit_actor = actor_for(w.unit_admin, R.UNIT_ADMIN, w.unit)
+    for compute in (dist.org_counts, dist.titles, dist.industries, dist.qualifications):
+        for org in (w.dept, w.other_unit, w.city, w.base, 999999, "x"):
+            with pytest.raises(stats.OutOfScope):
+                compute(unit_actor, getattr(org, "id", org))
+    own = dist.org_counts(unit_actor)
+    assert orgs_of(own) == {None: [0, 0, 0, 5], w.sub_unit.id: [0, 1, 0, 2]}
+
+
+# ------------------------------------------------------------------ through the pages
+
+def _cells(html: str, cls: str) -> dict:
+    """data-org / data-value of each row -> its figures as a person reads them."""
+    out = {}
+    for key, body in re.findall(r'<tr class="distribution-row" data-(?:org|value)="([^"]*)">(.*?)</tr>', html, re.S):
+        out[key] = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r'<td class="num[^"]*">(.*?)</td>', body,
+                                                                            re.S)]
+    return out
+
+
+def test_pages_tables_charts_and_links(data, client):
+    w = data
+    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    html = page(client.get("/statistics/orgs"))
+    assert _cells(html, "")[str(w.dept.id)] == ["1", "2", "0", "8"]
+    assert zh("Org and staff statistics") in html and zh("Competent departments") in html
+    assert 'id="distribution-chart-data"' in html and "/static/vendor/echarts/echarts.min.js" in html
+    assert "<script>" not in html
+    assert f'href="/statistics/orgs?org={w.dept.id}"' in html
+    html = page(client.get("/statistics/titles"))
+    assert _cells(html, "")["卫生技术"] == ["1", "1", "2", "1", "1", "0", "4"]
+    # a figure opens the staff list of exactly its people
+    link = re.search(r'<td class="num senior"><a href="([^"]+)">2</a>', html).group(1)
+    listed = page(client.get(link))
+    assert "甲医甲" in listed and "甲医乙" in listed and "甲医丙" not in listed and "非在册人员" not in listed
+    html = page(client.get(f"/statistics/qualifications?org={w.unit.id}"))
+    link = re.search(r'data-value="执业医师">.*?<a href="([^"]+)">4</a>', html, re.S).group(1)
+    listed = page(client.get(link))
+    assert all(n in listed for n in ("甲医甲", "甲医乙", "甲医丙", "分院乙")) and "分院甲" not in listed
+    html = page(client.get("/statistics/industries"))
+    assert _cells(html, "")["卫生健康"] == ["2", "7"]
+    link = re.search(r'data-value="卫生健康">.*?<a href="([^"]+)">7</a>', html, re.S).group(1)
+    listed = page(client.get(link))
+    assert "分院乙" in listed and "卫健局甲" not in listed
+
+
+def test_the_staff_list_filter_never_reaches_outside_the_scope(data, client):
+    w = data
+    log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
+    from app.views.admin import staff_list_url
+    with client.application.test_request_context():
+        outside = staff_list_url(w.other_unit.id)
+        inside = staff_list_url(w.sub_unit.id)
+    response = client.get(outside)
+    assert response.status_code == 200 and "乙校甲" not in page(response)
+    assert "分院甲" in page(client.get(inside)) and "甲医甲" not in page(client.get(inside))
+    assert client.get(outside.replace(str(w.other_unit.id), "abc")).status_code == 400
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_export_of_each_page(data, client, name):
+    w = data
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    response = client.get(f"/statistics/{name}/export?org={w.district.id}")
+    assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
+    sheet = load_workbook(io.BytesIO(response.data)).active
+    rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+    total = rows[-1]
+    if name == "orgs":
+        assert rows[0][0] == zh("Organisation") and total[1:] == (1, 2, 0, 8)
+    elif name == "titles":
+        assert total[-1] == 8 and rows[0][0] == zh("Title series")
+    elif name == "industries":
+        assert total[1:] == (2, 8)
+    else:
+        assert {r[0]: r[1] for r in rows[1:-1]}["执业医师"] == 4 and total[1] == 8
+    assert all("乙校" not in str(c) for row in rows for c in row)
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_other_orgs_are_not_found_page_and_export(data, client, name):
+    w = data
+    log_in(client, w.district_admin.username, R.HR_ADMIN.value)
+    for org in (w.other_district.id, w.other_unit.id, w.city.id, w.base.id, 999999, "abc", 2 ** 40):
+        assert client.get(f"/statistics/{name}?org={org}").status_code == 404, org
+        assert client.get(f"/statistics/{name}/export?org={org}").status_code == 404, org
+    html = page(client.get(f"/statistics/{name}"))
+    assert w.other_district.name not in html and w.other_unit.name not in html and "乙校" not in html
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_professionals_bases_and_platform_roles_are_refused(data, client, name):
+    w = data
+    assert is_login_redirect(client.get(f"/statistics/{name}"))
+    for who, role in (("base_admin", R.BASE_ADMIN), ("support", R.SUPPORT), ("auditor", R.AUDITOR)):
+        with client.session_transaction() as session:
+            session.clear()
+        log_in(client, getattr(w, who).username, role.value)
+        assert client.get(f"/statistics/{name}").status_code == 403, who
+        assert client.get(f"/statistics/{name}/export").status_code == 403, who
+    with client.session_transaction() as session:
+        session.clear()
+    log_in(client, make_person("普通专技人员", w.unit).username, R.PROFESSIONAL.value)
+    assert client.get(f"/statistics/{name}").status_code == 403
+
+
+def test_menu_of_admins(data, client):
+    log_in(client, data.unit_admin.username, R.UNIT_ADMIN.value)
+    html = page(client.get("/home/"))
+    for label in ("Org and staff statistics", "Title statistics", "Industry statistics", "Qualification statistics"):
+        assert zh(label) in html
+
+
+def test_a_district_in_a_new_branch_counts_its_orgs(data):
+    """A department and a base made after the people: the org counts are read live."""
+    w = data
+    make_org(OrgKind.DEPARTMENT, "乙区教育局", w.other_district)
+    result = dist.org_counts(actor_for(w.city_admin, R.HR_ADMIN, w.city))
+    row = next(r for r in result.rows if r.org and r.org.id == w.other_district.id)
+    assert (row.departments, row.units, row.staff) == (1, 1, 2)
