@@ -26,7 +26,7 @@ from app.workflows.base import transaction
 from tests import factories
 from tests.factories import actor_for
 from tests.helpers import (YEAR, credit_year, csrf_from, log_in, make_declaration, make_person, make_report,
-                           person_of, pro, register)
+                           needs_postgres, person_of, pro, register)
 
 R = RoleName
 YEARS = (YEAR - 1, YEAR)
@@ -272,3 +272,34 @@ def test_a_person_deleted_leaves_no_trace(w):
     db.session.execute(text("DELETE FROM person WHERE id = :p"), {"p": person_id})
     db.session.commit()
     assert check(w)[0][w.unit.id] == 3
+
+
+def test_concurrent_credits_of_shared_units_wait_instead_of_deadlocking(w, app):
+    """PostgreSQL: a transaction crediting people of two units (a base report) and one crediting a person of the
+    second unit in between: both take the city's row first, so the second waits and nobody is refused."""
+    needs_postgres(db)
+    import threading
+    import time
+
+    first, second = person_of(w.people[0]).id, person_of(w.other).id
+    credit = text("UPDATE year_summary SET public_hours = public_hours + 1 WHERE person_id = :p AND year = :y")
+    errors, engine = [], db.engine
+
+    def other_transaction():
+        try:
+            with engine.begin() as conn:
+                conn.execute(credit, {"p": second, "y": YEAR})
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever the database raised
+            errors.append(exc)
+
+    with engine.connect() as conn:
+        with conn.begin():
+            conn.execute(text("SET LOCAL deadlock_timeout = '100ms'"))
+            conn.execute(credit, {"p": first, "y": YEAR})
+            thread = threading.Thread(target=other_transaction)
+            thread.start()
+            time.sleep(0.5)  # the other transaction now waits for this one
+            conn.execute(credit, {"p": second, "y": YEAR})
+        thread.join(10)
+    assert not errors
+    assert check(w)[1][(w.other_unit.id, YEAR)] == (1, 1, 1)

@@ -223,6 +223,16 @@ def org_path_moved(dialect: str, guard: str = "TRUE") -> list[str]:
 TREE_TRIGGERS = ("completion_unit_", "completion_rollup_")  # name prefixes of the triggers that keep the subtree rows
 
 
+LOCK_ROOTS = ("PERFORM 1 FROM completion_org h WHERE h.org_id IN (SELECT o.id FROM org o WHERE o.parent_id IS NULL)"
+              " ORDER BY h.org_id FOR UPDATE")
+# PostgreSQL: every statement that writes what the rollup counts first locks the root orgs' rows (the city's), before
+# it locks any row of its own: writers of the rollup take their locks in one order, so that a transaction writing
+# for many people (a base report, a batch of transfers) and one writing for a person of the same units or the
+# same person wait for each other instead of each holding a row the other needs (a deadlock).
+LOCKED_WRITES = {"year_summary": "INSERT OR DELETE OR UPDATE",
+                 "person": "INSERT OR DELETE OR UPDATE OF is_staff, unit_id", "org": "UPDATE OF region_id, path"}
+
+
 def trigger_ddl(dialect: str) -> tuple[list[str], list[str], list[str]]:
     """(create the units' triggers, create the subtree triggers, drop them all) for PostgreSQL or SQLite: the units'
     own rows follow year_summary, person and org; the subtree rows follow the units' own rows (and org paths)."""
@@ -262,6 +272,12 @@ def trigger_ddl(dialect: str) -> tuple[list[str], list[str], list[str]]:
                 function(name, body),
                 f"CREATE TRIGGER {name} AFTER {events} ON {table} FOR EACH ROW {when} EXECUTE FUNCTION {name}()"])
             drop += [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
+        units.append(function("completion_lock", LOCK_ROOTS + ";"))
+        for table, events in LOCKED_WRITES.items():
+            units.append(f"CREATE TRIGGER completion_lock BEFORE {events} ON {table} FOR EACH STATEMENT"
+                         " EXECUTE FUNCTION completion_lock()")
+            drop.append(f"DROP TRIGGER IF EXISTS completion_lock ON {table}")
+        drop.append("DROP FUNCTION IF EXISTS completion_lock()")
         return units, tree, drop
 
     def trigger(name: str, event_on: str, statements: list[str], when: str = "") -> str:
@@ -379,6 +395,8 @@ def refresh_standards(conn) -> bool:
     old = load_resolved(conn)
     if new == old:
         return False
+    if conn.dialect.name == "postgresql":  # the order of the triggers' locks (LOCK_ROOTS)
+        conn.execute(text(LOCK_ROOTS.replace("PERFORM", "SELECT", 1)))
     conn.execute(text("DELETE FROM completion_standard"))
     if new:
         conn.execute(CompletionStandard.__table__.insert(), [
