@@ -316,3 +316,16 @@ def test_bad_hours_lookup_input_gets_a_chinese_message(app, data, query, message
         response = client.get(url)
         assert response.status_code == 400, url
         assert zh(msgid, **kwargs) in page(response), url
+
+
+@pytest.mark.parametrize("who, role, shown", [
+    ("unit_admin", R.UNIT_ADMIN, True), ("dept_admin", R.DEPT_ADMIN, True), ("city_admin", R.HR_ADMIN, True),
+    ("base_admin", R.BASE_ADMIN, False), ("support", R.SUPPORT, False),
+])
+def test_the_lookups_are_in_the_queries_and_statistics_menu_of_the_org_admins(app, fast_world, who, role, shown):
+    client, _ = client_of(app, getattr(fast_world, who), role)
+    html = page(client.get("/home/"))
+    for href, label in (("/lookup/staff", "Staff lookup"), ("/lookup/hours", "Hours lookup")):
+        assert (f'href="{href}"' in html) == shown, href
+        assert (zh(label) in html) == shown, label
+    assert (zh("Queries and statistics") in html) == shown
