@@ -239,6 +239,9 @@ def test_pages_tables_charts_and_links(data, client):
     link = re.search(r'<td class="num senior"><a href="([^"]+)">2</a>', html).group(1)
     listed = page(client.get(link))
     assert "甲医甲" in listed and "甲医乙" in listed and "甲医丙" not in listed and "非在册人员" not in listed
+    link = re.search(r'<td class="num senior_正高级"><a href="([^"]+)">1</a>', html).group(1)
+    listed = page(client.get(link))
+    assert "甲医甲" in listed and "甲医乙" not in listed
     html = page(client.get(f"/statistics/qualifications?org={w.unit.id}"))
     link = re.search(r'data-value="执业医师">.*?<a href="([^"]+)">4</a>', html, re.S).group(1)
     listed = page(client.get(link))

@@ -41,12 +41,13 @@
     });
     done(found);
   }
+  var SHOWN = 20;
   var COLORS = ["#337ab7", "#3c8d40", "#f0ad4e", "#c9302c", "#5bc0de", "#777777"];
   function drawDistribution() {
     var found = open("distribution");
     if (!found) { return; }
     var data = found.data, chart = found.chart;
-    var many = data.names.length > 8;
+    var many = data.names.length > 8, crowded = data.names.length > SHOWN;
     chart.setOption({
       animation: false,
       color: COLORS,
@@ -55,9 +56,11 @@
       legend: { top: 34, data: data.series.map(function (s) { return s.name; }) },
       toolbox: { right: 16, feature: { saveAsImage: { title: data.save_label, name: data.file_name,
                                                       pixelRatio: 2, backgroundColor: "#fff" } } },
-      grid: { left: 48, right: 24, top: 84, bottom: 8, containLabel: true },
+      grid: { left: 48, right: 24, top: 84, bottom: crowded ? 48 : 8, containLabel: true },
+      // more than SHOWN categories (a city's hundreds of orgs): the first SHOWN, the rest by the slider below
+      dataZoom: crowded ? [{ type: "slider", bottom: 8, startValue: 0, endValue: SHOWN - 1, zoomLock: true }] : [],
       xAxis: { type: "category", data: data.names,
-               axisLabel: { interval: 0, rotate: many ? 35 : 0 } },
+               axisLabel: { interval: 0, rotate: many ? 35 : 0, width: 110, overflow: "truncate" } },
       yAxis: { type: "value", minInterval: 1 },
       series: data.series.map(function (s) {
         return { name: s.name, type: "bar", stack: data.stack ? "people" : undefined, data: s.data,

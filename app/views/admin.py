@@ -455,7 +455,7 @@ class StaffRowInterface(LargeRowInterface):
 
 def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
     """The staff list of an org's subtree (`own_only`: its own staff), with more filters by column:
-    title_series (blank: not filled in), title_level (a level group), unit_id (industry),
+    title_series (blank: not filled in), title_level (a level group, or one level), unit_id (industry),
     vocational_qualifications (one item)."""
     kinds = {"title_series": EqualOrBlank, "title_level": TitleGrade, "unit_id": UnitIndustry,
              "vocational_qualifications": HasQualification}
@@ -466,9 +466,10 @@ def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
         args[f"_flt_{index}_{column}"] = value
 
     add("unit_id", FilterEqual if own_only else InOrgSubtree, org_id)
+    grades = {key for key, _label, _levels in distribution.GRADES}
     for column, value in filters.items():
         if value is not None:
-            add(column, kinds[column], value)
+            add(column, FilterEqual if column == "title_level" and value not in grades else kinds[column], value)
     return url_for("StaffModelView.list", **args)
 
 

@@ -105,6 +105,9 @@ def _links(page: str, result) -> dict:
             for key, _label, _levels in dist.GRADES:
                 if item.grades.get(key):
                     links[(index, key)] = staff_list_url(org_id, title_series=value, title_level=key)
+            for level in dist.SENIOR_LEVELS:
+                if item.grades.get("senior_" + level):
+                    links[(index, "senior_" + level)] = staff_list_url(org_id, title_series=value, title_level=level)
             if item.staff:
                 links[(index, "staff")] = staff_list_url(org_id, title_series=value)
         elif page == "industries" and item.staff:

@@ -25,6 +25,7 @@ from .base import Actor
 from .statistics import current_org
 
 STAFF_HOLDERS = (OrgKind.HR_CITY.value, OrgKind.HR_DISTRICT.value, OrgKind.DEPARTMENT.value, OrgKind.UNIT.value)
+KIND_ORDER = {kind: i for i, kind in enumerate((*STAFF_HOLDERS, OrgKind.BASE.value))}
 LISTED = (OrgState.ACTIVE.value, OrgState.CLOSED.value)  # a closed child is listed while it still counts
 # The level groups of the titles page: key, label, the title_level values (anything else is "not graded").
 GRADES = (("junior", _l("Junior"), ("初级",)), ("intermediate", _l("Intermediate"), ("中级",)),
@@ -65,8 +66,10 @@ class OrgCounts:
 
 
 def _children(org: Org) -> list[Org]:
-    return list(db.session.scalars(select(Org).where(Org.parent_id == org.id, Org.state.in_(LISTED))
-                                   .order_by(Org.kind, Org.name, Org.id)))
+    """The listed orgs one level below: bureaus, departments, units, then training bases, each by name."""
+    found = db.session.scalars(select(Org).where(Org.parent_id == org.id, Org.state.in_(LISTED))
+                               .order_by(Org.name, Org.id))
+    return sorted(found, key=lambda child: KIND_ORDER.get(child.kind, len(KIND_ORDER)))
 
 
 def _child_key(org: Org):
