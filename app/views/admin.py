@@ -358,12 +358,20 @@ class InOrgSubtree(BaseFilter):
 
     name = _l("In the organisation or below")
     arg_name = "sub"
+    LISTED_IDS = 1_000  # a subtree of at most this many orgs is given to the database as its ids
 
     def apply(self, query, value):
         org = db.session.get(Org, value) if isinstance(value, int) and 0 < value < 2 ** 31 else None
         if org is None:
             return query.filter(false())
-        return query.filter(_in_orgs(Org.path.startswith(org.path, autoescape=True)))
+        in_subtree = Org.path.startswith(org.path, autoescape=True)
+        # A department's few units as a list of ids: PostgreSQL then reads their staff by the (unit_id, id) index
+        # (2 ms); with the subquery it misjudged their number and walked the primary key (40 ms). A big subtree
+        # keeps the subquery, whose people are dense enough for that walk.
+        ids = db.session.scalars(select(Org.id).where(in_subtree).limit(self.LISTED_IDS + 1)).all()
+        if len(ids) <= self.LISTED_IDS:
+            return query.filter(Person.unit_id.in_(ids))
+        return query.filter(_in_orgs(in_subtree))
 
 
 class UnitIndustry(BaseFilter):
