@@ -72,7 +72,7 @@ class LookupView(BaseView):
             flt = lookup.hours_filter(actor, request.args, regions)
             if is_export():
                 title = gettext("Hours lookup %(year)s", year=flt.year)
-                rows = (lookup.export_values(row) for row in lookup.hours_rows(actor, flt))
+                rows = lookup.export_values(lookup.hours_rows(actor, flt))
                 return xlsx_response(title, [str(label) for label in lookup.HOURS_LABELS], rows)
             result = lookup.hours_page(actor, flt, lookup.page_of(request.args.get("page")))
         except lookup.BadInput as exc:

@@ -264,10 +264,18 @@ class HoursRow:
     result: annual.YearResult
 
     @property
-    def verdict(self):
+    def outcome(self) -> str:
+        """A key of VERDICTS."""
         if self.result.standard is None:
-            return _l("No standard")
-        return _l("Passed") if self.result.passed else _l("Not passed")
+            return "no_standard"
+        return "passed" if self.result.passed else "not_passed"
+
+    @property
+    def verdict(self):
+        return VERDICTS[self.outcome]
+
+
+VERDICTS = {"passed": _l("Passed"), "not_passed": _l("Not passed"), "no_standard": _l("No standard")}
 
 
 @dataclass
@@ -374,7 +382,10 @@ HOURS_LABELS = (_l("Name"), _l("ID number"), _l("Unit"), _l("Public subject hour
                 _l("Professional subject hours"), _l("Total hours"), _l("Result"))
 
 
-def export_values(row: HoursRow) -> list:
-    result = row.result
-    return [row.name, row.masked_id_number, row.unit, result.public, result.professional, result.total,
-            row.verdict]
+def export_values(rows: Iterator[HoursRow]) -> Iterator[list]:
+    """The cells of each row of an export (the verdicts translated once, not once per row)."""
+    verdicts = {key: str(label) for key, label in VERDICTS.items()}
+    for row in rows:
+        result = row.result
+        yield [row.name, row.masked_id_number, row.unit, result.public, result.professional, result.total,
+               verdicts[row.outcome]]
