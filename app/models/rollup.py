@@ -223,6 +223,10 @@ def org_path_moved(dialect: str, guard: str = "TRUE") -> list[str]:
 TREE_TRIGGERS = ("completion_unit_", "completion_rollup_")  # name prefixes of the triggers that keep the subtree rows
 
 
+# PostgreSQL: a recount of whole years rewrites 20,000 units' rows; it turns the subtree triggers off for itself
+# (a transaction-local setting) and rebuilds those years' subtree rows set-based instead (`recount`).
+BULK = "completion.bulk"
+BULK_SKIP = f"IF current_setting('{BULK}', true) = 'on' THEN RETURN NULL; END IF;\n"
 LOCK_ROOTS = ("PERFORM 1 FROM completion_org h WHERE h.org_id IN (SELECT o.id FROM org o WHERE o.parent_id IS NULL)"
               " ORDER BY h.org_id FOR UPDATE")
 # PostgreSQL: every statement that writes what the rollup counts first locks the root orgs' rows (the city's), before
@@ -262,9 +266,11 @@ def trigger_ddl(dialect: str) -> tuple[list[str], list[str], list[str]]:
                                     f"IF OLD.path IS DISTINCT FROM NEW.path THEN\n{run(org_path_moved(pg))}END IF;\n"
                                     + run(org_region_moved("IS DISTINCT FROM"))),
             "completion_unit_tree": ("completion_unit", "INSERT OR DELETE OR UPDATE", "",
-                                     on_rows([tree_headcount("OLD", "-", pg)], [tree_headcount("NEW", "", pg)])),
+                                     BULK_SKIP + on_rows([tree_headcount("OLD", "-", pg)],
+                                                         [tree_headcount("NEW", "", pg)])),
             "completion_rollup_tree": ("completion_rollup", "INSERT OR DELETE OR UPDATE", "",
-                                       on_rows([tree_figures("OLD", "-", pg)], [tree_figures("NEW", "", pg)])),
+                                       BULK_SKIP + on_rows([tree_figures("OLD", "-", pg)],
+                                                           [tree_figures("NEW", "", pg)])),
         }
         units, tree, drop = [], [], []
         for name, (table, events, when, body) in functions.items():
@@ -372,6 +378,9 @@ def recount(conn, resolved, years: list[int], keys: list[int] | None = None) -> 
     units = f"SELECT o.id AS id, {region_sql('o.id')} AS region_key FROM org o"
     key_filter = "" if keys is None else f" WHERE k.region_key IN ({', '.join(str(int(k)) for k in keys)})"
     chosen = f"SELECT k.id, k.region_key FROM ({units}) k{key_filter}"
+    bulk = conn.dialect.name == "postgresql"
+    if bulk:
+        conn.execute(text(f"SELECT set_config('{BULK}', 'on', true)"))
     conn.execute(text(f"DELETE FROM completion_rollup WHERE year IN ({year_list})"
                       + ("" if keys is None else f" AND unit_id IN (SELECT id FROM ({chosen}) c)")))
     conn.execute(text(
@@ -384,6 +393,9 @@ def recount(conn, resolved, years: list[int], keys: list[int] | None = None) -> 
         f" LEFT JOIN ({_literal_table(resolved, all_keys, years)}) s"
         " ON s.region_key = k.region_key AND s.year = ys.year"
         f" WHERE p.is_staff AND ys.year IN ({year_list}) GROUP BY p.unit_id, ys.year"))
+    if bulk:
+        rebuild_tree(conn, years)
+        conn.execute(text(f"SELECT set_config('{BULK}', 'off', true)"))
 
 
 def refresh_standards(conn) -> bool:
@@ -423,22 +435,25 @@ def rebuild(conn) -> None:
     rebuild_tree(conn)
 
 
-def rebuild_tree(conn) -> None:
-    """The subtree rows from the units' own rows, set-based (each unit's row added to every org of its path)."""
+def rebuild_tree(conn, years: list[int] | None = None) -> None:
+    """The subtree rows from the units' own rows, set-based (each unit's row added to every org of its path): the
+    headcounts and every year, or only these years' rows."""
     if conn.dialect.name == "postgresql":
         ancestors = "LATERAL unnest(string_to_array(trim(both '/' from o.path), '/')) a(id)"
         org_id = "CAST(a.id AS integer)"
     else:
         ancestors = "json_each('[' || replace(trim(o.path, '/'), '/', ',') || ']') a"
         org_id = "CAST(a.value AS INTEGER)"
-    conn.execute(text("DELETE FROM completion_org"))
-    conn.execute(text("DELETE FROM completion_org_year"))
-    conn.execute(text(f"INSERT INTO completion_org (org_id, headcount) SELECT {org_id}, sum(c.headcount)"
-                      f" FROM completion_unit c JOIN org o ON o.id = c.unit_id, {ancestors}"
-                      f" GROUP BY {org_id}"))
+    of_years = "" if years is None else f" WHERE r.year IN ({', '.join(str(int(y)) for y in years)})"
+    if years is None:
+        conn.execute(text("DELETE FROM completion_org"))
+        conn.execute(text(f"INSERT INTO completion_org (org_id, headcount) SELECT {org_id}, sum(c.headcount)"
+                          f" FROM completion_unit c JOIN org o ON o.id = c.unit_id, {ancestors}"
+                          f" GROUP BY {org_id}"))
+    conn.execute(text(f"DELETE FROM completion_org_year AS r{of_years}"))
     conn.execute(text(f"INSERT INTO completion_org_year (org_id, year, counted, took_part, passed)"
                       f" SELECT {org_id}, r.year, sum(r.counted), sum(r.took_part), sum(r.passed)"
-                      f" FROM completion_rollup r JOIN org o ON o.id = r.unit_id, {ancestors}"
+                      f" FROM completion_rollup r JOIN org o ON o.id = r.unit_id, {ancestors}{of_years}"
                       f" GROUP BY {org_id}, r.year"))
 
 
