@@ -6,6 +6,7 @@ from flask_appbuilder import Model
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+STAFF = "staff"  # value and value2 '': the staff of the subtree of the org (itself included)
 TITLE = "title"  # value: title series, value2: title level (each '' when not filled in); orgs: each ancestor-or-self
 QUALIFICATION = "qual"  # value: one 职(执)业资格 of the person (value2 ''); orgs: each ancestor-or-self
 OWN = "own"  # value and value2 '': the org's own staff (person.unit_id is the org), for per-unit figures

@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, func, select
 from ..choices import TITLE_SERIES
 from ..extensions import db
 from ..models import Org, OrgKind, OrgState
-from ..models.tally import OWN, QUALIFICATION, TITLE, StaffTally
+from ..models.tally import OWN, QUALIFICATION, STAFF, TITLE, StaffTally
 from .base import Actor
 from .statistics import current_org
 
@@ -85,9 +85,7 @@ def _staff_of(org_ids: list[int]) -> dict[int, int]:
     """The staff of each org's subtree, from the tally."""
     if not org_ids:
         return {}
-    stmt = (select(StaffTally.org_id, func.sum(StaffTally.n)).where(StaffTally.org_id.in_(org_ids),
-                                                                     StaffTally.dim == TITLE)
-            .group_by(StaffTally.org_id))
+    stmt = select(StaffTally.org_id, StaffTally.n).where(StaffTally.org_id.in_(org_ids), StaffTally.dim == STAFF)
     return {org_id: int(n or 0) for org_id, n in db.session.execute(stmt)}
 
 

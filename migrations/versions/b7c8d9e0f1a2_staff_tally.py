@@ -2,8 +2,8 @@
 
 The distribution pages (机构人员统计, 职称系列 × 级别, 行业, 职(执)业资格) of a city count 850,000 staff: a GROUP BY over
 them takes 0.2–0.5 s on PostgreSQL, over the 100 ms a page may take. The tally holds, per org and for its whole
-subtree, how many staff have each title series × title level and each 职(执)业资格 (a person's comma-separated
-list counts once per item), and per org its own staff. Kept by triggers on person (staff flag, unit, title,
+subtree, its staff, how many have each title series × title level and each 职(执)业资格 (a person's
+comma-separated list counts once per item), and per org its own staff. Kept by triggers on person (staff flag, unit, title,
 qualifications) and on org (a path change moves the org's own staff from its old ancestors to its new ones), so
 every writer (registration, approval, transfer, import, org moves, a test factory) keeps it; backfilled here.
 On PostgreSQL a GIN index over each staff member's qualifications (as an array) serves the staff list's filter by
@@ -31,6 +31,8 @@ PG_UP = [
     $$""",
     f"""CREATE FUNCTION staff_tally_items(p_series text, p_level text, p_quals text)
         RETURNS TABLE(dim text, value text, value2 text) LANGUAGE sql IMMUTABLE AS $$
+        SELECT 'staff', '', ''
+        UNION
         SELECT 'title', coalesce(p_series, ''), coalesce(p_level, '')
         UNION
         SELECT 'qual', q, '' FROM (SELECT btrim(x, E' \\t\\r\\n\\u3000') AS q
@@ -137,6 +139,9 @@ def _sqlite_add(row: str, cond: str) -> str:
         INSERT INTO staff_tally (org_id, dim, value, value2, n)
         SELECT a.id, 'title', coalesce({row}.title_series, ''), coalesce({row}.title_level, ''), 1
           FROM org AS u, org AS a WHERE u.id = {row}.unit_id AND {_ancestor('u.path', 'a.id')} AND {cond}
+        UNION ALL
+        SELECT a.id, 'staff', '', '', 1
+          FROM org AS u, org AS a WHERE u.id = {row}.unit_id AND {_ancestor('u.path', 'a.id')} AND {cond}
         ON CONFLICT {KEY} DO UPDATE SET n = n + excluded.n;
         INSERT INTO staff_tally (org_id, dim, value, value2, n)
         SELECT DISTINCT a.id, 'qual', trim(j.value), '', 1
@@ -155,7 +160,7 @@ def _sqlite_sub(row: str, cond: str) -> str:
          WHERE {cond} AND ((dim = 'own' AND org_id = {row}.unit_id)
             OR (org_id IN (SELECT a.id FROM org AS u, org AS a
                             WHERE u.id = {row}.unit_id AND {_ancestor('u.path', 'a.id')})
-                AND ((dim = 'title' AND value = coalesce({row}.title_series, '')
+                AND (dim = 'staff' OR (dim = 'title' AND value = coalesce({row}.title_series, '')
                       AND value2 = coalesce({row}.title_level, ''))
                      OR (dim = 'qual' AND value IN (SELECT trim(j.value) FROM json_each({_json(row)}) AS j)))));"""
 
@@ -169,6 +174,11 @@ def _sqlite_subtree_insert(where: str, ancestors: str) -> list[str]:
           FROM person AS p, org AS u, org AS a
          WHERE u.id = p.unit_id AND p.is_staff AND {where} AND {_ancestor(ancestors, 'a.id')}
          GROUP BY a.id, coalesce(p.title_series, ''), coalesce(p.title_level, '')
+        UNION ALL
+        SELECT a.id, 'staff', '', '', count(*)
+          FROM person AS p, org AS u, org AS a
+         WHERE u.id = p.unit_id AND p.is_staff AND {where} AND {_ancestor(ancestors, 'a.id')}
+         GROUP BY a.id
         ON CONFLICT {KEY} DO UPDATE SET n = n + excluded.n""", f"""
         INSERT INTO staff_tally (org_id, dim, value, value2, n)
         SELECT a.id, 'qual', trim(j.value), '', count(DISTINCT p.id)
@@ -193,9 +203,10 @@ SQLITE_UP = [
             WHEN 'title' THEN (SELECT count(*) FROM person AS p WHERE p.unit_id = NEW.id AND p.is_staff
                                  AND coalesce(p.title_series, '') = staff_tally.value
                                  AND coalesce(p.title_level, '') = staff_tally.value2)
+            WHEN 'staff' THEN (SELECT count(*) FROM person AS p WHERE p.unit_id = NEW.id AND p.is_staff)
             ELSE (SELECT count(DISTINCT p.id) FROM person AS p, json_each({_json('p')}) AS j
                    WHERE p.unit_id = NEW.id AND p.is_staff AND trim(j.value) = staff_tally.value) END
-         WHERE dim IN ('title', 'qual') AND {_ancestor('OLD.path', 'org_id')};
+         WHERE dim IN ('staff', 'title', 'qual') AND {_ancestor('OLD.path', 'org_id')};
         {';'.join(_sqlite_subtree_insert('u.id = NEW.id', 'NEW.path'))};
         END""",
 ]
