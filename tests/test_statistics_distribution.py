@@ -264,6 +264,9 @@ def test_the_staff_list_filter_never_reaches_outside_the_scope(data, client):
     assert response.status_code == 200 and "乙校甲" not in page(response)
     assert "分院甲" in page(client.get(inside)) and "甲医甲" not in page(client.get(inside))
     assert client.get(outside.replace(str(w.other_unit.id), "abc")).status_code == 400
+    assert client.get("/staff/list/?_flt_2_title_level=senior").status_code == 400  # groups by their Chinese name
+    assert client.get("/staff/list/?_flt_2_title_level=高级").status_code == 200
+    assert client.get("/staff/list/?_flt_1_unit_id=" + "业" * 31).status_code == 400
 
 
 @pytest.mark.parametrize("name", PAGES)

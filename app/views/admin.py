@@ -407,10 +407,10 @@ class TitleGrade(BaseFilter):
     arg_name = "grade"
 
     def fits(self, value: str) -> bool:
-        return value in {key for key, _label, _levels in distribution.GRADES}
+        return value in distribution.GRADE_VALUES.values()
 
     def apply(self, query, value):
-        levels = dict((key, levels) for key, _label, levels in distribution.GRADES).get(value)
+        levels = {distribution.GRADE_VALUES[key]: levels for key, _label, levels in distribution.GRADES}.get(value)
         if levels is None:
             return query.filter(false())
         if levels:
@@ -463,10 +463,9 @@ class StaffRowInterface(LargeRowInterface):
 
 def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
     """The staff list of an org's subtree (`own_only`: its own staff), with more filters by column:
-    title_series (blank: not filled in), title_level (a level group, or one level), unit_id (industry),
+    title_series (blank: not filled in), title_level (a level group's key, or one level), unit_id (industry),
     vocational_qualifications (one item)."""
-    kinds = {"title_series": EqualOrBlank, "title_level": TitleGrade, "unit_id": UnitIndustry,
-             "vocational_qualifications": HasQualification}
+    kinds = {"title_series": EqualOrBlank, "unit_id": UnitIndustry, "vocational_qualifications": HasQualification}
     args = {}
 
     def add(column: str, kind, value) -> None:
@@ -474,10 +473,14 @@ def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
         args[f"_flt_{index}_{column}"] = value
 
     add("unit_id", FilterEqual if own_only else InOrgSubtree, org_id)
-    grades = {key for key, _label, _levels in distribution.GRADES}
     for column, value in filters.items():
-        if value is not None:
-            add(column, FilterEqual if column == "title_level" and value not in grades else kinds[column], value)
+        if value is None:
+            continue
+        if column == "title_level":  # a level group, or one level (正高级 …)
+            grade = distribution.GRADE_VALUES.get(value)
+            add(column, TitleGrade if grade else FilterEqual, grade or value)
+        else:
+            add(column, kinds[column], value)
     return url_for("StaffModelView.list", **args)
 
 

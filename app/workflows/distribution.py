@@ -31,6 +31,9 @@ LISTED = (OrgState.ACTIVE.value, OrgState.CLOSED.value)  # a closed child is lis
 GRADES = (("junior", _l("Junior"), ("初级",)), ("intermediate", _l("Intermediate"), ("中级",)),
           ("senior", _l("Senior"), ("副高级", "正高级")), ("none", _l("Not graded"), ()))
 SENIOR_LEVELS = ("副高级", "正高级")
+# Each level group as the staff list's filter takes it: a Chinese value like the levels themselves (stored values,
+# the same in every language), which the list's search panel shows as it is.
+GRADE_VALUES = {"junior": "初级", "intermediate": "中级", "senior": "高级", "none": "未定级"}
 BLANK = ""  # a series, industry or level not filled in
 
 
