@@ -3,7 +3,7 @@ database triggers on person and org (migration b7c8d9e0f1a2), never written by t
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 STAFF = "staff"  # value and value2 '': the staff of the subtree of the org (itself included)
@@ -22,6 +22,11 @@ class StaffTally(Model):
     value: Mapped[str] = mapped_column(String(200), primary_key=True)
     value2: Mapped[str] = mapped_column(String(30), primary_key=True)
     n: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+    __table_args__ = (
+        Index("ix_staff_tally_own", "org_id", postgresql_include=["n"], postgresql_where=text("dim = 'own'"),
+              sqlite_where=text("dim = 'own'")),
+    )
 
     def __repr__(self) -> str:
         return f"{self.org_id} {self.dim} {self.value} {self.value2}: {self.n}"
