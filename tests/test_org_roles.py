@@ -57,6 +57,14 @@ def test_module_allows():
     assert not module_allows(holder, "RegistrationReviewView") and module_allows(holder, "HomeView")
     role.active, role.org_id = True, 2  # a role of another org never opens anything
     assert not module_allows(holder, "RegistrationReviewView") and module_allows(holder, "HomeView")
+    role.org_id = 1
+    assert not module_allows(holder, "StatisticsView") and not module_allows(holder, "Title statistics")
+    role.modules_json = json.dumps(["statistics"])  # 查询统计: every statistics page and its menu items
+    assert module_allows(holder, "StatisticsView") and module_allows(holder, "Statistics")
+    assert all(module_allows(holder, menu) for menu in ("Completion statistics", "Org and staff statistics",
+                                                          "Title statistics", "Industry statistics",
+                                                          "Qualification statistics"))
+    assert not module_allows(holder, "RegistrationReviewView")
 
 
 # ------------------------------------------------------------------ define, edit, delete
