@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))  # first: bench/run.py, not the project's run.py
 from common import ADMIN_ACCOUNTS, DB_URL, app_overrides, bench_state, id_number_of  # noqa: E402
-from measure import SqlRecorder, WsgiTimer, instrument_security_manager, measure  # noqa: E402
+from measure import instrumented_app, measure  # noqa: E402
 from run import login  # noqa: E402
 
 RARE, COMMON = "簟", "张"
@@ -153,15 +153,9 @@ def main(argv=None) -> int:
         print("no bench database: run bench/generate.py first", file=sys.stderr)
         return 2
 
-    from app import create_app
-    from app.extensions import appbuilder, db
+    from app.extensions import appbuilder
 
-    app = create_app(**app_overrides(args.db_url))
-    recorder = SqlRecorder()
-    with app.app_context():
-        recorder.attach(db.engine)
-    instrument_security_manager(appbuilder.sm, recorder)
-    timer = WsgiTimer(app)
+    app, recorder, timer = instrumented_app(app_overrides(args.db_url))
     views = {}
     for view in appbuilder.baseviews:
         views[type(view).__name__] = view

@@ -104,6 +104,20 @@ class WsgiTimer:
         return chunks
 
 
+def instrumented_app(overrides: dict):
+    """(app, recorder, timer): the app made with `overrides`, every statement it sends recorded (those of the
+    security manager flagged) and its WSGI call timed."""
+    from app import create_app
+    from app.extensions import appbuilder, db
+
+    app = create_app(**overrides)
+    recorder = SqlRecorder()
+    with app.app_context():
+        recorder.attach(db.engine)
+    instrument_security_manager(appbuilder.sm, recorder)
+    return app, recorder, WsgiTimer(app)
+
+
 @dataclass
 class Result:
     label: str
