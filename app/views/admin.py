@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from functools import cache
 from itertools import islice
+from urllib.parse import urlencode
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.sqla.filters import (BaseFilter, FilterEqual, FilterStartsWith, SQLAFilterConverter,
@@ -469,8 +471,7 @@ def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
     args = {}
 
     def add(column: str, kind, value) -> None:
-        index = [type(f) for f in StaffRowFilters(StaffModelView.datamodel).convert(column)].index(kind)
-        args[f"_flt_{index}_{column}"] = value
+        args[f"_flt_{_filter_index(column, kind)}_{column}"] = value
 
     add("unit_id", FilterEqual if own_only else InOrgSubtree, org_id)
     for column, value in filters.items():
@@ -481,7 +482,15 @@ def staff_list_url(org_id: int, own_only: bool = False, **filters) -> str:
             add(column, TitleGrade if grade else FilterEqual, grade or value)
         else:
             add(column, kinds[column], value)
-    return url_for("StaffModelView.list", **args)
+    # the list's path once per request: a city's statistics page links several hundred figures
+    path = g.get("staff_list_path") or g.setdefault("staff_list_path", url_for("StaffModelView.list"))
+    return f"{path}?{urlencode(args)}"
+
+
+@cache
+def _filter_index(column: str, kind) -> int:
+    """The index of a filter among the staff list's filters of the column (the `n` of `_flt_n_column`)."""
+    return [type(f) for f in StaffRowFilters(StaffModelView.datamodel).convert(column)].index(kind)
 
 
 class StaffModelView(AppModelView):
