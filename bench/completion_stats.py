@@ -2,7 +2,7 @@
 unit admins, for the latest year with hours: each admin's own page, then one drill-down level after another (the
 child with the most people) down to a unit.
 
-    python bench/completion_stats.py [--reps 7] [--target 100] [--no-baseline] [--explain] [--only city]
+    python bench/completion_stats.py [--reps 7] [--target 100] [--no-baseline] [--writes] [--explain] [--only city]
 
 Each figure is the server time of `GET /statistics/completion?year=Y[&org=…]` (WSGI call, median of --reps after
 one warm-up). The baseline, measured in the same run on the same pages, is the live aggregate the page ran before
@@ -112,6 +112,51 @@ def explain(app, key: str, year: int) -> None:
                 raw.close()
 
 
+def writes(app, year: int, reps: int) -> None:
+    """What keeping the rollup costs the writes, each in a transaction rolled back: hours credited to one person
+    (the year summary's UPDATE with its triggers), a person moved to another unit, the default standard of the
+    year edited (the flush that recounts that year for every unit)."""
+    import statistics as stdstats
+    import time
+    from decimal import Decimal
+
+    from sqlalchemy import select, text
+
+    from app.extensions import db
+    from app.models import AnnualStandard, Person, YearSummary
+
+    def timed(step) -> float:
+        t0 = time.perf_counter()
+        step()
+        elapsed = (time.perf_counter() - t0) * 1000
+        db.session.rollback()
+        return elapsed
+
+    with app.app_context():
+        person_id, unit_id = db.session.execute(
+            select(Person.id, Person.unit_id).join(YearSummary, YearSummary.person_id == Person.id)
+            .where(Person.is_staff, YearSummary.year == year).limit(1)).one()
+        other = db.session.scalar(select(Person.unit_id).where(Person.is_staff, Person.unit_id != unit_id).limit(1))
+        credit = text("UPDATE year_summary SET professional_hours = professional_hours + 8"
+                      " WHERE person_id = :p AND year = :y")
+        move = text("UPDATE person SET unit_id = :u WHERE id = :p")
+
+        def edit_standard():
+            row = db.session.scalar(select(AnnualStandard).where(AnnualStandard.year == year,
+                                                                 AnnualStandard.region_id.is_(None)))
+            row.total_min = row.total_min + Decimal(1)
+            db.session.flush()
+
+        for label, step, n in (
+                ("hours credited to one person (year summary UPDATE + triggers)",
+                 lambda: db.session.execute(credit, {"p": person_id, "y": year}), reps),
+                ("a person moved to another unit (person UPDATE + triggers)",
+                 lambda: db.session.execute(move, {"u": other, "p": person_id}), reps),
+                (f"the default standard of {year} edited (flush + recount of the year)", edit_standard, 1)):
+            times = [timed(step) for _ in range(n)]
+            print(f"write: {label}: median {stdstats.median(times):.1f} ms of {n}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db-url", default=DB_URL)
@@ -120,6 +165,10 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=100.0, help="ms of server time per page")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--writes", action="store_true", help="also time the writes that keep the rollup")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="first rebuild the rollup from the data (after bench/generate.py, which loads with the "
+                             "triggers off)")
     parser.add_argument("--only", default="", help="only the accounts whose key contains this")
     args = parser.parse_args(argv)
     state = bench_state(args.db_url)
@@ -127,7 +176,7 @@ def main(argv=None) -> int:
         print("no bench database with hours: run bench/generate.py --hours first", file=sys.stderr)
         return 2
 
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from app import create_app
     from app.extensions import appbuilder, db
@@ -136,10 +185,19 @@ def main(argv=None) -> int:
     app = create_app(**app_overrides(args.db_url))
     recorder = SqlRecorder()
     with app.app_context():
+        if args.rebuild:
+            from app.models import rollup
+
+            with db.engine.begin() as conn:
+                rollup.rebuild(conn)
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in ("completion_unit", "completion_rollup", "completion_org", "completion_org_year"):
+                    conn.execute(text(f"ANALYZE {table}"))
         recorder.attach(db.engine)
         year = db.session.scalar(select(func.max(CompletionRollup.year)))
         if year is None:
-            print("the rollup is empty: apply the migration (flask db upgrade) to the bench database", file=sys.stderr)
+            print("the rollup is empty: apply the migration (flask db upgrade) to the bench database, or --rebuild",
+                  file=sys.stderr)
             return 2
     instrument_security_manager(appbuilder.sm, recorder)
     timer = WsgiTimer(app)
@@ -177,6 +235,8 @@ def main(argv=None) -> int:
     print("over the target: " + "; ".join(over) if over else f"every page under {args.target:.0f} ms")
     if differ:
         print("figures differ from the live aggregate: " + "; ".join(differ))
+    if args.writes:
+        writes(app, year, args.reps)
     if args.explain:
         explain(app, "city_admin", year)
     return 1 if differ else 0

@@ -15,6 +15,7 @@ The trigger DDL (migration 5e1f0c2d3b4a) and the set-based rebuild below share t
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from decimal import Decimal
 
 from flask_appbuilder import Model
@@ -378,24 +379,34 @@ def recount(conn, resolved, years: list[int], keys: list[int] | None = None) -> 
     units = f"SELECT o.id AS id, {region_sql('o.id')} AS region_key FROM org o"
     key_filter = "" if keys is None else f" WHERE k.region_key IN ({', '.join(str(int(k)) for k in keys)})"
     chosen = f"SELECT k.id, k.region_key FROM ({units}) k{key_filter}"
-    bulk = conn.dialect.name == "postgresql"
-    if bulk:
-        conn.execute(text(f"SELECT set_config('{BULK}', 'on', true)"))
-    conn.execute(text(f"DELETE FROM completion_rollup WHERE year IN ({year_list})"
-                      + ("" if keys is None else f" AND unit_id IN (SELECT id FROM ({chosen}) c)")))
-    conn.execute(text(
-        "INSERT INTO completion_rollup (unit_id, year, counted, took_part, passed)"
-        f" SELECT p.unit_id, ys.year, count(*), sum({took_sql('ys')}),"
-        " sum(CASE WHEN s.region_key IS NOT NULL AND ys.public_hours >= s.public_min"
-        " AND ys.professional_hours >= s.professional_min"
-        " AND ys.public_hours + ys.professional_hours >= s.total_min THEN 1 ELSE 0 END)"
-        f" FROM person p JOIN year_summary ys ON ys.person_id = p.id JOIN ({chosen}) k ON k.id = p.unit_id"
-        f" LEFT JOIN ({_literal_table(resolved, all_keys, years)}) s"
-        " ON s.region_key = k.region_key AND s.year = ys.year"
-        f" WHERE p.is_staff AND ys.year IN ({year_list}) GROUP BY p.unit_id, ys.year"))
-    if bulk:
-        rebuild_tree(conn, years)
-        conn.execute(text(f"SELECT set_config('{BULK}', 'off', true)"))
+    with _bulk(conn) as bulk:
+        conn.execute(text(f"DELETE FROM completion_rollup WHERE year IN ({year_list})"
+                          + ("" if keys is None else f" AND unit_id IN (SELECT id FROM ({chosen}) c)")))
+        conn.execute(text(
+            "INSERT INTO completion_rollup (unit_id, year, counted, took_part, passed)"
+            f" SELECT p.unit_id, ys.year, count(*), sum({took_sql('ys')}),"
+            " sum(CASE WHEN s.region_key IS NOT NULL AND ys.public_hours >= s.public_min"
+            " AND ys.professional_hours >= s.professional_min"
+            " AND ys.public_hours + ys.professional_hours >= s.total_min THEN 1 ELSE 0 END)"
+            f" FROM person p JOIN year_summary ys ON ys.person_id = p.id JOIN ({chosen}) k ON k.id = p.unit_id"
+            f" LEFT JOIN ({_literal_table(resolved, all_keys, years)}) s"
+            " ON s.region_key = k.region_key AND s.year = ys.year"
+            f" WHERE p.is_staff AND ys.year IN ({year_list}) GROUP BY p.unit_id, ys.year"))
+        if bulk:
+            rebuild_tree(conn, years)
+
+
+@contextmanager
+def _bulk(conn):
+    """PostgreSQL: the subtree triggers are off inside (the caller rebuilds the subtree rows); yields whether they
+    are. The setting is local to the transaction and put back as it was."""
+    if conn.dialect.name != "postgresql":
+        yield False
+        return
+    before = conn.execute(text(f"SELECT current_setting('{BULK}', true)")).scalar() or "off"
+    conn.execute(text(f"SELECT set_config('{BULK}', 'on', true)"))
+    yield True
+    conn.execute(text(f"SELECT set_config('{BULK}', :before, true)"), {"before": before})
 
 
 def refresh_standards(conn) -> bool:
@@ -425,14 +436,15 @@ def refresh_standards(conn) -> bool:
 def rebuild(conn) -> None:
     """Everything from scratch: the standards, the headcounts and every year's rollup (a migration's backfill,
     or a database loaded with its triggers off)."""
-    for table in ("completion_standard", "completion_rollup", "completion_unit"):
-        conn.execute(text(f"DELETE FROM {table}"))
-    refresh_standards(conn)
-    conn.execute(text("INSERT INTO completion_unit (unit_id, headcount) SELECT unit_id, count(*) FROM person"
-                      " WHERE is_staff AND unit_id IS NOT NULL GROUP BY unit_id"))
-    years = list(conn.execute(text("SELECT DISTINCT year FROM year_summary ORDER BY year")).scalars())
-    recount(conn, load_resolved(conn), years)
-    rebuild_tree(conn)
+    with _bulk(conn):
+        for table in ("completion_standard", "completion_rollup", "completion_unit"):
+            conn.execute(text(f"DELETE FROM {table}"))
+        refresh_standards(conn)
+        conn.execute(text("INSERT INTO completion_unit (unit_id, headcount) SELECT unit_id, count(*) FROM person"
+                          " WHERE is_staff AND unit_id IS NOT NULL GROUP BY unit_id"))
+        years = list(conn.execute(text("SELECT DISTINCT year FROM year_summary ORDER BY year")).scalars())
+        recount(conn, load_resolved(conn), years)
+        rebuild_tree(conn)
 
 
 def rebuild_tree(conn, years: list[int] | None = None) -> None:
