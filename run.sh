@@ -14,4 +14,20 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/8025) 2>/dev/null; then
   echo "[run] e-mails are written to instance/mail.log"
 fi
 .venv/bin/flask seed-demo
-exec .venv/bin/python run.py
+# Redis (installed by the setup) carries the task queue and the rate limits; a worker runs imports and other long
+# work in the background. Without Redis the platform still runs: such work then runs inside the web request.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile "$PWD/instance/redis.log" >/dev/null 2>&1 || true
+  sleep 0.5
+fi
+if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+  .venv/bin/flask worker > instance/worker.log 2>&1 &
+  worker=$!
+  trap 'kill $worker 2>/dev/null' EXIT
+  echo "[run] task-queue worker started (log: instance/worker.log)"
+else
+  echo "[run] Redis is not available: imports run inside the web request"
+fi
+.venv/bin/python run.py

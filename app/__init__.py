@@ -6,6 +6,7 @@ import os
 import secrets
 
 from flask import Flask, g, request
+from sqlalchemy import event
 
 from .extensions import appbuilder, csrf, db, mail, migrate
 from .views.errors import error_page
@@ -66,6 +67,8 @@ def create_app(config: object | None = None, **overrides) -> Flask:
 
     with app.app_context():
         db.init_app(app)
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            _sqlite_concurrency(db.engine)
         csrf.init_app(app)
         mail.init_app(app)
         migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
@@ -115,6 +118,18 @@ def _settle_secrets(app: Flask) -> None:
             "Refusing to start in production (APP_ENV=production): " + "; ".join(problems) + ". Set SECRET_KEY to a "
             "random value, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`, or set "
             "APP_ENV=development for a local run.")
+
+
+def _sqlite_concurrency(engine) -> None:
+    """The embedded default serves pages while a worker process writes (an import): in WAL mode readers never wait
+    for a writer, and a writer waits up to 30 s for another one instead of failing at once."""
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _record):
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] not in ("wal", "memory"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
 
 
 def _weak_key(key: str) -> bool:

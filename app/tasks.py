@@ -10,6 +10,7 @@ With TASKS_INLINE (the tests' default, and any start without Redis) a job runs a
 """
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass
 
@@ -90,7 +91,8 @@ def state(job_id: str | None) -> JobState:
         return JobState(FINISHED, done, total)
     if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         return JobState(FAILED, done, total)
-    stale = time.time() - float(meta.get("beat") or 0) > current_app.config["TASK_STALE_SECONDS"]
+    started = job.started_at.replace(tzinfo=datetime.timezone.utc).timestamp() if job.started_at else 0
+    stale = time.time() - max(float(meta.get("beat") or 0), started) > current_app.config["TASK_STALE_SECONDS"]
     if status == JobStatus.STARTED:
         return JobState(LOST if stale else STARTED, done, total)
     if not workers_listening():

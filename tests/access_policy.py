@@ -104,3 +104,6 @@ RESTRICTED.update({f"StatisticsView.{name}": REVIEWERS for name in ("orgs", "tit
 PUBLIC.add("vendor.static")
 # issue 10: staff lookup (learning record, password reset) and hours lookup of the admin's own subtree
 RESTRICTED.update({f"LookupView.{name}": REVIEWERS for name in ("staff", "person", "reset_password", "hours")})
+# issue 10: batch import of staff (U9 / D6 / H5): the admin's own subtree; records of the orgs below included
+RESTRICTED.update({f"ImportView.{name}": REVIEWERS
+                   for name in ("index", "template", "upload", "batch", "status", "confirm", "failed")})

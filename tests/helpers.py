@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 
 from app import clock
 from app.extensions import db
-from app.models import (Account, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
+from app.models import (Account, ImportBatch, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
                         ChangeAttachment, Declaration, HourRecord, IdentityCorrection, LearningForm, Membership, Org,
                         OrgChange, OrgKind, OrgRole, Person, Region, Registration, RoleName, TitleChange, Transfer,
                         YearSummary)
@@ -437,6 +437,14 @@ def build_matrix() -> dict:
     org_change = org_change_flow.request_change(
         factories.actor_for(changing_admin, R.UNIT_ADMIN, changing_unit),
         org_change_flow.ChangeRequest(credit_code=make_credit_code("370103", 660001), parent_id=None))
+    # issue 10: the other unit's checked staff file, not imported yet
+    other_batch = ImportBatch(org_id=world.other_unit.id, user_id=world.other_unit_admin.id,
+                              membership_id=db.session.scalar(select(Membership.id).where(
+                                  Membership.user_id == world.other_unit_admin.id)),
+                              locale="zh", file_name="乙校人员.xlsx", stored_name="absent.xlsx", sha256="0" * 64,
+                              mode="valid", state="checked", total_rows=1, valid_rows=1, problems_json="[]")
+    db.session.add(other_batch)
+    db.session.commit()
     users = {role: getattr(world, attr).username for role, attr in ROLE_ACCOUNTS.items()}
     users[R.PROFESSIONAL.value] = professional.username
     users[ANONYMOUS] = None
@@ -466,6 +474,7 @@ def build_matrix() -> dict:
         "other_transfer": transfer.id,
         "third_unit": third_unit.id,
         "other_org_change": org_change.id,
+        "other_batch": other_batch.id,
     }
 
 
@@ -508,6 +517,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values.update(change_id=data["other_title_change"], correction_id=data["other_correction"])
     values["org_change_id"] = data["other_org_change"]
     values["registration_id"] = data["other_reg"]
+    values["batch_id"] = data["other_batch"]
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
     form = {

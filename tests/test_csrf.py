@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AnnualStandard, AuditLog, LearningForm, Membership, Region, RegistrationState, RoleName
 from app.workflows import accounts
 from tests import factories
 from tests.helpers import (CAPTCHA, YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
-                           is_login_redirect, learning_form, log_in, make_declaration, make_person, make_report, page,
+                           is_login_redirect, learning_form, log_in, make_declaration, make_person, make_report, membership_of, page,
                            person_of, reg_state, register, state_snapshot, submit, token_for, zh)
 
 R = RoleName
@@ -700,3 +700,35 @@ def test_logout_by_get_does_not_log_out(client, fast_world):
     before = state_snapshot()
     assert client.get("/home/").status_code == 200
     assert_unchanged(before)
+
+
+# issue 10: batch import of staff
+def _import_batches(expected: int):
+    from app.models import ImportBatch
+
+    def check():
+        assert db.session.scalar(select(func.count(ImportBatch.id))) == expected
+    return check
+
+
+def import_upload(app, client, world):
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    return Case("/import/upload", {"mode": "valid"}, _import_batches(0))
+
+
+def import_confirm(app, client, world):
+    from app.models import ImportBatch
+
+    batch = ImportBatch(org_id=world.unit.id, user_id=world.unit_admin.id,
+                        membership_id=membership_of(world.unit_admin).id, locale="zh", file_name="人员.xlsx",
+                        stored_name="absent.xlsx", sha256="0" * 64, mode="valid", state="checked", problems_json="[]")
+    db.session.add(batch)
+    db.session.commit()
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(ImportBatch.state).where(ImportBatch.id == batch.id)) == "checked"
+    return Case(f"/import/batch/{batch.id}/confirm", {"mode": "valid"}, check)
+
+
+CASES.update({"ImportView.upload": import_upload, "ImportView.confirm": import_confirm})

@@ -371,3 +371,15 @@ def test_batch_problems_are_json_of_the_reported_rows(app, world):
         batch = start(world, xlsx([row(1), row(2, name="x")]))
     stored = json.loads(batch.problems_json)
     assert [entry[0] for entry in stored] == [3] and stored[0][2][0] == "x"
+
+
+def test_the_english_template_imports_too(app, world):
+    """A person using the English interface downloads English headers; they upload as well as the Chinese ones."""
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("en"):
+        english = [f"{c.header}{'*' if c.required else ''}" for c in flow.COLUMNS]
+    assert "ID number*" in english
+    with app.test_request_context():
+        batch = start(world, xlsx([row(1)], headers=english))
+    assert batch.state == "checked" and batch.valid_rows == 1

@@ -12,9 +12,9 @@ from .. import clock, tasks
 from ..models import ImportMode, ImportState
 from ..security import current_actor, current_membership
 from ..workflows import staff_import as flow
-from ..workflows.errors import DomainError, PermissionDenied
 from .export import MIME
 from .forms import ButtonForm
+from .util import db_id, denied_as, domain_errors
 
 PREVIEW_ROWS = 200  # failed rows shown on the page; all of them are in the failed-rows file
 RUNNING = (ImportState.CHECKING.value, ImportState.IMPORTING.value)
@@ -30,20 +30,17 @@ class ImportView(BaseView):
     class_permission_name = "ImportView"
 
     def _batch(self, batch_id):
-        try:
-            return flow.get_batch(current_actor(), batch_id)
-        except flow.BatchNotFound:
+        with denied_as(403):
+            batch = flow.get_batch(current_actor(), db_id(batch_id))
+        if batch is None:
             abort(404)
-        except PermissionDenied:
-            abort(403)
+        return batch
 
     @expose("/")
     @has_access
     def index(self):
-        try:
+        with denied_as(403):
             records = flow.batches(current_actor())
-        except PermissionDenied:
-            abort(403)
         return self.render_template("imports/index.html", records=records, form=ButtonForm(),
                                     modes=list(ImportMode), max_rows=flow.max_rows(),
                                     title=_l("Batch import"))
@@ -61,15 +58,11 @@ class ImportView(BaseView):
             flash(gettext("The form has expired. Please try again."), "danger")
             return redirect(url_for("ImportView.index"))
         upload = request.files.get("file")
-        try:
+        with domain_errors(denied=403):
             batch = flow.start(current_actor(), current_membership().id, upload.filename if upload else "",
                                upload.read() if upload else b"", request.form.get("mode", ""), str(get_locale()))
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            flash(str(exc.message), "danger")
-            return redirect(url_for("ImportView.index"))
-        return redirect(url_for("ImportView.batch", batch_id=batch.id))
+            return redirect(url_for("ImportView.batch", batch_id=batch.id))
+        return redirect(url_for("ImportView.index"))
 
     @expose("/batch/<batch_id>")
     @has_access
@@ -101,10 +94,8 @@ class ImportView(BaseView):
         if not form.validate_on_submit():
             flash(gettext("The form has expired. Please try again."), "danger")
         else:
-            try:
+            with domain_errors(denied=403):
                 flow.confirm(current_actor(), batch.id, request.form.get("mode"))
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
         return redirect(url_for("ImportView.batch", batch_id=batch.id))
 
     @expose("/batch/<batch_id>/failed.xlsx")

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def send_email(to: str | None, subject: str, body: str) -> bool:
     """Send one plain-text e-mail; a delivery failure is logged, never raised into a workflow."""
-    if not to:
+    if not to or to.lower().endswith(".invalid"):  # RFC 2606: a placeholder (an imported person without e-mail)
         return False
     try:
         mail.send(Message(subject=str(subject), recipients=[to], body=str(body)))

@@ -43,7 +43,7 @@ class Column:
     def headers(self) -> set[str]:
         """Every spelling of the header accepted on upload: the template's in any language."""
         msgid = getattr(self.header, "_args", [str(self.header)])[0]
-        return {str(self.header), msgid, f"{self.header}*", f"{msgid}*"}
+        return {_header_text(text) for text in (str(self.header), msgid, f"{self.header}*", f"{msgid}*")}
 
 
 def check_container(path: str) -> None:

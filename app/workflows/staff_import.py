@@ -89,17 +89,13 @@ EXAMPLE = {"name": "张三", "id_number": "110105199001011236", "gender": "男",
 EXAMPLE_ROW = tuple(EXAMPLE.get(c.key) for c in COLUMNS)
 
 
-class BatchNotFound(LookupError):
-    """Unknown batch, or one outside the actor's subtree (a view answers 404)."""
-
-
 # ---------------------------------------------------------------- the template
 
 def template_workbook() -> bytes:
     """人员信息 (headers, one example row, dropdowns), 填写说明 (each column explained) and the hidden lists."""
     wb = openpyxl.Workbook()
     sheet = wb.active
-    sheet.title = gettext("Staff")
+    sheet.title = gettext("Staff information")
     lists = wb.create_sheet(gettext("Lists"))
     guide = wb.create_sheet(gettext("How to fill in"))
     bold, grey = Font(bold=True), Font(italic=True, color="808080")
@@ -205,12 +201,13 @@ def _check_row(raw: dict) -> tuple[dict, list[str]]:
             values["name"] = validate_person_name(values["name"])
         except ValidationError as exc:
             reasons.append(f"{BY_KEY['name'].header}：{exc}")
-    if id_type == "resident_id" and "id_number" in values:
-        birth, gender = birth_date_and_gender(values["id_number"])
-        values["birth_date"] = birth
-        if "gender" in values and GENDERS[values["gender"]] != gender:
-            reasons.append(gettext("Gender does not match the ID number"))
-        values["gender"] = gender
+    if id_type == "resident_id":
+        if "id_number" in values:
+            birth, gender = birth_date_and_gender(values["id_number"])
+            values["birth_date"] = birth
+            if "gender" in values and GENDERS[values["gender"]] != gender:
+                reasons.append(gettext("Gender does not match the ID number"))
+            values["gender"] = gender
     elif "gender" in values:
         values["gender"] = GENDERS[values["gender"]]
     else:
@@ -390,16 +387,18 @@ def _check_actor(actor: Actor) -> None:
         raise PermissionDenied(_l("You do not have permission to do this."))
 
 
-def _count_rows(path: str) -> int:
-    """The sheet's own idea of its size (its dimension), to pick request or queue; the check counts for real."""
+def _count_rows(path: str) -> int | None:
+    """The sheet's own idea of its size (its dimension), to pick request or queue; None when the file does not
+    say (some writers leave it out: then the queue). The check counts the rows for real."""
     try:
         workbook = openpyxl.load_workbook(path, read_only=True)
         try:
-            return max(0, (workbook.worksheets[0].max_row or 0) - 1)
+            rows = workbook.worksheets[0].max_row
         finally:
             workbook.close()
     except Exception:  # noqa: BLE001 - an unreadable file is refused by the check itself, with its reason
         return 0
+    return None if rows is None else max(0, rows - 1)
 
 
 def start(actor: Actor, membership_id: int, file_name: str, content: bytes, mode: str, locale: str) -> ImportBatch:
@@ -416,16 +415,17 @@ def start(actor: Actor, membership_id: int, file_name: str, content: bytes, mode
     path = os.path.join(_folder(), stored)
     with open(path, "wb") as fh:
         fh.write(content)
-    batch.total_rows = _count_rows(path)
+    rows = _count_rows(path)
+    batch.total_rows = rows or 0
     db.session.add(batch)
     audit(actor, "import.upload", object_type="import_batch", comment=f"{batch.file_name} sha256={batch.sha256}")
     db.session.commit()
-    _run(batch, check_job)
+    _run(batch, check_job, big=rows is None)
     return batch
 
 
-def _run(batch: ImportBatch, job) -> None:
-    if batch.total_rows >= current_app.config.get("IMPORT_BACKGROUND_ROWS", 1000) and not tasks.inline():
+def _run(batch: ImportBatch, job, big: bool = False) -> None:
+    if (big or batch.total_rows >= current_app.config["IMPORT_BACKGROUND_ROWS"]) and not tasks.inline():
         job_id = tasks.enqueue(job, batch.id, description=f"import batch {batch.id}")
         db.session.execute(update(ImportBatch).where(ImportBatch.id == batch.id).values(job_id=job_id))
         db.session.commit()
@@ -434,9 +434,11 @@ def _run(batch: ImportBatch, job) -> None:
     db.session.refresh(batch)
 
 
-def confirm(actor: Actor, batch_id, mode: str | None = None) -> ImportBatch:
+def confirm(actor: Actor, batch_id: int, mode: str | None = None) -> ImportBatch:
     """Write the checked file: ImportState.CHECKED -> IMPORTING, taken once even by two clicks at once."""
     batch = get_batch(actor, batch_id)
+    if batch is None:
+        raise PermissionDenied(_l("You do not have permission to do this."))
     if mode is not None and mode not in (ImportMode.ALL_OR_NOTHING.value, ImportMode.VALID_ROWS.value):
         raise DomainError(_l("Choose how to import."), field="mode")
     changed = db.session.execute(update(ImportBatch).where(
@@ -477,6 +479,7 @@ def _job(batch_id: int, expected: ImportState, body) -> None:
         batch = db.session.get(ImportBatch, batch_id)
         if batch is None or batch.state != expected.value:
             return
+        tasks.progress(0, batch.total_rows)  # alive: the page counts a silent worker as gone from now on
         with force_locale(batch.locale):
             try:
                 body(batch, _job_actor(batch))
@@ -555,15 +558,9 @@ def batches(actor: Actor, limit: int = 50) -> list[ImportBatch]:
     return list(db.session.scalars(_scoped(actor).order_by(ImportBatch.id.desc()).limit(limit)))
 
 
-def get_batch(actor: Actor, batch_id) -> ImportBatch:
-    try:
-        batch_id = int(batch_id)
-    except (TypeError, ValueError):
-        raise BatchNotFound(batch_id) from None
-    batch = db.session.scalar(_scoped(actor).where(ImportBatch.id == batch_id)) if 0 < batch_id < 2 ** 31 else None
-    if batch is None:
-        raise BatchNotFound(batch_id)
-    return batch
+def get_batch(actor: Actor, batch_id: int | None) -> ImportBatch | None:
+    """The batch if it lies in the actor's subtree (None otherwise: its existence is not told)."""
+    return db.session.scalar(_scoped(actor).where(ImportBatch.id == batch_id)) if batch_id else None
 
 
 def failures(batch: ImportBatch) -> list:
