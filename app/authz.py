@@ -65,6 +65,7 @@ STATISTICS_LINKS = (("Org and staff statistics", "/statistics/orgs"), ("Title st
                     ("Industry statistics", "/statistics/industries"),
                     ("Qualification statistics", "/statistics/qualifications"))
 STATISTICS_MENUS = tuple(menu for menu, _url in STATISTICS_LINKS)
+LOOKUP_VIEW = "LookupView"                      # U10 / D6 / H6 staff lookup (with password reset), hours lookup
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
@@ -91,7 +92,7 @@ ADMIN_BASE = SELF_SERVICE + [
     (SUB_UNIT_VIEW, "can_.*"), ("Sub-units", "menu_access"),
     (STATISTICS_VIEW, "can_.*"), ("Statistics", "menu_access"), ("Completion statistics", "menu_access"),
     *((menu, "menu_access") for menu in STATISTICS_MENUS),
-    ("LookupView", "can_.*"), ("Staff lookup", "menu_access"), ("Hours lookup", "menu_access"),
+    (LOOKUP_VIEW, "can_.*"), ("Staff lookup", "menu_access"), ("Hours lookup", "menu_access"),
     (IMPORT_VIEW, "can_.*"), ("Batch import", "menu_access"),
 ]
 UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
@@ -142,7 +143,7 @@ MODULES: dict[str, tuple] = {
             "Yearly standards", "Learning forms", "Management", "Review"}),
     "base_reports": (_l("Reported hours"), {"BaseReportView", "Reported hours", "Training"}),
     "statistics": (_l("Queries and statistics"), {STATISTICS_VIEW, "Statistics", "Completion statistics",
-                                                  *STATISTICS_MENUS}),
+                                                  *STATISTICS_MENUS, LOOKUP_VIEW, "Staff lookup", "Hours lookup"}),
 }
 SELF_SERVICE_NAMES = {view for view, _ in SELF_SERVICE}
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AnnualStandard, AuditLog, LearningForm, Membership, Region, RegistrationState, RoleName
+from app.models import Account, AnnualStandard, AuditLog, LearningForm, Membership, Region, RegistrationState, RoleName
 from app.workflows import accounts
 from tests import factories
 from tests.helpers import (CAPTCHA, YEAR, assert_unchanged, cheap_passwords, credit_year, declaration_data,
@@ -732,3 +732,18 @@ def import_confirm(app, client, world):
 
 
 CASES.update({"ImportView.upload": import_upload, "ImportView.confirm": import_confirm})
+
+
+def lookup_reset_password(app, client, world):
+    """查询统计 → 人员查询: the unit admin resets a staff member's password (a forged POST must change nothing)."""
+    person = _professional(world)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+    before = db.session.scalar(select(Account.password).where(Account.id == person.id))
+
+    def check():
+        db.session.expire_all()
+        assert db.session.scalar(select(Account.password).where(Account.id == person.id)) == before
+    return Case(f"/lookup/staff/{person.id}/reset-password", {}, check)
+
+
+CASES.update({"LookupView.reset_password": lookup_reset_password})

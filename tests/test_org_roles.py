@@ -63,8 +63,12 @@ def test_module_allows():
     assert module_allows(holder, "StatisticsView") and module_allows(holder, "Statistics")
     assert all(module_allows(holder, menu) for menu in ("Completion statistics", "Org and staff statistics",
                                                           "Title statistics", "Industry statistics",
-                                                          "Qualification statistics"))
+                                                          "Qualification statistics", "LookupView",
+                                                          "Staff lookup", "Hours lookup"))
     assert not module_allows(holder, "RegistrationReviewView")
+    role.modules_json = json.dumps(["import"])  # 批量导入 only
+    assert module_allows(holder, "ImportView") and module_allows(holder, "Batch import")
+    assert not module_allows(holder, "LookupView") and not module_allows(holder, "StatisticsView")
 
 
 # ------------------------------------------------------------------ define, edit, delete

@@ -95,6 +95,26 @@ def _first_merged_range(archive: zipfile.ZipFile, name: str) -> str | None:
     return None
 
 
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension [^>]*ref="[A-Z]+[0-9]+(?::[A-Z]+([0-9]+))?"')
+
+
+def declared_rows(path: str) -> int | None:
+    """The last row number the first sheet declares (its <dimension>, read from the head of its XML without parsing
+    the rows), or None when the file declares none or is no workbook."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(n for n in archive.namelist() if n.startswith("xl/worksheets/sheet") and n.endswith(".xml"))
+            if not names:
+                return None
+            with archive.open(names[0]) as part:
+                found = _DIMENSION.search(part.read(4096))
+    except (zipfile.BadZipFile, OSError, KeyError):
+        return None
+    if not found:
+        return None
+    return int(found.group(1) or 1)
+
+
 def open_sheet(path: str):
     check_container(path)
     try:

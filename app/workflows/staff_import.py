@@ -46,7 +46,7 @@ from ..validators import (ID_TYPES, ValidationError, birth_date_and_gender, chec
 from . import accounts, export
 from .base import Actor, PermissionDenied, audit
 from .errors import DomainError
-from .spreadsheet import CellProblem, Column, FileRefused, as_date, as_text, read_rows
+from .spreadsheet import CellProblem, Column, FileRefused, as_date, as_text, declared_rows, read_rows
 
 log = logging.getLogger(__name__)
 IMPORT_ROLES = (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN)
@@ -388,16 +388,9 @@ def _check_actor(actor: Actor) -> None:
 
 
 def _count_rows(path: str) -> int | None:
-    """The sheet's own idea of its size (its dimension), to pick request or queue; None when the file does not
-    say (some writers leave it out: then the queue). The check counts the rows for real."""
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True)
-        try:
-            rows = workbook.worksheets[0].max_row
-        finally:
-            workbook.close()
-    except Exception:  # noqa: BLE001 - an unreadable file is refused by the check itself, with its reason
-        return 0
+    """The sheet's own idea of its size (its <dimension>, which Excel, WPS and LibreOffice write), to pick request
+    or queue; None when the file does not say (then the queue). The check counts the rows for real."""
+    rows = declared_rows(path)
     return None if rows is None else max(0, rows - 1)
 
 
