@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import Membership, Org, OrgKind, Person, RoleName
@@ -189,6 +189,23 @@ def test_the_tally_follows_every_change(data):
     person_of(new).title_series = "统计"
     db.session.commit()
     check_all(city, db.session.get(Org, w.other_district.id))
+    if db.engine.dialect.name == "postgresql":  # the changes of each transaction were summed at its commit
+        assert db.session.scalar(text("SELECT count(*) FROM staff_tally_delta")) == 0
+
+
+def test_many_changes_in_one_transaction(data):
+    """An import's shape: many staff changed before one commit (PostgreSQL sums them into the tally at commit)."""
+    w = data
+    for i in range(30):
+        person = person_of(make_person(f"批量{i}", db.session.get(Org, w.sub_unit.id)))
+        person.title_series, person.title_level = "统计", ("初级", "中级", "正高级")[i % 3]
+        person.vocational_qualifications = "统计师" if i % 2 else None
+    for person in db.session.scalars(select(Person).where(Person.name.like("甲医%"))):
+        person.unit_id = w.other_unit.id
+    db.session.commit()
+    check_all(actor_for(w.city_admin, R.HR_ADMIN, w.city), db.session.get(Org, w.city.id))
+    titles = {i.value: i for i in dist.titles(actor_for(w.city_admin, R.HR_ADMIN, w.city)).items}
+    assert titles["统计"].staff == 30 and titles["统计"].grades["senior"] == 10
 
 
 def test_the_statements_do_not_grow_with_the_people(data):
