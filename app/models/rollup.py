@@ -111,10 +111,15 @@ def took_sql(s: str) -> str:
 def passed_sql(s: str, unit: str) -> str:
     """1 if the year summary `s` meets the standard of its year for the people of `unit`, else 0 (no standard:
     nobody passes)."""
+    return passed_by_key_sql(s, region_sql(unit))
+
+
+def passed_by_key_sql(s: str, key: str) -> str:
+    """passed_sql for the people of a unit whose region key is the SQL `key`."""
     return (f"coalesce((SELECT CASE WHEN {s}.public_hours >= c.public_min"
             f" AND {s}.professional_hours >= c.professional_min"
             f" AND {s}.public_hours + {s}.professional_hours >= c.total_min THEN 1 ELSE 0 END"
-            f" FROM completion_standard c WHERE c.region_key = {region_sql(unit)} AND c.year <= {s}.year"
+            f" FROM completion_standard c WHERE c.region_key = {key} AND c.year <= {s}.year"
             f" ORDER BY c.year DESC LIMIT 1), 0)")
 
 
