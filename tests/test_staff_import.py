@@ -383,3 +383,16 @@ def test_the_english_template_imports_too(app, world):
     with app.test_request_context():
         batch = start(world, xlsx([row(1)], headers=english))
     assert batch.state == "checked" and batch.valid_rows == 1
+
+
+def test_an_oversize_upload_is_refused_before_anything_is_stored(app, world, client):
+    login(client, world.unit_admin.username, role="UnitAdmin")
+    token = csrf_from(client.get("/import/").get_data(as_text=True))
+    before = db.session.scalar(select(func.count(ImportBatch.id)))
+    huge = io.BytesIO(b"PK\x03\x04" + b"\0" * (app.config["MAX_CONTENT_LENGTH"] + 1))
+    response = client.post("/import/upload", data={"csrf_token": token, "mode": "valid", "file": (huge, "大.xlsx")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert zh("The upload is too large: at most %(mb)s MB can be sent at once.",
+              mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)) in page(response)
+    assert db.session.scalar(select(func.count(ImportBatch.id))) == before
