@@ -344,7 +344,7 @@ def _check_against_database(chunk, outcome: Outcome) -> None:
 
 
 def _insert(rows: list[tuple[int, dict]]) -> int:
-    """Accounts, profiles and memberships of one chunk: three multi-row INSERTs (the is_staff trigger follows)."""
+    """Accounts, memberships and profiles of one chunk: three multi-row INSERTs (the is_staff trigger follows)."""
     if not rows:
         return 0
     now = datetime.datetime.now()
@@ -359,13 +359,18 @@ def _insert(rows: list[tuple[int, dict]]) -> int:
     profile_keys = ("gender", "birth_date", "ethnicity", "department", "education", "school", "major",
                     "graduation_date", "degree", "title_series", "title_level", "title_name", "title_date",
                     "vocational_qualifications")
-    db.session.execute(insert(Person.__table__), [
-        dict({k: v.get(k) for k in profile_keys}, user_id=uid, name=v["name"], id_number=v["id_number"],
-             unit_id=v["unit_id"], postdoc=False, created_at=now)
-        for uid, (_n, v) in zip(user_ids, rows)])
-    db.session.execute(insert(Membership.__table__), [
+    # RETURNING makes each a single INSERT of the whole chunk (SQLAlchemy's insertmanyvalues): without it psycopg's
+    # executemany sends one INSERT per row, and PostgreSQL's statement triggers (the staff flag, the rollup and the
+    # tally) would run once per row. The memberships go first: the profiles are then staff as they are inserted,
+    # instead of being inserted and then updated by the staff flag's trigger.
+    person_table, membership_table = Person.__table__, Membership.__table__
+    db.session.execute(insert(membership_table).returning(membership_table.c.id), [
         dict(user_id=uid, role=RoleName.PROFESSIONAL.value, org_id=v["unit_id"], state=MembershipState.ACTIVE.value,
              is_super=False, created_at=now)
+        for uid, (_n, v) in zip(user_ids, rows)])
+    db.session.execute(insert(person_table).returning(person_table.c.id), [
+        dict({k: v.get(k) for k in profile_keys}, user_id=uid, name=v["name"], id_number=v["id_number"],
+             unit_id=v["unit_id"], postdoc=False, created_at=now)
         for uid, (_n, v) in zip(user_ids, rows)])
     return len(rows)
 
