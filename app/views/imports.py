@@ -68,7 +68,7 @@ class ImportView(BaseView):
     @has_access
     def batch(self, batch_id):
         batch = self._batch(batch_id)
-        job = flow.watch(batch)
+        job = flow.watch(batch, current_actor())
         failures = flow.failures(batch)
         return self.render_template("imports/batch.html", batch=batch, job=job, running=batch.state in RUNNING,
                                     failures=failures[:PREVIEW_ROWS], more=max(0, len(failures) - PREVIEW_ROWS),
@@ -80,7 +80,7 @@ class ImportView(BaseView):
     def status(self, batch_id):
         """The batch page's poll: state and progress (JSON)."""
         batch = self._batch(batch_id)
-        job = flow.watch(batch)
+        job = flow.watch(batch, current_actor())
         return jsonify(state=batch.state, label=str(batch.state_label), running=batch.state in RUNNING,
                        done=job.done if job else 0, total=job.total if job else batch.total_rows,
                        percent=job.percent if job else 100, queue=job.status if job else None,

@@ -44,7 +44,7 @@ from ..models import (Account, ImportBatch, ImportMode, ImportState, Membership,
 from ..validators import (ID_TYPES, ValidationError, birth_date_and_gender, check_past_date, check_plain_text,
                           validate_email, validate_id_number, validate_mobile, validate_person_name)
 from . import accounts, export
-from .base import Actor, PermissionDenied, audit
+from .base import FOLLOWS, Actor, ConcurrentTransition, PermissionDenied, StateMachine, Transition, transaction
 from .errors import DomainError
 from .spreadsheet import CellProblem, Column, FileRefused, as_date, as_text, declared_rows, read_rows
 
@@ -399,6 +399,37 @@ def _count_rows(path: str) -> int | None:
     return None if rows is None else max(0, rows - 1)
 
 
+S = ImportState
+_JOB = frozenset({FOLLOWS})  # the steps the import's own jobs take (and the page that finds a job lost)
+
+
+class ImportMachine(StateMachine):
+    """A batch's life: checked after upload, then imported once the admin confirms; every end is final."""
+
+    model = ImportBatch
+    object_type = "import_batch"
+    initial = (S.CHECKING,)
+    reason_required = frozenset()
+    transitions = [
+        Transition(S.CHECKING, "checked", S.CHECKED, _JOB),
+        Transition(S.CHECKING, "refuse", S.REFUSED, _JOB),
+        Transition(S.CHECKING, "interrupt", S.INTERRUPTED, _JOB),
+        Transition(S.CHECKED, "confirm", S.IMPORTING, frozenset(r.value for r in IMPORT_ROLES)),
+        Transition(S.IMPORTING, "done", S.DONE, _JOB),
+        Transition(S.IMPORTING, "refuse", S.REFUSED, _JOB),
+        Transition(S.IMPORTING, "interrupt", S.INTERRUPTED, _JOB),
+    ]
+
+    def in_scope(self, item, actor: Actor) -> bool:
+        return actor.covers(item.org.path)
+
+    def is_owner(self, item, actor: Actor) -> bool:
+        return item.user_id == actor.user_id
+
+
+machine = ImportMachine()
+
+
 def start(actor: Actor, membership_id: int, file_name: str, content: bytes, mode: str, locale: str) -> ImportBatch:
     """Keep the uploaded file, record the batch and check it (in the queue when it is big)."""
     _check_actor(actor)
@@ -409,15 +440,13 @@ def start(actor: Actor, membership_id: int, file_name: str, content: bytes, mode
     stored = f"{secrets.token_hex(16)}.xlsx"
     batch = ImportBatch(org_id=actor.org_id, user_id=actor.user_id, membership_id=membership_id, locale=locale,
                         file_name=(file_name or "import.xlsx")[-200:], stored_name=stored,
-                        sha256=hashlib.sha256(content).hexdigest(), mode=mode, state=ImportState.CHECKING.value)
+                        sha256=hashlib.sha256(content).hexdigest(), mode=mode)
     path = os.path.join(_folder(), stored)
     with open(path, "wb") as fh:
         fh.write(content)
     rows = _count_rows(path)
     batch.total_rows = rows or 0
-    db.session.add(batch)
-    audit(actor, "import.upload", object_type="import_batch", comment=f"{batch.file_name} sha256={batch.sha256}")
-    db.session.commit()
+    machine.open(batch, actor, action="upload", comment=f"{batch.file_name} sha256={batch.sha256}")
     _run(batch, check_job, big=rows is None)
     return batch
 
@@ -433,21 +462,13 @@ def _run(batch: ImportBatch, job, big: bool = False) -> None:
 
 
 def confirm(actor: Actor, batch_id: int, mode: str | None = None) -> ImportBatch:
-    """Write the checked file: ImportState.CHECKED -> IMPORTING, taken once even by two clicks at once."""
+    """Write the checked file: CHECKED -> IMPORTING, taken once even by two clicks at once."""
     batch = get_batch(actor, batch_id)
     if batch is None:
         raise PermissionDenied(_l("You do not have permission to do this."))
     if mode is not None and mode not in (ImportMode.ALL_OR_NOTHING.value, ImportMode.VALID_ROWS.value):
         raise DomainError(_l("Choose how to import."), field="mode")
-    changed = db.session.execute(update(ImportBatch).where(
-        ImportBatch.id == batch.id, ImportBatch.state == ImportState.CHECKED.value).values(
-        state=ImportState.IMPORTING.value, mode=mode or batch.mode, job_id=None)).rowcount
-    if changed != 1:
-        db.session.rollback()
-        raise DomainError(_l("This file has already been imported or is being imported."))
-    audit(actor, "import.confirm", object_type="import_batch", object_id=batch.id)
-    db.session.commit()
-    db.session.refresh(batch)
+    machine.apply(batch, "confirm", actor, values={"mode": mode or batch.mode, "job_id": None})
     _run(batch, write_job)
     return batch
 
@@ -462,13 +483,18 @@ def _job_actor(batch: ImportBatch) -> Actor:
     return actor
 
 
-def _finish(batch_id: int, state: ImportState, outcome: Outcome | None, message: str | None) -> None:
-    values = dict(state=state.value, message=message and message[:500], finished_at=datetime.datetime.now())
+def _finish(batch: ImportBatch, action: str, actor: Actor | None, outcome: Outcome | None,
+            message: str | None) -> None:
+    """The job's last step, in the caller's transaction (with the rows it wrote, if any)."""
+    values = dict(message=message and message[:500], finished_at=datetime.datetime.now())
+    comment = None
     if outcome is not None:
         values.update(total_rows=outcome.total, valid_rows=outcome.valid, failed_rows=len(outcome.failures),
                       existing_rows=outcome.existing, created_rows=outcome.created,
                       problems_json=json.dumps(outcome.failures, ensure_ascii=False))
-    db.session.execute(update(ImportBatch).where(ImportBatch.id == batch_id).values(**values))
+        comment = (f"rows={outcome.total} valid={outcome.valid} failed={len(outcome.failures)} "
+                   f"existing={outcome.existing} created={outcome.created}")
+    machine.enter(batch, action, actor, comment, values, follows=True)
 
 
 def _job(batch_id: int, expected: ImportState, body) -> None:
@@ -478,17 +504,19 @@ def _job(batch_id: int, expected: ImportState, body) -> None:
         if batch is None or batch.state != expected.value:
             return
         tasks.progress(0, batch.total_rows)  # alive: the page counts a silent worker as gone from now on
+        actor = None
         with force_locale(batch.locale):
             try:
-                body(batch, _job_actor(batch))
+                actor = _job_actor(batch)
+                body(batch, actor)
             except (FileRefused, PermissionDenied) as exc:
                 db.session.rollback()
-                _finish(batch_id, ImportState.REFUSED, None, str(exc.message))
+                _finish(batch, "refuse", actor, None, str(exc.message))
                 db.session.commit()
             except Exception:  # noqa: BLE001 - whatever stops it, nothing is half-written and the page says so
                 log.exception("import batch %s failed", batch_id)
                 db.session.rollback()
-                _finish(batch_id, ImportState.INTERRUPTED, None, gettext(
+                _finish(batch, "interrupt", actor, None, gettext(
                     "An error stopped the import. Nothing was imported: try again, or tell the platform's operators "
                     "if it happens again."))
                 db.session.commit()
@@ -502,9 +530,9 @@ def check_job(batch_id: int) -> None:
         outcome = _process(batch, actor, write=False)
         if not outcome.total:
             raise FileRefused(gettext("The file has no rows to import."))
-        _finish(batch.id, ImportState.CHECKED, outcome, None)
+        _finish(batch, "checked", actor, outcome, None)
         db.session.commit()
-    _job(batch_id, ImportState.CHECKING, body)
+    _job(batch_id, S.CHECKING, body)
 
 
 def write_job(batch_id: int) -> None:
@@ -513,32 +541,31 @@ def write_job(batch_id: int) -> None:
         if outcome.failures and batch.mode == ImportMode.ALL_OR_NOTHING.value:
             db.session.rollback()
             outcome.created = 0
-            _finish(batch.id, ImportState.REFUSED, outcome, gettext(
+            _finish(batch, "refuse", actor, outcome, gettext(
                 "%(n)s rows have problems: as asked, nothing was imported.", n=len(outcome.failures)))
         else:
-            _finish(batch.id, ImportState.DONE, outcome, None)
-            audit(actor, "import.write", object_type="import_batch", object_id=batch.id,
-                  comment=f"created={outcome.created} existing={outcome.existing} failed={len(outcome.failures)}")
+            _finish(batch, "done", actor, outcome, None)
         db.session.commit()  # the rows and the batch's result: one transaction
-    _job(batch_id, ImportState.IMPORTING, body)
+    _job(batch_id, S.IMPORTING, body)
 
 
-def watch(batch: ImportBatch) -> tasks.JobState | None:
+def watch(batch: ImportBatch, actor: Actor) -> tasks.JobState | None:
     """The queue's view of a running batch; a batch whose worker stopped is marked interrupted (nothing was
     written: the write is one transaction). None when the batch is not running."""
-    if batch.state not in (ImportState.CHECKING.value, ImportState.IMPORTING.value):
+    if batch.state not in (S.CHECKING.value, S.IMPORTING.value):
         return None
     job = tasks.state(batch.job_id)
     if job.status in (tasks.LOST, tasks.FAILED, tasks.FINISHED):
         db.session.refresh(batch)
-        if batch.state in (ImportState.CHECKING.value, ImportState.IMPORTING.value):
+        if batch.state in (S.CHECKING.value, S.IMPORTING.value):
             with force_locale(batch.locale):
                 message = gettext("The background worker stopped before the end. Nothing was imported: upload the "
                                   "file again.")
-            db.session.execute(update(ImportBatch).where(
-                ImportBatch.id == batch.id, ImportBatch.state == batch.state).values(
-                state=ImportState.INTERRUPTED.value, message=message, finished_at=datetime.datetime.now()))
-            db.session.commit()
+            try:
+                with transaction():
+                    _finish(batch, "interrupt", actor, None, message)
+            except ConcurrentTransition:  # the job itself ended it at this very moment
+                pass
             db.session.refresh(batch)
     return job
 
