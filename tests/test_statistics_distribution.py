@@ -44,7 +44,7 @@ PEOPLE = [
 
 
 @pytest.fixture()
-def data(fast_world):
+def distribution_world(fast_world):
     w = fast_world
     for org, industry in ((w.unit, "卫生健康"), (w.sub_unit, "卫生健康"), (w.other_unit, "教育")):
         db.session.get(Org, org.id).industry = industry
@@ -135,15 +135,15 @@ def check_all(actor, org: Org) -> None:
 
 # ------------------------------------------------------------------ figures
 
-def test_figures_match_an_independent_count_at_every_level(data):
-    w = data
+def test_figures_match_an_independent_count_at_every_level(distribution_world):
+    w = distribution_world
     city = actor_for(w.city_admin, R.HR_ADMIN, w.city)
     for org in (w.city, w.district, w.other_district, w.dept, w.unit, w.sub_unit, w.other_unit):
         check_all(city, org)
 
 
-def test_known_figures_of_the_city(data):
-    w = data
+def test_known_figures_of_the_city(distribution_world):
+    w = distribution_world
     titles = {i.value: i for i in dist.titles(actor_for(w.city_admin, R.HR_ADMIN, w.city)).items}
     health = titles["卫生技术"]
     assert (health.grades["senior"], health.grades["senior_正高级"], health.grades["senior_副高级"],
@@ -158,10 +158,10 @@ def test_known_figures_of_the_city(data):
     assert (orgs.total.departments, orgs.total.units, orgs.total.bases, orgs.total.staff) == (1, 3, 1, 10)
 
 
-def test_the_tally_follows_every_change(data):
+def test_the_tally_follows_every_change(distribution_world):
     """Title, qualifications, unit, staff flag and an org moved under another parent: the figures stay those of an
     independent count after each."""
-    w = data
+    w = distribution_world
     city = actor_for(w.city_admin, R.HR_ADMIN, w.city)
 
     def person(name):
@@ -193,9 +193,9 @@ def test_the_tally_follows_every_change(data):
         assert db.session.scalar(text("SELECT count(*) FROM staff_tally_delta")) == 0
 
 
-def test_many_changes_in_one_transaction(data):
+def test_many_changes_in_one_transaction(distribution_world):
     """An import's shape: many staff changed before one commit (PostgreSQL sums them into the tally at commit)."""
-    w = data
+    w = distribution_world
     for i in range(30):
         person = person_of(make_person(f"批量{i}", db.session.get(Org, w.sub_unit.id)))
         person.title_series, person.title_level = "统计", ("初级", "中级", "正高级")[i % 3]
@@ -208,9 +208,9 @@ def test_many_changes_in_one_transaction(data):
     assert titles["统计"].staff == 30 and titles["统计"].grades["senior"] == 10
 
 
-def test_the_statements_do_not_grow_with_the_people(data):
+def test_the_statements_do_not_grow_with_the_people(distribution_world):
     from tests.helpers import statements
-    w = data
+    w = distribution_world
     actor = actor_for(w.city_admin, R.HR_ADMIN, w.city)
     with statements() as seen:
         for compute in (dist.org_counts, dist.titles, dist.industries, dist.qualifications):
@@ -219,8 +219,8 @@ def test_the_statements_do_not_grow_with_the_people(data):
     assert len(seen) <= 16
 
 
-def test_scope_of_the_workflow(data):
-    w = data
+def test_scope_of_the_workflow(distribution_world):
+    w = distribution_world
     unit_actor = actor_for(w.unit_admin, R.UNIT_ADMIN, w.unit)
     for compute in (dist.org_counts, dist.titles, dist.industries, dist.qualifications):
         for org in (w.dept, w.other_unit, w.city, w.base, 999999, "x"):
@@ -241,8 +241,8 @@ def _cells(html: str, cls: str) -> dict:
     return out
 
 
-def test_pages_tables_charts_and_links(data, client):
-    w = data
+def test_pages_tables_charts_and_links(distribution_world, client):
+    w = distribution_world
     log_in(client, w.district_admin.username, R.HR_ADMIN.value)
     html = page(client.get("/statistics/orgs"))
     assert _cells(html, "")[str(w.dept.id)] == ["1", "2", "0", "8"]
@@ -270,8 +270,8 @@ def test_pages_tables_charts_and_links(data, client):
     assert "分院乙" in listed and "卫健局甲" not in listed
 
 
-def test_the_staff_list_filter_never_reaches_outside_the_scope(data, client):
-    w = data
+def test_the_staff_list_filter_never_reaches_outside_the_scope(distribution_world, client):
+    w = distribution_world
     log_in(client, w.unit_admin.username, R.UNIT_ADMIN.value)
     from app.views.admin import staff_list_url
     with client.application.test_request_context():
@@ -287,8 +287,8 @@ def test_the_staff_list_filter_never_reaches_outside_the_scope(data, client):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_export_of_each_page(data, client, name):
-    w = data
+def test_export_of_each_page(distribution_world, client, name):
+    w = distribution_world
     log_in(client, w.city_admin.username, R.HR_ADMIN.value)
     response = client.get(f"/statistics/{name}/export?org={w.district.id}")
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
@@ -307,8 +307,8 @@ def test_export_of_each_page(data, client, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_other_orgs_are_not_found_page_and_export(data, client, name):
-    w = data
+def test_other_orgs_are_not_found_page_and_export(distribution_world, client, name):
+    w = distribution_world
     log_in(client, w.district_admin.username, R.HR_ADMIN.value)
     for org in (w.other_district.id, w.other_unit.id, w.city.id, w.base.id, 999999, "abc", 2 ** 40):
         assert client.get(f"/statistics/{name}?org={org}").status_code == 404, org
@@ -318,8 +318,8 @@ def test_other_orgs_are_not_found_page_and_export(data, client, name):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_professionals_bases_and_platform_roles_are_refused(data, client, name):
-    w = data
+def test_professionals_bases_and_platform_roles_are_refused(distribution_world, client, name):
+    w = distribution_world
     assert is_login_redirect(client.get(f"/statistics/{name}"))
     for who, role in (("base_admin", R.BASE_ADMIN), ("support", R.SUPPORT), ("auditor", R.AUDITOR)):
         with client.session_transaction() as session:
@@ -333,16 +333,16 @@ def test_professionals_bases_and_platform_roles_are_refused(data, client, name):
     assert client.get(f"/statistics/{name}").status_code == 403
 
 
-def test_menu_of_admins(data, client):
-    log_in(client, data.unit_admin.username, R.UNIT_ADMIN.value)
+def test_menu_of_admins(distribution_world, client):
+    log_in(client, distribution_world.unit_admin.username, R.UNIT_ADMIN.value)
     html = page(client.get("/home/"))
     for label in ("Org and staff statistics", "Title statistics", "Industry statistics", "Qualification statistics"):
         assert zh(label) in html
 
 
-def test_a_district_in_a_new_branch_counts_its_orgs(data):
+def test_a_district_in_a_new_branch_counts_its_orgs(distribution_world):
     """A department and a base made after the people: the org counts are read live."""
-    w = data
+    w = distribution_world
     make_org(OrgKind.DEPARTMENT, "乙区教育局", w.other_district)
     result = dist.org_counts(actor_for(w.city_admin, R.HR_ADMIN, w.city))
     row = next(r for r in result.rows if r.org and r.org.id == w.other_district.id)
