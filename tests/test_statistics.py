@@ -180,6 +180,27 @@ def test_page_table_chart_and_staff_link(data, client):
     assert 'href="/staff/list/"' not in _total(html) and "<td class=\"num headcount\">7</td>" in _total(html)
 
 
+def test_export_is_the_page_table_of_the_admins_scope(data, client):
+    import io
+
+    import openpyxl
+
+    w = data
+    log_in(client, w.city_admin.username, R.HR_ADMIN.value)
+    assert f'href="/statistics/completion/export?year={YEAR}&org={w.city.id}"' in page(client.get(URL))
+    response = client.get(f"{URL}/export?year={YEAR}&org={w.city.id}")
+    assert response.status_code == 200 and response.data[:2] == b"PK"
+    rows = list(openpyxl.load_workbook(io.BytesIO(response.data)).worksheets[0].iter_rows(values_only=True))
+    assert rows[0][:2] == (zh("Organisation"), zh("Headcount"))
+    by_name = {row[0]: row[1:] for row in rows[1:]}
+    assert by_name[w.district.name] == (7, 5, 2, 3, 42.9)
+    assert by_name[zh("Sum of the level")][0] == sum(v[0] for k, v in by_name.items() if k != zh("Sum of the level"))
+    district = client.__class__(client.application)
+    log_in(district, w.district_admin.username, R.HR_ADMIN.value)
+    assert district.get(f"{URL}/export?year={YEAR}&org={w.other_district.id}").status_code == 404
+    assert district.get(f"{URL}/export?year=1800").status_code == 400
+
+
 def test_the_chart_library_is_served_by_the_platform(client):
     response = client.get("/static/vendor/echarts/echarts.min.js")
     assert response.status_code == 200 and b"echarts" in response.data[:2000]

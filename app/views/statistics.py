@@ -117,6 +117,20 @@ def _links(page: str, result) -> dict:
     return links
 
 
+COMPLETION_LABELS = [_l("Organisation"), _l("Headcount"), _l("Took part"), _l("Did not take part"), _l("Passed"),
+                     _l("Pass rate")]
+
+
+def _completion_rows(result, own_level: str):
+    """The completion table as the page shows it: one row per org below (本级 first), then the level's sum."""
+    for row in result.rows:
+        yield [row.org.name if row.org is not None else own_level, row.headcount, row.took_part, row.not_taken,
+               row.passed, row.pass_rate]
+    total = result.total
+    yield [gettext("Sum of the level"), total.headcount, total.took_part, total.not_taken, total.passed,
+           total.pass_rate]
+
+
 def _distribution(view: BaseView, page: str):
     actor = current_actor()
     title, compute = PAGES[page]
@@ -142,6 +156,7 @@ class StatisticsView(BaseView):
     default_view = "completion"
     class_permission_name = "StatisticsView"
 
+    @expose("/completion/export")
     @expose("/completion")
     @has_access
     def completion(self):
@@ -154,11 +169,15 @@ class StatisticsView(BaseView):
         except stats.OutOfScope:
             abort(404)
         own_level = gettext("Own level (%(org)s)", org=result.org.name)
+        if is_export():
+            return xlsx_response(gettext("Completion %(year)s: %(org)s", year=result.year, org=result.org.name),
+                                 COMPLETION_LABELS, _completion_rows(result, own_level))
         low, high = stats.year_range()
         return self.render_template(
             "statistics/completion.html", result=result, years=list(range(high, low - 1, -1)),
             crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level,
-            chart=stats.chart_data(result, own_level), title=_l("Completion statistics"))
+            chart=stats.chart_data(result, own_level), title=_l("Completion statistics"),
+            export_url=export_url("/statistics/completion/export", year=result.year, org=result.org.id))
 
     # One endpoint per page, its export at …/export: the export carries exactly the page's permission.
     @expose("/orgs/export")
