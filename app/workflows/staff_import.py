@@ -260,31 +260,69 @@ class _Units:
         return self.cache[text]
 
 
+DATE_KEYS = ("birth_date", "graduation_date", "title_date")
+
+
+def _file_rows(batch: ImportBatch):
+    """Every row after the checks that depend on the file alone (the forms' validators; the same 证件号 or e-mail
+    twice): (row number, its cells as text, values, reasons). The check keeps them beside the upload, one JSON line a
+    row; the import reads them from there instead of parsing the workbook again (the file cannot have changed: it is
+    the batch's own copy). What depends on the database (units, accounts, e-mails) is checked afresh each time."""
+    cache = _path(batch) + ".rows"
+    if os.path.exists(cache):
+        with open(cache, encoding="utf-8") as fh:
+            for line in fh:
+                number, cells, values, reasons = json.loads(line)
+                for key in DATE_KEYS:
+                    if key in values:
+                        values[key] = datetime.date.fromisoformat(values[key])
+                yield number, cells, values, reasons
+        return
+    first_seen: dict[str, int] = {}
+    part = cache + ".part"
+    try:
+        with open(part, "w", encoding="utf-8") as out:
+            for number, raw in read_rows(_path(batch), COLUMNS, max_rows(), skip=EXAMPLE_ROW):
+                values, reasons = _check_row(raw)
+                for key in ("id_number", "email"):
+                    seen_key = f"{key}:{str(values.get(key, '')).lower()}"
+                    if key in values and seen_key in first_seen:
+                        reasons.append(gettext("Same %(column)s as row %(row)s", column=BY_KEY[key].header,
+                                               row=first_seen[seen_key]))
+                    elif key in values:
+                        first_seen[seen_key] = number
+                cells = _shown(raw)
+                out.write(json.dumps([number, cells, values, reasons], ensure_ascii=False, default=str) + "\n")
+                yield number, cells, values, reasons
+        os.replace(part, cache)
+    finally:
+        if os.path.exists(part):
+            os.remove(part)
+
+
 def _process(batch: ImportBatch, actor: Actor, write: bool) -> Outcome:
-    """Read and check every row; with `write`, insert the valid new ones chunk by chunk (the caller commits or
-    rolls back the whole). Memory: one chunk of rows, plus the file's ID numbers and e-mails (for duplicates)."""
+    """Check every row; with `write`, insert the valid new ones chunk by chunk (the caller commits or rolls back the
+    whole). Memory: one chunk of rows, plus the file's ID numbers and e-mails (for duplicates)."""
     outcome = Outcome()
     units = _Units(actor)
-    first_seen: dict[str, int] = {}
     stop_writing = write and batch.mode == ImportMode.ALL_OR_NOTHING.value
-    chunk: list[tuple[int, dict, dict, list[str]]] = []
+    chunk: list[tuple[int, list, dict, list[str]]] = []
 
     def flush():
         nonlocal chunk
         _check_against_database(chunk, outcome)
-        good = [(number, values) for number, raw, values, reasons in chunk if not reasons and values is not None]
-        for number, raw, values, reasons in chunk:
+        good = [(number, values) for number, cells, values, reasons in chunk if not reasons and values is not None]
+        for number, cells, values, reasons in chunk:
             if reasons:
-                outcome.failures.append([number, reasons, _shown(raw)])
+                outcome.failures.append([number, reasons, cells])
         outcome.valid += len(good)
         if write and not (stop_writing and outcome.failures):
             outcome.created += _insert(good)
         tasks.progress(outcome.total, batch.total_rows or outcome.total)
         chunk = []
 
-    for number, raw in read_rows(_path(batch), COLUMNS, max_rows(), skip=EXAMPLE_ROW):
+    for number, cells, values, reasons in _file_rows(batch):
         outcome.total += 1
-        values, reasons = _check_row(raw)
         unit = units.find(values.get("unit"))
         if unit is None:
             reasons.append(gettext("Unit “%(unit)s” is not an active unit of your organisation's subtree",
@@ -292,14 +330,7 @@ def _process(batch: ImportBatch, actor: Actor, write: bool) -> Outcome:
                            else gettext("%(column)s is required", column=BY_KEY["unit"].header))
         else:
             values["unit_id"] = unit.id
-        for key in ("id_number", "email"):
-            seen_key = f"{key}:{str(values.get(key, '')).lower()}"
-            if key in values and seen_key in first_seen:
-                reasons.append(gettext("Same %(column)s as row %(row)s", column=BY_KEY[key].header,
-                                       row=first_seen[seen_key]))
-            elif key in values:
-                first_seen[seen_key] = number
-        chunk.append((number, raw, values, reasons))
+        chunk.append((number, cells, values, reasons))
         if len(chunk) >= CHUNK:
             flush()
     flush()
@@ -324,7 +355,7 @@ def _check_against_database(chunk, outcome: Outcome) -> None:
     emails = [values["email"].lower() for _n, _r, values, reasons in chunk if not reasons and "email" in values]
     taken = set(db.session.scalars(select(func.lower(Account.email)).where(func.lower(Account.email).in_(emails)))
                 ) if emails else set()
-    for index, (number, raw, values, reasons) in enumerate(chunk):
+    for index, (number, cells, values, reasons) in enumerate(chunk):
         if reasons:
             continue
         user_id = accounts_by_id.get(values["id_number"])
@@ -332,7 +363,7 @@ def _check_against_database(chunk, outcome: Outcome) -> None:
             memberships = held.get(user_id, [])
             if (values["unit_id"], MembershipState.ACTIVE.value) in memberships:
                 outcome.existing += 1
-                chunk[index] = (number, raw, None, [])  # already on this unit's staff: nothing to do
+                chunk[index] = (number, cells, None, [])  # already on this unit's staff: nothing to do
                 continue
             if memberships:
                 reasons.append(gettext("This ID number is already registered at another unit (or under review "
