@@ -5,8 +5,8 @@ run: openpyxl's default mode and one ORM object per row (10,000 rows only: it is
 
     python bench/import_staff.py [--sizes 10000,100000] [--no-baseline] [--no-memory]
 
-Printed per size: the check (the preview: parse + validate), the import (parse + validate again + write: what the
-worker does after "import"), rows per second, and the peak of Python memory of the import (tracemalloc, in a run
+Printed per size: the check (the preview: parse + validate every row), the import (what the worker does after
+"import": the rows' database checks again, then the write), their sum against the target, rows per second, and the peak of Python memory of the import (tracemalloc, in a run
 of its own, not timed). Nothing stays in the database: each run happens inside an outer transaction that is rolled
 back at the end (the workflow's commit releases a savepoint instead), so the figures leave out one WAL flush.
 """
@@ -161,9 +161,10 @@ def main() -> None:
             size = os.path.getsize(path) / 1e6
             result = import_once(app, path, n)
             target = targets.get(n)
-            print(f"{n:>7,} rows ({size:.1f} MB): check {result['check']:6.2f} s | import (parse + validate + write) "
-                  f"{result['import']:6.2f} s = {n / result['import']:,.0f} rows/s"
-                  + (f" | target {target:.0f} s: {'met' if result['import'] < target else 'NOT MET'}" if target else ""),
+            total = result["check"] + result["import"]
+            print(f"{n:>7,} rows ({size:.1f} MB): check (parse + validate) {result['check']:6.2f} s + import (the "
+                  f"database checks again + write) {result['import']:6.2f} s = {total:6.2f} s, {n / total:,.0f} rows/s"
+                  + (f" | target {target:.0f} s: {'met' if total < target else 'NOT MET'}" if target else ""),
                   flush=True)
             if not args.no_memory:
                 peak = import_once(app, path, n, memory=True)["peak"]
@@ -172,7 +173,7 @@ def main() -> None:
             if not args.no_baseline and n <= 10_000:
                 base = baseline_once(app, path, n)
                 print(f"{'':>7}  baseline (openpyxl default mode, one ORM object per row): {base:6.2f} s "
-                      f"= {base / result['import']:.1f}x the import", flush=True)
+                      f"= {base / total:.1f}x ours", flush=True)
 
 
 if __name__ == "__main__":
