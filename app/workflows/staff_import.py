@@ -51,7 +51,7 @@ from .spreadsheet import CellProblem, Column, FileRefused, as_date, as_text, dec
 
 log = logging.getLogger(__name__)
 IMPORT_ROLES = (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN)
-CHUNK = 1000  # rows checked against the database, and written, per statement
+CHUNK = 2000  # rows checked against the database, and written, per statement
 GENDERS = {"男": "M", "女": "F"}
 NO_EMAIL_DOMAIN = "no-email.invalid"  # RFC 2606: never delivered; the person adds a real address in their profile
 
