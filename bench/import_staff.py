@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import sys
 import tempfile
 import time
 import tracemalloc
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,8 +34,8 @@ ADMIN = "unit_admin"
 
 def write_file(path: str, n: int) -> None:
     """The template's columns filled with n new people, saved the way Excel, WPS and LibreOffice save a workbook:
-    text in the shared-strings table and the sheet's size in its <dimension> (openpyxl's default mode; its
-    write-only mode writes inline strings, which its reader parses several times slower, and no dimension)."""
+    the sheet's size in its <dimension> (openpyxl's default mode writes it) and text in the shared-strings table
+    (openpyxl writes inline strings, which its own reader parses much slower: `_shared_strings` converts)."""
     import openpyxl
 
     from app.demo import make_id_number
@@ -54,6 +56,38 @@ def write_file(path: str, n: int) -> None:
                   "title_name": "工程师", "title_date": "2015-12-31"}
         sheet.append([values.get(k) for k in keys])
     wb.save(path)
+    _shared_strings(path)
+
+
+_INLINE = re.compile(rb'<c r="([A-Z]+[0-9]+)"( s="[0-9]+")? t="inlineStr"><is><t(?: xml:space="preserve")?>(.*?)</t></is></c>')
+
+
+def _shared_strings(path: str) -> None:
+    """Rewrite the first sheet's inline strings as shared strings (xl/sharedStrings.xml), as Excel stores text."""
+    table: dict[bytes, int] = {}
+
+    def shared(match) -> bytes:
+        index = table.setdefault(match.group(3), len(table))
+        return b'<c r="%s"%s t="s"><v>%d</v></c>' % (match.group(1), match.group(2) or b"", index)
+
+    tmp = path + ".tmp"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, count = _INLINE.subn(shared, data)
+                strings = b"".join(b"<si><t>%s</t></si>" % text for text in table)
+                dst.writestr("xl/sharedStrings.xml", b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+                             b'main" count="%d" uniqueCount="%d">%s</sst>' % (count, len(table), strings))
+            elif item.filename == "[Content_Types].xml":
+                data = data.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+            elif item.filename == "xl/_rels/workbook.xml.rels":
+                data = data.replace(b"</Relationships>", b'<Relationship Type="http://schemas.openxmlformats.org/'
+                                    b'officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml" '
+                                    b'Id="rIdSharedStrings"/></Relationships>')
+            dst.writestr(item, data)
+    os.replace(tmp, path)
 
 
 @contextmanager
