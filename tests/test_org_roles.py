@@ -314,3 +314,21 @@ def test_role_pages_refuse_another_orgs_role(client, fast_world):
     assert client.post(f"/org/admins/roles/{theirs.id}/delete", data={"csrf_token": token}).status_code == 403
     assert "乙校角色" not in page(client.get("/org/admins/roles"))
     assert roles_snapshot() == roles
+
+
+def test_a_statistics_only_role_sees_figures_without_links_it_cannot_follow(app, fast_world):
+    """查询统计 alone: the pages open, their figures are plain numbers (the staff list behind them needs the staff
+    module); with the staff module too, the figures link to it again."""
+    world = fast_world
+    make_person("统计对象", world.unit)
+    deputy = second_admin(world, "统计员")
+    role = flow.create_role(boss(world), "统计员", ["statistics"])
+    flow.set_role(boss(world), membership_of(deputy).id, role.id)
+    theirs = app.test_client()
+    log_in(theirs, deputy.username, R.UNIT_ADMIN.value)
+    for url in ("/statistics/titles", "/statistics/orgs", "/statistics/completion"):
+        html = page(theirs.get(url))
+        assert "/staff/list/" not in html, url
+    assert theirs.get("/staff/list/").status_code == 403
+    flow.edit_role(boss(world), role.id, "统计员", ["statistics", "staff"])
+    assert "/staff/list/" in page(theirs.get("/statistics/titles"))

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, request
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 
+from ..extensions import appbuilder
 from ..security import current_actor
 from ..workflows import distribution as dist
 from ..workflows import statistics as stats
@@ -86,6 +87,11 @@ def _chart(page: str, result, own_level: str) -> dict:
     return {"names": names, "series": [{"name": gettext("Professionals"), "data": [i.staff for i in result.items]}]}
 
 
+def may_list_staff() -> bool:
+    """Whether the figures may link to the staff list: an org-defined role without the staff module cannot open it."""
+    return bool(appbuilder.sm.has_access("can_list", "StaffModelView"))
+
+
 def _links(page: str, result) -> dict:
     """The staff list behind each figure: (row index or "total", column key) -> URL."""
     org_id = result.org.id
@@ -147,7 +153,8 @@ def _distribution(view: BaseView, page: str):
         "Save as image"), file_name=f"{title}-{result.org.name}")
     return view.render_template(
         f"statistics/{page}.html", page=page, result=result, columns=_tables()[page], cell=_cell,
-        crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level, chart=chart, links=_links(page, result),
+        crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level, chart=chart,
+        links=_links(page, result) if may_list_staff() else {},
         export_url=export_url(f"/statistics/{page}/export", org=request.args.get("org")), title=title)
 
 
@@ -176,7 +183,7 @@ class StatisticsView(BaseView):
         return self.render_template(
             "statistics/completion.html", result=result, years=list(range(high, low - 1, -1)),
             crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level,
-            chart=stats.chart_data(result, own_level), title=_l("Completion statistics"),
+            chart=stats.chart_data(result, own_level), title=_l("Completion statistics"), may_list_staff=may_list_staff(),
             export_url=export_url("/statistics/completion/export", year=result.year, org=result.org.id))
 
     # One endpoint per page, its export at …/export: the export carries exactly the page's permission.
