@@ -23,8 +23,13 @@ from rq.job import Job, JobStatus
 QUEUED, STARTED, FINISHED, FAILED, LOST, NO_WORKER = "queued", "started", "finished", "failed", "lost", "no_worker"
 
 
-def _redis():
-    return Redis.from_url(current_app.config["REDIS_URL"])
+def _redis() -> Redis:
+    """One client (and its connection pool) per app and Redis address, not one per poll of a page."""
+    url = current_app.config["REDIS_URL"]
+    clients = current_app.extensions.setdefault("task_redis", {})
+    if url not in clients:
+        clients[url] = Redis.from_url(url)
+    return clients[url]
 
 
 def queue():

@@ -86,6 +86,11 @@ class ImportBatch(Model):
         return ImportState(self.state).label
 
     @property
+    def running(self) -> bool:
+        """Being checked or written (by a request, or by a worker the page watches)."""
+        return self.state in (ImportState.CHECKING.value, ImportState.IMPORTING.value)
+
+    @property
     def mode_label(self):
         return ImportMode(self.mode).label
 

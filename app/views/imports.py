@@ -9,7 +9,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import get_locale, gettext, lazy_gettext as _l
 
 from .. import clock, tasks
-from ..models import ImportMode, ImportState
+from ..models import ImportMode
 from ..security import current_actor, current_membership
 from ..workflows import staff_import as flow
 from .export import MIME
@@ -17,7 +17,6 @@ from .forms import ButtonForm
 from .util import db_id, denied_as, domain_errors
 
 PREVIEW_ROWS = 200  # failed rows shown on the page; all of them are in the failed-rows file
-RUNNING = (ImportState.CHECKING.value, ImportState.IMPORTING.value)
 
 
 def _download(content: bytes, name: str):
@@ -70,7 +69,7 @@ class ImportView(BaseView):
         batch = self._batch(batch_id)
         job = flow.watch(batch, current_actor())
         failures = flow.failures(batch)
-        return self.render_template("imports/batch.html", batch=batch, job=job, running=batch.state in RUNNING,
+        return self.render_template("imports/batch.html", batch=batch, job=job,
                                     failures=failures[:PREVIEW_ROWS], more=max(0, len(failures) - PREVIEW_ROWS),
                                     columns=flow.COLUMNS, form=ButtonForm(), modes=list(ImportMode),
                                     tasks=tasks, title=_l("Batch import"))
@@ -81,7 +80,7 @@ class ImportView(BaseView):
         """The batch page's poll: state and progress (JSON)."""
         batch = self._batch(batch_id)
         job = flow.watch(batch, current_actor())
-        return jsonify(state=batch.state, label=str(batch.state_label), running=batch.state in RUNNING,
+        return jsonify(state=batch.state, label=str(batch.state_label), running=batch.running,
                        done=job.done if job else 0, total=job.total if job else batch.total_rows,
                        percent=job.percent if job else 100, queue=job.status if job else None,
                        no_worker=bool(job and job.status == tasks.NO_WORKER))

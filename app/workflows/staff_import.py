@@ -473,11 +473,15 @@ class ImportMachine(StateMachine):
 machine = ImportMachine()
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in {m.value for m in ImportMode}:
+        raise DomainError(_l("Choose how to import."), field="mode")
+
+
 def start(actor: Actor, membership_id: int, file_name: str, content: bytes, mode: str, locale: str) -> ImportBatch:
     """Keep the uploaded file, record the batch and check it (in the queue when it is big)."""
     _check_actor(actor)
-    if mode not in (ImportMode.ALL_OR_NOTHING.value, ImportMode.VALID_ROWS.value):
-        raise DomainError(_l("Choose how to import."), field="mode")
+    _check_mode(mode)
     if not content:
         raise DomainError(_l("Choose the filled template (.xlsx) to upload."), field="file")
     stored = f"{secrets.token_hex(16)}.xlsx"
@@ -509,8 +513,8 @@ def confirm(actor: Actor, batch_id: int, mode: str | None = None) -> ImportBatch
     batch = get_batch(actor, batch_id)
     if batch is None:
         raise PermissionDenied(_l("You do not have permission to do this."))
-    if mode is not None and mode not in (ImportMode.ALL_OR_NOTHING.value, ImportMode.VALID_ROWS.value):
-        raise DomainError(_l("Choose how to import."), field="mode")
+    if mode is not None:
+        _check_mode(mode)
     machine.apply(batch, "confirm", actor, values={"mode": mode or batch.mode, "job_id": None})
     _run(batch, write_job)
     return batch
@@ -595,12 +599,12 @@ def write_job(batch_id: int) -> None:
 def watch(batch: ImportBatch, actor: Actor) -> tasks.JobState | None:
     """The queue's view of a running batch; a batch whose worker stopped is marked interrupted (nothing was
     written: the write is one transaction). None when the batch is not running."""
-    if batch.state not in (S.CHECKING.value, S.IMPORTING.value):
+    if not batch.running:
         return None
     job = tasks.state(batch.job_id)
     if job.status in (tasks.LOST, tasks.FAILED, tasks.FINISHED):
         db.session.refresh(batch)
-        if batch.state in (S.CHECKING.value, S.IMPORTING.value):
+        if batch.running:
             with force_locale(batch.locale):
                 message = gettext("The background worker stopped before the end. Nothing was imported: upload the "
                                   "file again.")
