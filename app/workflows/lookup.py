@@ -21,12 +21,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from .. import clock
 from ..extensions import db
-from ..models import Account, Org, OrgKind, Person, Region, RoleName, YearSummary
+from ..models import Account, Org, Person, Region, RoleName, YearSummary
 from ..validators import (ValidationError, bad_character, mask_id_number, normalize_id_number,
                           validate_resident_id)
-from . import accounts, annual, export
+from . import accounts, annual, export, statistics
 from .base import Actor
 from .errors import PermissionDenied
 
@@ -34,10 +33,8 @@ ADMIN_ROLES = (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN)
 PAGE_SIZE = 20
 MAX_PAGES = 50          # 1,000 rows page by page; past them a search narrows it down (the export has them all)
 MATCH_CAP = 50          # the staff lookup shows this many people whose name starts alike
-YEARS_BACK = 30         # the oldest year a lookup may ask for, counted back from this year
 NAME_MAX = 30           # person.name is String(30)
 UNIT_NAME_MAX = 100     # org.name is String(100)
-HR_KINDS = (OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value)
 # Other documents (passports, permits, officer IDs), compared as typed (upper-cased): letters and digits, or the
 # 8 or 10 digits of a Taiwan residents' permit.
 _OTHER_ID = re.compile(r"[A-Z0-9]{5,20}")
@@ -103,9 +100,7 @@ def split_query(raw) -> tuple[str, str]:
     return "name", name_of(text)
 
 
-def year_range() -> tuple[int, int]:
-    this_year = clock.today().year
-    return this_year - YEARS_BACK, this_year
+year_range = statistics.year_range  # the years a lookup may ask for: those of the statistics
 
 
 def year_of(raw) -> int:
@@ -306,16 +301,6 @@ def _ids(root: str, flt: HoursFilter):
     return stmt.order_by(Person.id.desc())
 
 
-def _region_key(unit):
-    """The region whose standard applies to a unit's people (annual.region_of in SQL): the unit's own, else the
-    nearest HR bureau's above it."""
-    hr = aliased(Org)
-    nearest = (select(hr.region_id)
-               .where(hr.kind.in_(HR_KINDS), hr.region_id.is_not(None), unit.path.startswith(hr.path))
-               .order_by(func.length(hr.path).desc()).limit(1).scalar_subquery())
-    return func.coalesce(unit.region_id, nearest)
-
-
 class _Rows:
     """The rows of a list of ids with the year's hours and result; the standard of each region is looked up once
     (annual.standards) and kept for the next batch."""
@@ -332,7 +317,7 @@ class _Rows:
         if not ids:
             return {}
         unit = aliased(Org)
-        stmt = (select(Person.id, Person.user_id, Person.name, Person.id_number, unit.name, _region_key(unit),
+        stmt = (select(Person.id, Person.user_id, Person.name, Person.id_number, unit.name, statistics.region_expr(unit),
                        YearSummary.public_hours, YearSummary.professional_hours)
                 .join(unit, unit.id == Person.unit_id)
                 .outerjoin(YearSummary, and_(YearSummary.person_id == Person.id, YearSummary.year == self.year))

@@ -118,7 +118,7 @@ def current_org(actor: Actor, org_id=None) -> Org:
     return org
 
 
-def _region_expr(unit):
+def region_expr(unit):
     """The region whose standard applies to the people of `unit` (annual.region_of, as SQL): the unit's own, else
     the nearest HR bureau's above it."""
     hr = aliased(Org)
@@ -156,7 +156,7 @@ def _subtree_units(org: Org):
     unit = aliased(Org)
     depth = len(org.path)
     child_path = func.substr(unit.path, 1, depth + _position(func.substr(unit.path, depth + 1), "/"))
-    region_key = func.coalesce(_region_expr(unit), NO_REGION)
+    region_key = func.coalesce(region_expr(unit), NO_REGION)
     return (select(unit.id.label("id"), child_path.label("child_path"), region_key.label("region_key"))
             .where(unit.path.startswith(org.path, autoescape=True)).cte("units"))
 
