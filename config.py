@@ -73,6 +73,20 @@ class Config:
     # Staff import: files of this many rows or more are checked and written by the queue; the row cap per file.
     IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "1000"))
     IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+    # Online learning (issue 11). Lesson videos and class covers live outside the web root; a video must be a real
+    # MP4 or WebM under the size cap. Production serves them through the proxy: LEARNING_SENDFILE = "nginx" answers
+    # with X-Accel-Redirect (LEARNING_ACCEL_PREFIX + file name), "apache" with X-Sendfile; empty = Flask's
+    # send_file with range requests.
+    LEARNING_FOLDER = os.environ.get("LEARNING_FOLDER", os.path.join(BASE_DIR, "instance", "learning"))
+    VIDEO_MAX_BYTES = int(os.environ.get("VIDEO_MAX_BYTES", str(500 * 1024 * 1024)))
+    LEARNING_SENDFILE = os.environ.get("LEARNING_SENDFILE", "")
+    LEARNING_ACCEL_PREFIX = os.environ.get("LEARNING_ACCEL_PREFIX", "/protected/learning/")
+    PREVIEW_SECONDS = int(os.environ.get("PREVIEW_SECONDS", "180"))  # the class page's preview of the first lesson
+    # Payment: the provider that takes the money (app/payments.py). "simulated" is built in: a QR page and a signed
+    # asynchronous callback; a real provider plugs in by name with its own key.
+    PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "simulated")
+    PAYMENT_SECRET = os.environ.get("PAYMENT_SECRET", "dev-payment-secret")
+    ORDER_TIMEOUT_MINUTES = int(os.environ.get("ORDER_TIMEOUT_MINUTES", "30"))
     RATELIMIT_HEADERS_ENABLED = False
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")
     PUBLIC_POST_RATE_LIMIT = os.environ.get("PUBLIC_POST_RATE_LIMIT", "20 per minute")

@@ -67,6 +67,18 @@ STATISTICS_LINKS = (("Org and staff statistics", "/statistics/orgs"), ("Title st
 STATISTICS_MENUS = tuple(menu for menu, _url in STATISTICS_LINKS)
 LOOKUP_VIEW = "LookupView"                      # U10 / D6 / H6 staff lookup (with password reset), hours lookup
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
+# issue 11: online learning (P12, B1, B3, state machines 6 and 7)
+LEARNING_VIEW = "LearningView"                  # P12 class centre, class page, player, quizzes, learning centre
+ORDER_VIEW = "OrderView"                        # P12 orders of paid classes, 我的订单
+PAYMENT_VIEW = "PaymentView"                    # the payment provider's pages and its signed callback (public)
+LESSON_MEDIA_VIEW = "LessonMediaView"           # lesson videos and class covers (scope checked per file)
+CLASS_ADMIN_VIEW = "ClassAdminView"             # B3 a base builds its classes; enrolments and progress
+CLASS_REVIEW_VIEW = "ClassReviewView"           # HR reviews classes (state machine 6), sees its region's classes
+BASE_PLAN_VIEW = "BasePlanView"                 # B1 a base's annual training plan and annual report
+BASE_PLAN_REVIEW_VIEW = "BasePlanReviewView"    # HR reviews plans and annual reports (state machine 6)
+LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDIA_VIEW, "can_.*"),
+                 ("Online learning", "menu_access"), ("Class centre", "menu_access"),
+                 ("Learning centre", "menu_access"), ("My orders", "menu_access"), ("My exams", "menu_access")]
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
                 ("VerifyView", "can_.*"), ("My home", "menu_access")]
@@ -79,7 +91,9 @@ DECLARATION_REVIEW = [("DeclarationReviewView", "can_.*"), ("AttachmentView", "c
                       ("Declarations", "menu_access")]
 HR_ONLY = [("BaseReportReviewView", "can_.*"), ("Base reports", "menu_access"),
            ("AnnualStandardModelView", "can_(list|show|add|edit)"), ("Yearly standards", "menu_access"),
-           ("LearningFormModelView", "can_(list|show|add|edit)"), ("Learning forms", "menu_access")]
+           ("LearningFormModelView", "can_(list|show|add|edit)"), ("Learning forms", "menu_access"),
+           (CLASS_REVIEW_VIEW, "can_.*"), ("Class review", "menu_access"), (LESSON_MEDIA_VIEW, "can_.*"),
+           (BASE_PLAN_REVIEW_VIEW, "can_.*"), ("Base plans", "menu_access")]
 READ = "can_(list|show|api_read|api_get)"
 ADMIN_BASE = SELF_SERVICE + [
     (REVIEW_VIEW, "can_.*"), ("Review", "menu_access"), ("Registrations", "menu_access"),
@@ -99,13 +113,17 @@ UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
 
 # Permissions per role as (view regex, permission regex); anchored on both ends.
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
-    "Public": [(PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"), ("VerifyView", "can_.*")],
-    RoleName.PROFESSIONAL.value: SELF_SERVICE + HOURS_SELF,
+    "Public": [(PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"), ("VerifyView", "can_.*"),
+               (PAYMENT_VIEW, "can_.*")],
+    RoleName.PROFESSIONAL.value: SELF_SERVICE + HOURS_SELF + LEARNING_SELF,
     RoleName.UNIT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW + UNIT_ONLY,
     RoleName.DEPT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW,
     RoleName.HR_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW + HR_ONLY,
     RoleName.BASE_ADMIN.value: SELF_SERVICE + [("BaseReportView", "can_.*"), ("Reported hours", "menu_access"),
                                                ("Training", "menu_access"),
+                                               (CLASS_ADMIN_VIEW, "can_.*"), ("My classes", "menu_access"),
+                                               (LESSON_MEDIA_VIEW, "can_.*"),
+                                               (BASE_PLAN_VIEW, "can_.*"), ("Plans and reports", "menu_access"),
                                                (ORG_PROFILE_VIEW, "can_.*"), ("Org profile", "menu_access"),
                                                (ORG_ADMINS_VIEW, "can_.*"), ("Administrators", "menu_access"),
                                                ("Management", "menu_access")],
@@ -141,18 +159,27 @@ MODULES: dict[str, tuple] = {
     "hr": (_l("Base reports, standards and learning forms"),
            {"BaseReportReviewView", "AnnualStandardModelView", "LearningFormModelView", "Base reports",
             "Yearly standards", "Learning forms", "Management", "Review"}),
+    "class_review": (_l("Online class review"), {CLASS_REVIEW_VIEW, LESSON_MEDIA_VIEW, "Class review", "Review"}),
+    "base_plans_review": (_l("Base plan and annual report review"),
+                          {BASE_PLAN_REVIEW_VIEW, "Base plans", "Review"}),
     "base_reports": (_l("Reported hours"), {"BaseReportView", "Reported hours", "Training"}),
+    "classes": (_l("Online classes"), {CLASS_ADMIN_VIEW, LESSON_MEDIA_VIEW, "My classes", "Training"}),
+    "base_plans": (_l("Plans and reports"), {BASE_PLAN_VIEW, "Plans and reports", "Training"}),
     "statistics": (_l("Queries and statistics"), {STATISTICS_VIEW, "Statistics", "Completion statistics",
                                                   *STATISTICS_MENUS, LOOKUP_VIEW, "Staff lookup", "Hours lookup"}),
 }
 SELF_SERVICE_NAMES = {view for view, _ in SELF_SERVICE}
 
 
+# Names several modules open (menu categories, the lesson files): they tell nothing of which modules a role has.
+SHARED_NAMES = {"Review", "Management", "Training", LESSON_MEDIA_VIEW}
+
+
 def modules_for_role(role: str) -> list[str]:
     """The modules that exist for an admin role: those whose views the role's own permissions reach."""
     names = {view for view, _ in ROLE_PERMISSIONS.get(role, [])}
     return [key for key, (_label, views) in MODULES.items()
-            if any(v in names for v in views if v not in ("Review", "Management", "Training"))]
+            if any(v in names for v in views if v not in SHARED_NAMES)]
 
 
 def module_allows(membership, view_name: str) -> bool:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything the platform needs on a fresh Debian machine: system packages (Chinese fonts, Chromium for
-# browser tests, PostgreSQL and Redis for the test suite, Node.js and npm for the accessibility checker), the
-# Python virtualenv and packages, the npm development packages (axe-core, package-lock.json), compiled
+# browser tests, ffmpeg for the demo lessons' videos, PostgreSQL and Redis for the test suite, Node.js and npm for
+# the accessibility checker), the Python virtualenv and packages, the npm development packages (axe-core, package-lock.json), compiled
 # translations. Safe to run again: it only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium fonts-noto-cjk fonts-wqy-zenhei poppler-utils postgresql redis-server)
+APT_PACKAGES=(chromium ffmpeg fonts-noto-cjk fonts-wqy-zenhei poppler-utils postgresql redis-server)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -42,7 +42,9 @@ def test_modules_for_each_admin_role():
     assert "statistics" not in modules_for_role(R.BASE_ADMIN.value)
     assert "transfers" not in modules_for_role(R.DEPT_ADMIN.value)
     assert "hr" in modules_for_role(R.HR_ADMIN.value) and "hr" not in modules_for_role(R.UNIT_ADMIN.value)
-    assert set(modules_for_role(R.BASE_ADMIN.value)) == {"base_reports", "orgs"}
+    assert set(modules_for_role(R.BASE_ADMIN.value)) == {"base_reports", "orgs", "classes", "base_plans"}
+    assert {"class_review", "base_plans_review"} <= set(modules_for_role(R.HR_ADMIN.value))
+    assert not {"class_review", "base_plans_review", "classes"} & set(modules_for_role(R.UNIT_ADMIN.value))
 
 
 def test_module_allows():
