@@ -72,11 +72,13 @@ LEARNING_VIEW = "LearningView"                  # P12 class centre, class page, 
 ORDER_VIEW = "OrderView"                        # P12 orders of paid classes, 我的订单
 PAYMENT_VIEW = "PaymentView"                    # the payment provider's pages and its signed callback (public)
 LESSON_MEDIA_VIEW = "LessonMediaView"           # lesson videos and class covers (scope checked per file)
+CLASS_CENTRE_VIEW = "ClassCentreView"           # P12 班级中心, a class's page and preview, 学习中心, 我的考试
 CLASS_ADMIN_VIEW = "ClassAdminView"             # B3 a base builds its classes; enrolments and progress
 CLASS_REVIEW_VIEW = "ClassReviewView"           # HR reviews classes (state machine 6), sees its region's classes
 BASE_PLAN_VIEW = "BasePlanView"                 # B1 a base's annual training plan and annual report
 BASE_PLAN_REVIEW_VIEW = "BasePlanReviewView"    # HR reviews plans and annual reports (state machine 6)
 LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDIA_VIEW, "can_.*"),
+                 (CLASS_CENTRE_VIEW, "can_.*"),
                  ("Online learning", "menu_access"), ("Class centre", "menu_access"),
                  ("Learning centre", "menu_access"), ("My orders", "menu_access"), ("My exams", "menu_access")]
 

@@ -107,3 +107,7 @@ RESTRICTED.update({f"LookupView.{name}": REVIEWERS for name in ("staff", "person
 # issue 10: batch import of staff (U9 / D6 / H5): the admin's own subtree; records of the orgs below included
 RESTRICTED.update({f"ImportView.{name}": REVIEWERS
                    for name in ("index", "template", "upload", "batch", "status", "confirm", "failed")})
+# issue 11: 班级中心, a class's page, its preview and 报名, 学习中心, 我的考试 (P12): the professional's own pages (a
+# class id names a published class, open to every professional; nothing names another person)
+RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL
+                   for name in ("index", "detail", "enrol", "preview", "centre", "exams")})

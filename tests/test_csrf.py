@@ -646,6 +646,30 @@ CASES.update({
 
 # ------------------------------------------------------------------ tests
 
+# issue 11: 报名 of a free class (班级中心)
+def class_centre_enrol(app, client, world):
+    import datetime
+
+    from app import clock
+    from app.models import Enrolment, OnlineClass
+
+    person = _professional(world)
+    today = clock.today()
+    item = OnlineClass(base_id=world.base.id, reviewer_org_id=world.city.id, title="防伪测试班级", track="public",
+                       year=YEAR, hours=10, price=0, enrol_start=today - datetime.timedelta(days=1),
+                       enrol_end=today + datetime.timedelta(days=1), state="published")
+    db.session.add(item)
+    db.session.commit()
+    _logged_in_as(client, person, R.PROFESSIONAL)
+
+    def check():
+        assert db.session.scalar(select(func.count(Enrolment.id))) == 0
+    return Case(f"/learning/classes/{item.id}/enrol", {}, check)
+
+
+CASES.update({"ClassCentreView.enrol": class_centre_enrol})
+
+
 def test_every_mutating_route_has_a_case(app):
     """A new POST route fails here until it gets a case below."""
     mutating = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}

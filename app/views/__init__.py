@@ -108,3 +108,13 @@ def register_views(appbuilder) -> None:
     # issue 10: batch import of staff (U9, D6, H5)
     appbuilder.add_view(ImportView(), "Batch import", label=_l("Batch import"), icon="fa-upload",
                         category="Management")
+    # issue 11: class centre (P12 班级中心, a class's page, preview and 报名), 学习中心 and 我的考试
+    from .learning_centre import ClassCentreView
+
+    appbuilder.add_view(ClassCentreView(), "Class centre", label=_l("Class centre"), href="/learning/classes",
+                        icon="fa-th-large", category="Online learning", category_label=_l("Online study"),
+                        category_icon="fa-play-circle")
+    appbuilder.add_link("Learning centre", label=_l("Learning centre"), href="/learning/centre",
+                        icon="fa-tachometer", category="Online learning")
+    appbuilder.add_link("My exams", label=_l("My exams"), href="/learning/exams", icon="fa-pencil-square-o",
+                        category="Online learning")
