@@ -111,3 +111,8 @@ RESTRICTED.update({f"ImportView.{name}": REVIEWERS
 # class id names a published class, open to every professional; nothing names another person)
 RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL
                    for name in ("index", "detail", "enrol", "preview", "centre", "exams")})
+# issue 11: a base's annual training plan and annual report (B1), reviewed by the HR bureau above (state machine 6);
+# B2 by an uploaded .xlsx with its template
+RESTRICTED.update({f"BasePlanView.{name}": BASE_ADMIN for name in ("index", "new", "show", "file")})
+RESTRICTED.update({f"BasePlanReviewView.{name}": HR for name in ("index", "show", "file", "decide")})
+RESTRICTED.update({f"BaseReportView.{name}": BASE_ADMIN for name in ("upload", "template")})

@@ -405,6 +405,11 @@ def build_matrix() -> dict:
     other_base = factories.make_org(OrgKind.BASE, "乙区培训基地", world.other_district)
     other_base_admin = factories.make_account("乙区基地管理员", [(R.BASE_ADMIN, other_base)])
     report = make_report(other_base_admin, other_base, [other], title=OTHER_REPORT_TITLE)
+    from app.workflows import base_plans as plan_flow  # issue 11: another base's annual plan (B1)
+
+    other_filing = plan_flow.submit(factories.actor_for(other_base_admin, R.BASE_ADMIN, other_base), kind="plan",
+                                    year=YEAR, title=OTHER_REPORT_TITLE, classes="3", trainees="120", hours="24",
+                                    content="乙区基地的年度培训计划内容")
     standard = AnnualStandard(year=YEAR, region_id=region.id, public_min=20, professional_min=50, total_min=70)
     db.session.add(standard)
     db.session.commit()
@@ -475,6 +480,7 @@ def build_matrix() -> dict:
         "third_unit": third_unit.id,
         "other_org_change": org_change.id,
         "other_batch": other_batch.id,
+        "other_filing": other_filing.id,
     }
 
 
@@ -518,6 +524,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values["org_change_id"] = data["other_org_change"]
     values["registration_id"] = data["other_reg"]
     values["batch_id"] = data["other_batch"]
+    values["filing_id"] = data["other_filing"]
     values.setdefault("class_id", data.get("other_class", 1))  # issue 11: a class (none in the matrix: refused anyway)
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]

@@ -771,3 +771,48 @@ def lookup_reset_password(app, client, world):
 
 
 CASES.update({"LookupView.reset_password": lookup_reset_password})
+
+
+# ------------------------------------------------------------------ issue 11: base plans and reports (B1), B2 by .xlsx
+
+def _no_filing():
+    from app.models import BaseFiling
+
+    def check():
+        assert db.session.scalar(select(BaseFiling.id).limit(1)) is None
+    return check
+
+
+def _filing_state(item_id: int, expected: str):
+    from app.models import BaseFiling
+
+    def check():
+        assert db.session.execute(select(BaseFiling.state).where(BaseFiling.id == item_id)).scalar_one() == expected
+    return check
+
+
+def base_plan_new(app, client, world):
+    _logged_in_as(client, world.base_admin, R.BASE_ADMIN)
+    return Case("/base/plans/new/plan", {"year": str(YEAR), "title": "伪造的年度计划", "classes": "3",
+                                         "trainees": "100", "hours": "24", "content": "伪造的年度培训计划内容"},
+                _no_filing())
+
+
+def base_plan_decide(app, client, world):
+    from app.workflows import base_plans as plan_flow
+
+    item = plan_flow.submit(factories.actor_for(world.base_admin, R.BASE_ADMIN, world.base), kind="plan", year=YEAR,
+                            title="基地年度计划", classes="3", trainees="100", hours="24", content="基地年度培训计划内容")
+    _logged_in_as(client, world.city_admin, R.HR_ADMIN)
+    return Case("/review/base-plans/decide", {"ids": str(item.id), "action": "approve"},
+                _filing_state(item.id, "pending"))
+
+
+def base_report_upload(app, client, world):
+    _logged_in_as(client, world.base_admin, R.BASE_ADMIN)
+    return Case("/base/reports/upload", {"title": "伪造的培训班", "subject": "professional",
+                                         "form_id": str(learning_form().id), "year": str(YEAR)})
+
+
+CASES.update({"BasePlanView.new": base_plan_new, "BasePlanReviewView.decide": base_plan_decide,
+              "BaseReportView.upload": base_report_upload})

@@ -13,3 +13,4 @@ from .tally import StaffTally  # noqa: F401
 from .learning import (SPECIALTIES, ClassCourse, ClassOrder, ClassSection, ClassState, Enrolment,  # noqa: F401
                        EnrolmentState, Lesson, LessonProgress, OnlineClass, OrderState, PaymentNotice, Question,
                        QuestionKind, QuizAttempt, SectionProgress, SectionState)
+from .base_plans import BaseFiling, FilingKind, FilingState  # noqa: F401  (issue 11: B1 plans and reports)

@@ -118,3 +118,10 @@ def register_views(appbuilder) -> None:
                         icon="fa-tachometer", category="Online learning")
     appbuilder.add_link("My exams", label=_l("My exams"), href="/learning/exams", icon="fa-pencil-square-o",
                         category="Online learning")
+    # issue 11: base plans and annual reports (B1, state machine 6)
+    from .base_plans import BasePlanReviewView, BasePlanView
+
+    appbuilder.add_view(BasePlanView(), "Plans and reports", label=_l("Plans and reports"), icon="fa-file-text-o",
+                        category="Training")
+    appbuilder.add_view(BasePlanReviewView(), "Base plans", label=_l("Base plans and annual reports"),
+                        icon="fa-file-text-o", category="Review")

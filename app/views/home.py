@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..extensions import db
-from ..models import Person, RoleName
+from ..models import ClassState, Person, RoleName
 from ..extensions import appbuilder
 from ..authz import HOME_VIEW, STATISTICS_VIEW, module_allows
 from ..security import current_actor, current_membership
@@ -46,6 +46,8 @@ class HomeView(BaseView):
         extra = {}
         if actor.role == RoleName.BASE_ADMIN:
             extra["reports"] = dashboard.recent_base_reports(actor)
+            extra["filings"] = dashboard.base_filings(actor)  # issue 11: this year's plan and report, classes
+            extra.update(class_states=list(ClassState), this_year_number=clock.today().year)
         elif actor.role == RoleName.SYSADMIN:
             extra["by_role"] = dashboard.memberships_by_role()
             extra["events"] = dashboard.recent_logins()
@@ -84,13 +86,16 @@ QUEUES = (
      org_change_flow.DECIDERS, "org_changes"),
     ("pending-base-reports-card", "BaseReportReviewView.index", _l("Base reports waiting for your review"),
      {RoleName.HR_ADMIN}, "base_reports_to_review"),
+    ("pending-base-plans-card", "BasePlanReviewView.index",
+     _l("Base plans and annual reports waiting for your review"), {RoleName.HR_ADMIN}, "base_plans_to_review"),
     ("pending-corrections-card", "IdentityReviewView.index", _l("Identity corrections waiting for your decision"),
      {RoleName.SUPPORT}, "identity_corrections"),
     ("staff-card", "StaffModelView.list", _l("Professionals in your organisations"), ADMINS, "staff"),
 )
 # The figures of a role's own panel (names in dashboard.COUNTS), read in the same statement as the cards.
 FIGURES = {
-    RoleName.BASE_ADMIN: ("base_pending", "base_approved", "base_rejected", "base_trainees"),
+    RoleName.BASE_ADMIN: ("base_pending", "base_approved", "base_rejected", "base_trainees",
+                          *(f"base_classes_{state.value}" for state in ClassState), "base_learners"),
     RoleName.SYSADMIN: ("accounts", "active_accounts", "failed_logins_today"),
     RoleName.AUDITOR: ("events_today", "failed_logins_today"),
 }

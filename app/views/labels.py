@@ -35,6 +35,9 @@ AUDIT_ACTIONS = {
     "base_report.submit": _l("Base report submitted"),
     "base_report.approve": _l("Base report approved"),
     "base_report.reject": _l("Base report rejected"),
+    "base_filing.submit": _l("Base plan or annual report submitted"),  # issue 11 (B1)
+    "base_filing.approve": _l("Base plan or annual report approved"),
+    "base_filing.reject": _l("Base plan or annual report rejected"),
     "certificate.issue": _l("Certificate printed"),
     # issue 4: personnel and organisation changes
     "profile.edit": _l("Profile edited"),
@@ -77,7 +80,7 @@ AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration
                  "certificate": _l("Certificate"), "title_change": _l("Title change"),
                  "transfer": _l("Unit transfer"), "identity_correction": _l("Identity correction"),
                  "org_change": _l("Organisation change"), "org": _l("Organisation"), "org_role": _l("Role"),
-                 "person": _l("Professional")}
+                 "person": _l("Professional"), "base_filing": _l("Base plan or annual report")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
           **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()},

@@ -16,6 +16,8 @@ from ..extensions import db
 from ..models import (Account, AuditLog, BaseReport, BaseReportLine, BaseReportState, ChangeState, Declaration,
                       IdentityCorrection, Membership, MembershipState, OrgChange, Registration,
                       RegistrationState, RoleName, TitleChange, Transfer)
+from ..models import BaseFiling, ClassState, Enrolment, OnlineClass  # issue 11: a base's year at a glance
+from . import base_plans
 from . import declaration as decl_flow
 from . import identity as id_flow
 from . import org_change as org_change_flow
@@ -97,6 +99,32 @@ def _trainees(actor: Actor) -> Select:
             .where(BaseReport.base_id == _base_id(actor), BaseReport.year == clock.today().year))
 
 
+def _classes(state: str):
+    def build(actor: Actor) -> Select:
+        return select(func.count(OnlineClass.id)).where(OnlineClass.base_id == _base_id(actor),
+                                                        OnlineClass.state == state)
+    return build
+
+
+def _learners(actor: Actor) -> Select:
+    """Distinct learners enrolled in any of the base's classes."""
+    return (select(func.count(distinct(Enrolment.person_id)))
+            .join(OnlineClass, OnlineClass.id == Enrolment.class_id)
+            .where(OnlineClass.base_id == _base_id(actor)))
+
+
+def _base_plans_to_review(actor: Actor) -> Select:
+    stmt = select(func.count(BaseFiling.id)).where(BaseFiling.state == "pending")
+    if actor.role != RoleName.HR_ADMIN or not actor.scope_path:
+        return _none(stmt)
+    return stmt.where(BaseFiling.reviewer_org_id.in_(subtree_ids(actor.scope_path)))
+
+
+def base_filings(actor: Actor) -> dict[str, BaseFiling | None]:
+    """This year's annual plan and annual report of the base ({"plan": latest filing or None, "report": …})."""
+    return base_plans.year_states(_base_id(actor), clock.today().year)
+
+
 def _since(days: float) -> datetime.datetime:
     return datetime.datetime.now() - datetime.timedelta(days=days)
 
@@ -118,6 +146,9 @@ COUNTS: dict[str, Callable[[Actor], Select]] = {
     "base_approved": _base(BaseReportState.APPROVED.value),
     "base_rejected": _base(BaseReportState.REJECTED.value),
     "base_trainees": _trainees,
+    **{f"base_classes_{state.value}": _classes(state.value) for state in ClassState},
+    "base_learners": _learners,
+    "base_plans_to_review": _base_plans_to_review,
     "accounts": lambda a: _capped(select(Account.id)),
     "active_accounts": lambda a: _capped(select(Account.id).where(Account.active.is_(True))),
     "failed_logins_today": lambda a: select(func.count(AuditLog.id)).where(
