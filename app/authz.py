@@ -83,7 +83,7 @@ LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDI
                  ("Learning centre", "menu_access"), ("My orders", "menu_access"), ("My exams", "menu_access")]
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
-                ("VerifyView", "can_.*"), ("My home", "menu_access")]
+                ("VerifyView", "can_.*"), (PAYMENT_VIEW, "can_.*"), ("My home", "menu_access")]
 HOURS_SELF = [("HoursView", "can_.*"), ("AttachmentView", "can_.*"), ("Hours", "menu_access"),
               ("My declarations", "menu_access"), ("Declare hours", "menu_access"),
               ("Annual completion", "menu_access"),

@@ -116,3 +116,7 @@ RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL
 RESTRICTED.update({f"BasePlanView.{name}": BASE_ADMIN for name in ("index", "new", "show", "file")})
 RESTRICTED.update({f"BasePlanReviewView.{name}": HR for name in ("index", "show", "file", "decide")})
 RESTRICTED.update({f"BaseReportView.{name}": BASE_ADMIN for name in ("upload", "template")})
+# issue 11: orders of paid classes (P12 我的订单): the professional's own orders only (another's is not found); the
+# payment provider's pages and callback are public (the callback is authenticated by its signature, not a session)
+RESTRICTED.update({f"OrderView.{name}": PROFESSIONAL for name in ("index", "place", "pay", "status", "cancel")})
+PUBLIC.update({"PaymentView.sim_page", "PaymentView.notify"})

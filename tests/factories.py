@@ -165,3 +165,23 @@ def sample_pdf(pages: int = 1) -> bytes:
 PNG = sample_image("PNG")
 JPEG = sample_image("JPEG")
 PDF = sample_pdf()
+
+
+def make_online_class(base: Org, reviewer: Org, title: str = "专业科目：临床新进展", *, price="128.00",
+                      state: str = "published", year: int | None = None, hours=12) -> "OnlineClass":
+    """A class of `base` (reviewed by the HR bureau `reviewer`) open for enrolment today: published by default,
+    its window a month either side of today (issue 11)."""
+    from decimal import Decimal
+
+    from app import clock
+    from app.models import OnlineClass
+
+    today = clock.today()
+    item = OnlineClass(base_id=base.id, reviewer_org_id=reviewer.id, title=title, track="professional",
+                       specialty="卫生专业", year=year or today.year, hours=Decimal(str(hours)), price=Decimal(price),
+                       enrol_start=today - datetime.timedelta(days=30), enrol_end=today + datetime.timedelta(days=30),
+                       intro="")
+    item.state = state  # a fixture writes the state its story needs (classes are published by the HR bureau)
+    db.session.add(item)
+    db.session.commit()
+    return item

@@ -125,3 +125,10 @@ def register_views(appbuilder) -> None:
                         category="Training")
     appbuilder.add_view(BasePlanReviewView(), "Base plans", label=_l("Base plans and annual reports"),
                         icon="fa-file-text-o", category="Review")
+    # issue 11: orders and payment (P12 我的订单; the payment provider's public pages and callback)
+    from .orders import OrderView, PaymentView
+
+    appbuilder.add_view(OrderView(), "My orders", label=_l("My orders"), href="/learning/orders",
+                        icon="fa-shopping-cart", category="Online learning", category_label=_l("Online learning"),
+                        category_icon="fa-play-circle")
+    appbuilder.add_view_no_menu(PaymentView())
