@@ -20,3 +20,9 @@ def zone() -> ZoneInfo:
 
 def today() -> datetime.date:
     return datetime.datetime.now(zone()).date()
+
+
+def now() -> datetime.datetime:
+    """The platform's wall clock (naive, in the platform's zone), for rules that measure time elapsed between two
+    requests (the learning player's heartbeats). Tests freeze and advance it by replacing this function."""
+    return datetime.datetime.now(zone()).replace(tzinfo=None)

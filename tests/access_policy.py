@@ -120,3 +120,6 @@ RESTRICTED.update({f"BaseReportView.{name}": BASE_ADMIN for name in ("upload", "
 # payment provider's pages and callback are public (the callback is authenticated by its signature, not a session)
 RESTRICTED.update({f"OrderView.{name}": PROFESSIONAL for name in ("index", "place", "pay", "status", "cancel")})
 PUBLIC.update({"PaymentView.sim_page", "PaymentView.notify"})
+# issue 11: learning (state machine 7): my class, the player and its heartbeats and pop-ups, the section quizzes; the
+# professional's own enrolments only (another's is not found)
+RESTRICTED.update({f"LearningView.{name}": PROFESSIONAL for name in ("my_class", "study", "beat", "popup", "quiz")})

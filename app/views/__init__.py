@@ -132,3 +132,7 @@ def register_views(appbuilder) -> None:
                         icon="fa-shopping-cart", category="Online learning", category_label=_l("Online learning"),
                         category_icon="fa-play-circle")
     appbuilder.add_view_no_menu(PaymentView())
+    # issue 11: learning
+    from .learning import LearningView
+
+    appbuilder.add_view_no_menu(LearningView())

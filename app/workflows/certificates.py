@@ -51,6 +51,8 @@ PRINTING_GLOBAL = {RoleName.SUPPORT, RoleName.SYSADMIN}
 # 学习类型 of the register, in the seeds' order (LearningForm.group -> the printed label).
 GROUP_ZH = OrderedDict([("training", "培训类"), ("achievement", "成果类"), ("paper", "论文著作类"),
                         ("exam", "考试类"), ("degree", "学历教育"), ("online", "网络学习")])
+# The register (seed 003) has no 网络学习 type: online learning is printed under 培训类 with its form's name.
+REGISTER_GROUP = {"online": "training"}
 SUBJECT_ZH = {Subject.PUBLIC.value: "公需科目", Subject.PROFESSIONAL.value: "专业科目"}
 
 # TrueType CJK fonts ReportLab can embed (OpenType/CFF files such as Noto CJK cannot be used by it directly).
@@ -254,6 +256,7 @@ def register_rows(items: list[HourRecord]) -> list[RegisterRow]:
             group, form = r.form.group, r.form.name
         else:
             group, form = ("training" if r.source == "base" else "online"), r.title
+        group = REGISTER_GROUP.get(group, group)
         sums[(group, form)] = sums.get((group, form), Decimal(0)) + Decimal(r.hours)
     order = list(GROUP_ZH)
     keys = sorted(sums, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k[1]))
