@@ -529,7 +529,6 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values.setdefault("order_id", data.get("other_order", 1))  # issue 11: no role but the owner reaches an order
     values.setdefault("class_id", data.get("other_class", 1))
     values["filing_id"] = data["other_filing"]
-    values.setdefault("class_id", data.get("other_class", 1))  # issue 11: a class (none in the matrix: refused anyway)
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
     form = {
