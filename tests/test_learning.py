@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.extensions import db
-from app.models import (Enrolment, HourRecord, LearningForm, LessonProgress, QuizAttempt, RoleName, SectionProgress,
-                        YearSummary)
+from app.models import (Enrolment, HourRecord, LearningForm, Lesson, LessonProgress, QuizAttempt, RoleName,
+                        SectionProgress, YearSummary)
 from app.workflows import annual, certificates
 from app.workflows import learning as flow
 from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed
@@ -612,3 +612,39 @@ def test_the_quiz_page_shows_no_answer_before_submission(setup, client):
     again = client.get(url)  # passed: the quiz does not open again
     assert again.status_code == 302
     assert client.get(f"/learning/quiz/{s['oe'].id}/{s['a'].id}").status_code == 404
+
+
+def test_two_tabs_beating_at_the_same_instant_share_the_seconds(app, setup, db):
+    """T4 on PostgreSQL: two connections beat two lessons of one person at the same instant; the person's row lock
+    makes the second see the first's credit, so the seconds are credited once."""
+    needs_postgres(db)
+    s = setup
+    flow.heartbeat(s["e"], s["a1"], 0, s["actor"])
+    flow.heartbeat(s["e"], s["a2"], 0, s["actor"])
+    s["tick"].advance(5)
+    enrolment_id, actor = s["e"].id, s["actor"]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def tab(lesson_id):
+        with app.app_context():
+            from app.extensions import db as tdb
+
+            item, lesson = tdb.session.get(Enrolment, enrolment_id), tdb.session.get(Lesson, lesson_id)
+            item.person, lesson.section.course  # noqa: B018 - loaded before the race
+            tdb.session.commit()
+            barrier.wait(timeout=30)
+            try:
+                flow.heartbeat(item, lesson, 5, actor)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(repr(exc))
+            finally:
+                tdb.session.remove()
+
+    threads = [threading.Thread(target=tab, args=(lesson.id,)) for lesson in (s["a1"], s["a2"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert watched(s["e"], s["a1"]) + watched(s["e"], s["a2"]) <= 5 + flow.TOLERANCE + 1e-6

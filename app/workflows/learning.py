@@ -80,7 +80,7 @@ def enrol(online_class: OnlineClass, person: Person, actor: Actor | None, *,
 
 # ---------------------------------------------------------------- progress: the server is the judge (state machine 7)
 
-TOLERANCE = 2.0          # seconds a beat may claim beyond the wall-clock time elapsed (network jitter); borrowed, not kept
+TOLERANCE = 2.0          # seconds a beat may claim beyond the wall-clock time elapsed (jitter); borrowed, not kept
 MAX_GAP = 75.0           # the most one beat can credit: a hidden tab's timers fire about once a minute
 COMPLETE_SLACK = 1.0     # a lesson is watched when `watched` reaches its duration less this
 ATTEMPTS = 2             # quiz attempts per round
