@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import (AuditLog, ClassCourse, ClassOrder, ClassSection, Enrolment, Lesson, LessonProgress, OrderState,
                         OrgKind, PaymentNotice, RoleName)
 from app.workflows import orders as flow
-from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed, now
+from app.workflows.base import Actor, DomainError, PermissionDenied, TransitionNotAllowed, now
 from tests import factories
 from tests.helpers import log_in, make_person, page, person_of
 
@@ -311,6 +311,49 @@ def test_two_racing_notices_make_one_payment_and_one_enrolment(app, shop):
     assert order_row(order_id).state == S.PAID.value and enrolments(shop) == 1
     assert sorted(outcomes()) == ["duplicate"] * (len(notices) - 1) + ["paid"]
     assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "class_order.pay")) == 1
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("TEST_DATABASE_URL"), reason="PostgreSQL only")
+def test_a_notice_racing_a_cancel_leaves_one_outcome(app, shop):
+    """The learner cancels as the provider's notice arrives: either paid and enrolled, or cancelled and nobody
+    enrolled — never a cancelled order with an enrolment."""
+    for round_ in range(3):
+        order = order_of(shop, make_person(f"赛跑学员{round_}", shop.unit))
+        order_id, owner_id = order.id, order.person.user_id
+        body, headers = notice(order)
+        db.session.commit()
+        barrier = threading.Barrier(2)
+        answers = {}
+
+        def pay():
+            client = app.test_client()
+            barrier.wait()
+            answers["notice"] = client.post(NOTIFY, data=body, headers=headers).get_data(as_text=True)
+
+        def cancel():
+            with app.app_context():
+                mine = db.session.get(ClassOrder, order_id)
+                actor = Actor(owner_id, "学员", R.PROFESSIONAL, shop.unit.id, shop.unit.path)
+                barrier.wait()
+                try:
+                    flow.cancel(mine, actor)
+                    answers["cancel"] = "ok"
+                except DomainError:
+                    answers["cancel"] = "refused"
+                db.session.remove()
+
+        threads = [threading.Thread(target=pay), threading.Thread(target=cancel)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        db.session.expire_all()
+        state = order_row(order_id).state
+        enrolled = db.session.scalar(select(func.count(Enrolment.id)).where(Enrolment.order_id == order_id))
+        if state == S.PAID.value:
+            assert answers == {"notice": "success", "cancel": "refused"} and enrolled == 1
+        else:
+            assert state == S.CANCELLED.value and answers == {"notice": "fail", "cancel": "ok"} and enrolled == 0
 
 
 # ---------------------------------------------------------------- cancel and expiry

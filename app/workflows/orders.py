@@ -261,13 +261,15 @@ def handle_callback(provider_name: str, body: bytes, headers) -> CallbackResult:
         if outcome in REFUSED:
             return _refuse(provider.name, notice.nonce, number, body, outcome, actor, order)
         return CallbackResult(outcome, order)
-    except ConcurrentTransition:  # a racing notice paid it a moment ago
+    except ConcurrentTransition:  # a racing notice paid it, or the learner cancelled it, a moment ago
         order = order_by_number(number)
-        if order is not None and order.state == S.PAID.value and order.provider_ref == notice.transaction_id:
+        outcome = _check(order, notice, provider.name)
+        if outcome == DUPLICATE:
             with transaction():
                 _record(provider.name, notice.nonce, number, body, DUPLICATE, actor, order)
             return CallbackResult(DUPLICATE, order)
-        return _refuse(provider.name, notice.nonce, number, body, "order_cancelled", actor, order)
+        return _refuse(provider.name, notice.nonce, number, body,
+                       outcome if outcome in REFUSED else "transaction_reused", actor, order)
     except IntegrityError:  # the same nonce raced in, or the transaction id belongs to another order
         db.session.rollback()
         if db.session.scalar(select(exists().where(PaymentNotice.nonce == notice.nonce))):
