@@ -151,7 +151,7 @@ def own_base(actor: Actor) -> Org:
 def years_for(kind: str) -> list[int]:
     """The years a plan (this year and the next) or a report (last year and this one) may be filed for."""
     this_year = clock.today().year
-    return [this_year + 1, this_year] if kind == K.PLAN.value else [this_year, this_year - 1]
+    return [this_year, this_year + 1] if kind == K.PLAN.value else [this_year, this_year - 1]
 
 
 def _whole(raw, field: str, errors: dict) -> int:
