@@ -162,6 +162,7 @@ def test_free_class_is_enrolled_once_however_often_the_button_is_pressed(client,
     assert len(enrolments) == 1 and enrolments[0].person_id == person_of(account).id
     assert first.headers["Location"].endswith(f"/learning/class/{enrolments[0].id}")
     assert second.headers["Location"].endswith(f"/learning/class/{enrolments[0].id}")
+    assert client.get(first.headers["Location"]).status_code == 200  # the learner's outline of the class
     assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "enrolment.enrol",
                                                                    AuditLog.object_id == enrolments[0].id)) == 1
     # enrolled: the page offers 继续学习, no preview, no enrol button

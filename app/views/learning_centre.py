@@ -46,15 +46,16 @@ def _filters() -> centre_flow.Filters:
 
 def learner_class_url(enrolment_id: int) -> str:
     """The learner's own outline of a class (the learning engine's page)."""
-    return f"/learning/class/{enrolment_id}"
+    return url_for("LearningView.my_class", enrolment_id=enrolment_id)
 
 
 def order_url(class_id: int) -> str:
     """Where 立即购买 posts: placing an order for a paid class (the orders' view)."""
-    return f"/learning/order/{class_id}"
+    return url_for("OrderView.place", class_id=class_id)
 
 
 def cover_url(class_id: int) -> str:
+    """A class's cover image (the class builder's media view)."""
     return f"/learning/media/cover/{class_id}"
 
 
