@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db as _db
-from app.models import (AuditLog, BaseFiling, BaseReport, BaseReportLine, ClassState, Enrolment, OnlineClass,
-                        OrgKind, Person, RoleName)
+from app.models import AuditLog, BaseFiling, BaseReport, BaseReportLine, Enrolment, OnlineClass, OrgKind, RoleName
 from app.workflows import base_plans as flow
 from app.workflows import base_reports as report_flow
 from app.workflows.base import DomainError, PermissionDenied, TransitionNotAllowed
@@ -36,12 +35,14 @@ def plan(actor, kind="plan", year=YEAR, **kw):
 
 
 @pytest.fixture()
-def base(world):
+def filer(world):
+    """The demo world's base admin, who files."""
     return actor_for(world.base_admin, R.BASE_ADMIN, world.base)
 
 
 @pytest.fixture()
-def city_hr(world):
+def bureau(world):
+    """The city HR admin: the bureau above the base."""
     return actor_for(world.city_admin, R.HR_ADMIN, world.city)
 
 
@@ -87,13 +88,13 @@ def xlsx(rows: list[tuple], header=("证件号", "姓名", "学时")) -> bytes:
 
 @pytest.mark.parametrize("state", ["pending", "approved", "rejected"])
 @pytest.mark.parametrize("action", ["approve", "reject"])
-def test_only_a_pending_filing_is_decided(world, db, base, city_hr, state, action):
-    item = plan(base)
+def test_only_a_pending_filing_is_decided(world, db, filer, bureau, state, action):
+    item = plan(filer)
     if state != "pending":
-        flow.decide(item, state[:-1] if state == "approved" else "reject", city_hr, "材料不全")
+        flow.decide(item, state[:-1] if state == "approved" else "reject", bureau, "材料不全")
     before = filings(db)
     if state == "pending":
-        flow.decide(item, action, city_hr, "计划与往年重复")
+        flow.decide(item, action, bureau, "计划与往年重复")
         db.session.expire_all()
         assert item.state == {"approve": "approved", "reject": "rejected"}[action]
         assert item.decided_by_id == world.city_admin.id and item.decided_at is not None
@@ -103,35 +104,35 @@ def test_only_a_pending_filing_is_decided(world, db, base, city_hr, state, actio
             ["base_filing.submit", f"base_filing.{action}"]
     else:
         with pytest.raises(TransitionNotAllowed):
-            flow.decide(item, action, city_hr, "再次处理")
+            flow.decide(item, action, bureau, "再次处理")
         assert filings(db) == before
 
 
-def test_a_reason_is_required_to_reject_one_or_a_batch(world, db, base, city_hr):
-    item = plan(base)
+def test_a_reason_is_required_to_reject_one_or_a_batch(world, db, filer, bureau):
+    item = plan(filer)
     before = filings(db)
     for reason in (None, "", "   "):
         with pytest.raises(DomainError) as exc:
-            flow.decide(item, "reject", city_hr, reason)
+            flow.decide(item, "reject", bureau, reason)
         assert exc.value.field == "reason"
         with pytest.raises(DomainError):
-            flow.decide_many([item.id], "reject", city_hr, reason)
+            flow.decide_many([item.id], "reject", bureau, reason)
     assert filings(db) == before
 
 
-def test_a_batch_decides_every_ticked_filing_in_scope(world, db, base, city_hr):
-    a = plan(base)
-    b = plan(base, kind="report", title="2026年度工作报告")
-    done, failed = flow.decide_many([a.id, b.id, 2 ** 31 + 5], "approve", city_hr)
+def test_a_batch_decides_every_ticked_filing_in_scope(world, db, filer, bureau):
+    a = plan(filer)
+    b = plan(filer, kind="report", title="2026年度工作报告")
+    done, failed = flow.decide_many([a.id, b.id, 2 ** 31 + 5], "approve", bureau)
     assert done == 2 and [i for i, _ in failed] == [2 ** 31 + 5]
     assert [s for _, s, _ in filings(db)] == ["approved", "approved"]
 
 
-def test_the_base_admin_never_decides_and_hr_outside_the_region_cannot(world, db, base):
-    item = plan(base)
+def test_the_base_admin_never_decides_and_hr_outside_the_region_cannot(world, db, filer):
+    item = plan(filer)
     district_hr = actor_for(world.district_admin, R.HR_ADMIN, world.district)  # the base is under the city
     before = filings(db)
-    for actor in (base, district_hr, actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit)):
+    for actor in (filer, district_hr, actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit)):
         with pytest.raises(PermissionDenied):
             flow.decide(item, "approve", actor)
         assert not flow.can_decide(item, actor)
@@ -158,13 +159,13 @@ def test_the_filer_cannot_decide_their_own_filing_in_another_role(world, db):
         flow.decide(item, "approve", actor_for(both, R.HR_ADMIN, world.city))
 
 
-def test_another_bases_filings_are_not_visible(world, db, base):
+def test_another_bases_filings_are_not_visible(world, db, filer):
     other_base = factories.make_org(OrgKind.BASE, "乙区培训基地", world.other_district)
     other_admin = factories.make_account("乙区基地管理员", [(R.BASE_ADMIN, other_base)])
     other = plan(actor_for(other_admin, R.BASE_ADMIN, other_base), title="乙区基地的计划")
-    mine = plan(base)
-    assert [f.id for f in flow.of_base(base)] == [mine.id]
-    assert flow.get(base, other.id) is None and flow.get(base, mine.id) is not None
+    mine = plan(filer)
+    assert [f.id for f in flow.of_base(filer)] == [mine.id]
+    assert flow.get(filer, other.id) is None and flow.get(filer, mine.id) is not None
     district_hr = actor_for(world.district_admin, R.HR_ADMIN, world.district)
     assert flow.get(district_hr, other.id) is None and flow.get(district_hr, mine.id) is None
 
@@ -179,32 +180,32 @@ def test_only_an_active_base_admin_files(world, db):
 
 # ---------------------------------------------------------------- filing: one per year, fields, attachment
 
-def test_one_live_plan_and_one_live_report_per_year(world, db, base, city_hr):
-    first = plan(base)
-    plan(base, kind="report", title="年度工作报告")
+def test_one_live_plan_and_one_live_report_per_year(world, db, filer, bureau):
+    first = plan(filer)
+    plan(filer, kind="report", title="年度工作报告")
     with pytest.raises(DomainError) as exc:
-        plan(base, title="第二份计划")
+        plan(filer, title="第二份计划")
     assert exc.value.field == "year" and str(exc.value.message) == str(flow.DUPLICATE)
-    flow.decide(first, "approve", city_hr)
+    flow.decide(first, "approve", bureau)
     with pytest.raises(DomainError):
-        plan(base, title="第二份计划")
+        plan(filer, title="第二份计划")
     assert len(filings(db)) == 2
 
 
-def test_a_rejected_filing_is_filed_again_as_a_new_one(world, db, base, city_hr):
-    first = plan(base)
-    flow.decide(first, "reject", city_hr, "培训学时安排不合理")
-    again = plan(base, hours="32")
+def test_a_rejected_filing_is_filed_again_as_a_new_one(world, db, filer, bureau):
+    first = plan(filer)
+    flow.decide(first, "reject", bureau, "培训学时安排不合理")
+    again = plan(filer, hours="32")
     assert again.id != first.id and again.state == "pending"
     assert [(s, r) for _, s, r in filings(db)] == [("rejected", "培训学时安排不合理"), ("pending", None)]
     assert flow.year_states(world.base.id, YEAR)["plan"].id == again.id
 
 
-def test_the_unique_index_refuses_a_second_live_filing_racing_in(world, db, base, monkeypatch):
-    plan(base)
+def test_the_unique_index_refuses_a_second_live_filing_racing_in(world, db, filer, monkeypatch):
+    plan(filer)
     monkeypatch.setattr(flow, "live", lambda *a: None)  # as if both requests had checked at the same instant
     with pytest.raises(DomainError) as exc:
-        plan(base, title="同时提交的计划")
+        plan(filer, title="同时提交的计划")
     assert exc.value.field == "year"
     assert len(filings(db)) == 1
 
@@ -215,18 +216,18 @@ def test_the_unique_index_refuses_a_second_live_filing_racing_in(world, db, base
     ({"trainees": "1.5"}, "trainees"), ({"hours": "1.25"}, "hours"), ({"hours": "100000"}, "hours"),
     ({"content": "太短"}, "content"), ({"content": "计划内容\x00隐藏字符在这里"}, "content"),
 ])
-def test_bad_fields_are_refused_at_the_field(world, db, base, override, field):
+def test_bad_fields_are_refused_at_the_field(world, db, filer, override, field):
     with pytest.raises(DomainError) as exc:
-        plan(base, **override)
+        plan(filer, **override)
     assert exc.value.field == field
     assert filings(db) == []
 
 
-def test_a_report_is_for_this_year_or_the_last(world, db, base):
-    plan(base, kind="report", year=YEAR - 1, title="上年度工作报告")
+def test_a_report_is_for_this_year_or_the_last(world, db, filer):
+    plan(filer, kind="report", year=YEAR - 1, title="上年度工作报告")
     with pytest.raises(DomainError):
-        plan(base, kind="report", year=YEAR + 1, title="明年的报告")
-    plan(base, kind="plan", year=YEAR + 1, title="明年的计划")
+        plan(filer, kind="report", year=YEAR + 1, title="明年的报告")
+    plan(filer, kind="plan", year=YEAR + 1, title="明年的计划")
 
 
 @pytest.mark.parametrize("name,data", [
@@ -234,8 +235,8 @@ def test_a_report_is_for_this_year_or_the_last(world, db, base):
     ("报告.docx", docx()),
     ("报告.xlsx", xlsx([("110105199001011236", "张三", 8)])),
 ])
-def test_a_pdf_word_or_excel_attachment_is_kept(app, world, db, base, name, data):
-    item = plan(base, attachment=(name, data))
+def test_a_pdf_word_or_excel_attachment_is_kept(app, world, db, filer, name, data):
+    item = plan(filer, attachment=(name, data))
     assert item.file_name == name and item.file_size == len(data)
     with open(flow.path_of(item), "rb") as fh:
         assert fh.read() == data
@@ -253,10 +254,10 @@ def test_a_pdf_word_or_excel_attachment_is_kept(app, world, db, base, name, data
                         "xl/vbaProject.bin": "macro"})),              # macros
     ("计划.pdf", b"%PDF-" + b"0" * (6 * 1024 * 1024)),               # oversize
 ])
-def test_a_bad_attachment_is_refused_and_nothing_is_stored(app, world, db, base, name, data):
+def test_a_bad_attachment_is_refused_and_nothing_is_stored(app, world, db, filer, name, data):
     before = stored_files(app)
     with pytest.raises(DomainError) as exc:
-        plan(base, attachment=(name, data))
+        plan(filer, attachment=(name, data))
     assert exc.value.field == "attachment"
     assert filings(db) == [] and stored_files(app) == before
 
@@ -345,7 +346,7 @@ def test_unknown_kinds_and_filters_are_harmless(app, client, fast_world):
 
 # ---------------------------------------------------------------- the base's org info (B1): already in place
 
-def test_a_base_edits_its_profile_and_asks_the_hr_bureau_for_a_new_credit_code(world, db, city_hr):
+def test_a_base_edits_its_profile_and_asks_the_hr_bureau_for_a_new_credit_code(world, db, bureau):
     """The org-profile workflow serves bases too: free fields saved at once, a credit-code change reviewed by the
     HR bureau above (state machine 5)."""
     from app.demo import make_credit_code
@@ -360,7 +361,7 @@ def test_a_base_edits_its_profile_and_asks_the_hr_bureau_for_a_new_credit_code(w
     assert item.old_parent_id == world.city.id
     district_hr = actor_for(world.district_admin, R.HR_ADMIN, world.district)
     assert not org_change.can_decide(item, district_hr)
-    org_change.decide(item, "approve", city_hr)
+    org_change.decide(item, "approve", bureau)
     db.session.expire_all()
     assert item.state == "approved" and world.base.credit_code == item.new_credit_code
 
@@ -476,11 +477,11 @@ def test_the_typed_list_still_works(app, client, fast_world):
 def test_the_base_home_shows_its_year_at_a_glance(app, client, fast_world):
     world = fast_world
     base = actor_for(world.base_admin, R.BASE_ADMIN, world.base)
-    city_hr = actor_for(world.city_admin, R.HR_ADMIN, world.city)
-    first = plan(base)
-    flow.decide(first, "approve", city_hr)
+    bureau = actor_for(world.city_admin, R.HR_ADMIN, world.city)
+    first = plan(filer)
+    flow.decide(first, "approve", bureau)
     people = _trainees(world, 3)
-    report_flow.submit_report(base, title="培训班", subject="public", form_id=learning_form().id, year=YEAR,
+    report_flow.submit_report(filer, title="培训班", subject="public", form_id=learning_form().id, year=YEAR,
                               start_date=None, end_date=None, lines_text=f"{people[0].username} 4")
     # classes of the base by state, two learners in the published one (one of them in two classes)
     today = clock.today()
