@@ -978,3 +978,75 @@ def learning_quiz(app, client, world):
 
 CASES.update({"LearningView.beat": learning_beat, "LearningView.popup": learning_popup,
               "LearningView.quiz": learning_quiz})
+
+
+# ------------------------------------------------------------------ issue 11: learning (heartbeats, pop-ups, quizzes)
+
+def _learner(client, world, *, section_done: bool = False):
+    """A professional enrolled in a small class, its first lesson started (the clock running), and with
+    `section_done` the first section's lessons complete (its quiz open). Returns (account, class data, enrolment)."""
+    import datetime
+    import json
+
+    from app.models import LessonProgress
+    from app.workflows import learning as learning_flow
+    from tests.learning_data import make_class
+
+    person = _professional(world)
+    data = make_class(world)
+    actor = factories.actor_for(person, R.PROFESSIONAL, world.unit)
+    enrolment = learning_flow.enrol(data["class"], person_of(person), actor)
+    db.session.commit()
+    learning_flow.heartbeat(enrolment, data["a1"], 0, actor)
+    if section_done:
+        for lesson in (data["a1"], data["a2"]):
+            db.session.merge(LessonProgress(enrolment_id=enrolment.id, lesson_id=lesson.id, watched=lesson.duration,
+                                            answered_json=json.dumps([q.id for q in lesson.popups]),
+                                            completed_at=datetime.datetime(YEAR, 1, 2)))
+        db.session.commit()
+        learning_flow.start_quiz(enrolment, data["a"], actor)  # the section moves to its quiz
+    _logged_in_as(client, person, R.PROFESSIONAL)
+    return person, data, enrolment
+
+
+def _progress_of(enrolment_id: int, lesson_id: int):
+    from app.models import LessonProgress
+
+    row = db.session.execute(select(LessonProgress.watched, LessonProgress.beat_at, LessonProgress.answered_json)
+                             .where(LessonProgress.enrolment_id == enrolment_id,
+                                    LessonProgress.lesson_id == lesson_id)).one()
+
+    def check():
+        db.session.expire_all()
+        assert db.session.execute(select(LessonProgress.watched, LessonProgress.beat_at, LessonProgress.answered_json)
+                                  .where(LessonProgress.enrolment_id == enrolment_id,
+                                         LessonProgress.lesson_id == lesson_id)).one() == row
+    return check
+
+
+def learning_beat(app, client, world):
+    _person, data, enrolment = _learner(client, world)
+    return Case("/learning/beat", {"enrolment_id": str(enrolment.id), "lesson_id": str(data["a1"].id),
+                                   "position": "5"}, _progress_of(enrolment.id, data["a1"].id))
+
+
+def learning_popup(app, client, world):
+    _person, data, enrolment = _learner(client, world)
+    return Case("/learning/popup", {"enrolment_id": str(enrolment.id), "question_id": str(data["popup"].id),
+                                    "choice": "0"}, _progress_of(enrolment.id, data["a1"].id))
+
+
+def learning_quiz(app, client, world):
+    from app.models import QuizAttempt
+
+    _person, data, enrolment = _learner(client, world, section_done=True)
+
+    def check():
+        assert db.session.scalar(select(func.count(QuizAttempt.id))) == 0
+    return Case(f"/learning/quiz/{enrolment.id}/{data['a'].id}",
+                {f"q{data['q1'].id}": "2", f"q{data['q2'].id}": "0"}, check)
+
+
+CASES.update({"LearningView.beat": learning_beat, "LearningView.popup": learning_popup,
+              "LearningView.quiz": learning_quiz})
+

@@ -108,7 +108,7 @@ class LearningView(BaseView):
         def answer(enrolment, data):
             choice = data.get("choice") if request.is_json else request.form.getlist("choice")
             result = flow.answer_popup(enrolment, _get(Question, data.get("question_id")), choice, current_actor())
-            return {"correct": result.correct, "message": result.message, **result.beat.as_json()}
+            return {**result.beat.as_json(), "correct": result.correct, "message": result.message}
         return _player_call(answer)
 
     # ------------------------------------------------------------ the section quiz
