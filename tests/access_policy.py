@@ -123,6 +123,3 @@ PUBLIC.update({"PaymentView.sim_page", "PaymentView.notify"})
 # issue 11: learning (state machine 7): my class, the player and its heartbeats and pop-ups, the section quizzes; the
 # professional's own enrolments only (another's is not found)
 RESTRICTED.update({f"LearningView.{name}": PROFESSIONAL for name in ("my_class", "study", "beat", "popup", "quiz")})
-# issue 11: learning (state machine 7): my class, the player and its heartbeats and pop-ups, the section quizzes; the
-# professional's own enrolments only (another's is not found)
-RESTRICTED.update({f"LearningView.{name}": PROFESSIONAL for name in ("my_class", "study", "beat", "popup", "quiz")})

@@ -526,8 +526,6 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values["batch_id"] = data["other_batch"]
     for name in ("enrolment_id", "lesson_id", "section_id"):  # issue 11: learning; only the owner reaches these
         values.setdefault(name, data.get(f"other_{name[:-3]}", 1))
-    for name in ("enrolment_id", "lesson_id", "section_id"):  # issue 11: learning; only the owner reaches these
-        values.setdefault(name, data.get(f"other_{name[:-3]}", 1))
     values.setdefault("order_id", data.get("other_order", 1))  # issue 11: no role but the owner reaches an order
     values.setdefault("class_id", data.get("other_class", 1))
     values["filing_id"] = data["other_filing"]

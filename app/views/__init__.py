@@ -136,7 +136,3 @@ def register_views(appbuilder) -> None:
     from .learning import LearningView
 
     appbuilder.add_view_no_menu(LearningView())
-    # issue 11: learning
-    from .learning import LearningView
-
-    appbuilder.add_view_no_menu(LearningView())
