@@ -476,7 +476,7 @@ def test_the_typed_list_still_works(app, client, fast_world):
 
 def test_the_base_home_shows_its_year_at_a_glance(app, client, fast_world):
     world = fast_world
-    base = actor_for(world.base_admin, R.BASE_ADMIN, world.base)
+    filer = actor_for(world.base_admin, R.BASE_ADMIN, world.base)
     bureau = actor_for(world.city_admin, R.HR_ADMIN, world.city)
     first = plan(filer)
     flow.decide(first, "approve", bureau)
