@@ -306,6 +306,10 @@ def test_the_base_files_a_plan_the_hr_bureau_rejects_it_in_a_batch_and_the_base_
         "csrf_token": hr_token, "ids": str(item.id), "action": "reject", "reason": "培训计划缺少师资安排"})
     _db.session.expire_all()
     assert _db.session.get(BaseFiling, item.id).state == "rejected"
+    assert "基地年度培训计划" not in page(hr.get("/review/base-plans/"))  # the queue: pending ones
+    for query in ("?state=", "?state=rejected", "?state=rejected&kind=plan&year=%d" % YEAR):
+        assert "培训计划缺少师资安排" in page(hr.get(f"/review/base-plans/{query}")), query
+    assert "培训计划缺少师资安排" not in page(hr.get("/review/base-plans/?state=approved"))
 
     index = page(client.get("/base/plans/"))
     assert "培训计划缺少师资安排" in index and zh("Rejected") in index and zh("File it again") in index

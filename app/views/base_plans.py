@@ -130,8 +130,8 @@ class BasePlanReviewView(BaseView):
     @has_access
     def index(self):
         actor = current_actor()
-        state = arg_choice("state", ALL + STATES, FilingState.PENDING.value) if "state" in request.args \
-            else FilingState.PENDING.value
+        state = request.args.get("state", FilingState.PENDING.value)  # "" is a choice: every state
+        state = state if state in {value for value, _label in ALL + STATES} else FilingState.PENDING.value
         kind = arg_choice("kind", ALL + KINDS, "")
         year = _year_arg()
         rows = flow.queue(actor, state=state or None, kind=kind or None, year=year)
