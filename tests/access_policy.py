@@ -110,7 +110,7 @@ RESTRICTED.update({f"ImportView.{name}": REVIEWERS
 # issue 11: 班级中心, a class's page, its preview and 报名, 学习中心, 我的考试 (P12): the professional's own pages (a
 # class id names a published class, open to every professional; nothing names another person)
 RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL
-                   for name in ("index", "detail", "enrol", "preview", "centre", "exams")})
+                   for name in ("index", "detail", "enrol", "preview", "cover", "centre", "exams")})
 # issue 11: a base's annual training plan and annual report (B1), reviewed by the HR bureau above (state machine 6);
 # B2 by an uploaded .xlsx with its template
 RESTRICTED.update({f"BasePlanView.{name}": BASE_ADMIN for name in ("index", "new", "show", "file")})

@@ -270,6 +270,25 @@ def test_without_ffmpeg_a_long_lesson_has_no_preview(client, fast_world, learner
     assert client.get(f"/learning/preview/{bare.id}").status_code == 404
 
 
+def test_a_published_class_cover_is_shown_to_every_professional(client, fast_world, learner, media):
+    from tests.factories import PNG
+
+    os.makedirs(os.path.join(media, "covers"))
+    with open(os.path.join(media, "covers", "c1.png"), "wb") as f:
+        f.write(PNG)
+    shown = make_class(fast_world, price=50)
+    draft = make_class(fast_world, "草稿班级", state=ClassState.DRAFT)
+    for item in (shown, draft):
+        item.cover_name = "c1.png"
+    db.session.commit()
+    assert f'src="/learning/classes/{shown.id}/cover"' in page(client.get("/learning/classes"))
+    response = client.get(f"/learning/classes/{shown.id}/cover")
+    assert response.status_code == 200 and response.mimetype == "image/png" and response.data == PNG
+    assert client.get(f"/learning/classes/{draft.id}/cover").status_code == 404
+    bare = make_class(fast_world, "无封面班级")
+    assert client.get(f"/learning/classes/{bare.id}/cover").status_code == 404
+
+
 # ------------------------------------------------------------------ 学习中心 and 我的考试
 
 def test_learning_centre_figures_match_the_data(client, fast_world, learner):

@@ -55,8 +55,7 @@ def order_url(class_id: int) -> str:
 
 
 def cover_url(class_id: int) -> str:
-    """A class's cover image (the class builder's media view)."""
-    return f"/learning/media/cover/{class_id}"
+    return url_for("ClassCentreView.cover", class_id=class_id)
 
 
 class ClassCentreView(BaseView):
@@ -122,6 +121,20 @@ class ClassCentreView(BaseView):
             response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @expose("/classes/<int:class_id>/cover")
+    @has_access
+    def cover(self, class_id):
+        """A card's cover, to every professional for a published class (the media view serves covers only to the
+        class's learners, its base and reviewers)."""
+        person = _person()
+        with denied_as(404):
+            path = centre_flow.cover_of(class_id, person, current_app.config["LEARNING_FOLDER"])
+        mimetype = "image/png" if path.lower().endswith(".png") else "image/jpeg"
+        response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "private, max-age=3600"
         return response
 
     # ------------------------------------------------------------ 学习中心, 我的考试

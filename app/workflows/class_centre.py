@@ -157,8 +157,8 @@ def first_lesson(item: OnlineClass) -> Lesson | None:
 
 # ------------------------------------------------------------------ the preview of the first lesson
 
-VIDEOS, PREVIEWS = "videos", "previews"  # sub-folders of LEARNING_FOLDER: the lessons (as the class builder stores
-# them) and the previews cut from them
+VIDEOS, COVERS, PREVIEWS = "videos", "covers", "previews"  # sub-folders of LEARNING_FOLDER: the lessons and covers
+# (as the class builder stores them) and the previews cut from the lessons
 
 
 def lesson_path(folder: str, lesson: Lesson) -> str:
@@ -214,6 +214,16 @@ def preview_of(class_id: int, person: Person, folder: str, seconds: int) -> tupl
     if path is None:
         raise PermissionDenied(_l("This class has no preview."))  # 404 as well
     return path, lesson.content_type or ("video/webm" if path.endswith(".webm") else "video/mp4")
+
+
+def cover_of(class_id: int, person: Person, folder: str) -> str:
+    """The cover image of a class the professional may open (published, or one they are enrolled in): the class
+    centre shows it on every card. The class builder stores covers in <folder>/covers."""
+    item = visible_class(class_id, person)
+    path = os.path.join(folder, COVERS, os.path.basename(item.cover_name)) if item.cover_name else None
+    if path is None or not os.path.isfile(path):
+        raise PermissionDenied(NOT_FOUND)
+    return path
 
 
 # ------------------------------------------------------------------ 报名 (free classes)
