@@ -249,7 +249,7 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.errorhandler(413)
     def _too_big(_):
-        limit = max(1, (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024))
+        limit = max(1, (request.max_content_length or 0) // (1024 * 1024))  # a route may set its own (lessons)
         return error_page(413, gettext("The upload is too large: at most %(mb)s MB can be sent at once.", mb=limit),
                       hint=gettext("What you entered was not saved. Go back, choose smaller files and send the "
                                    "form again."))

@@ -198,6 +198,20 @@ def state_snapshot() -> dict:
         "learning forms": ex(select(LearningForm.id, LearningForm.code, LearningForm.name, LearningForm.group,
                                     LearningForm.fields_json, LearningForm.max_hours, LearningForm.year_cap,
                                     LearningForm.active).order_by(LearningForm.id)).all(),
+        **_class_snapshot(ex),  # issue 11: online classes and their catalogue (B3)
+    }
+
+
+def _class_snapshot(ex) -> dict:
+    from app.models import ClassCourse, ClassSection, Lesson, OnlineClass, Question
+
+    return {
+        "online classes": ex(select(OnlineClass.id, OnlineClass.base_id, OnlineClass.title, OnlineClass.state,
+                                    OnlineClass.price, OnlineClass.hours, OnlineClass.reason, OnlineClass.cover_name)
+                             .order_by(OnlineClass.id)).all(),
+        "class catalogue": [ex(select(m.id, m.title).order_by(m.id)).all()
+                            for m in (ClassCourse, ClassSection, Lesson)]
+                           + [ex(select(Question.id, Question.text, Question.answer_json).order_by(Question.id)).all()],
     }
 
 
@@ -405,6 +419,7 @@ def build_matrix() -> dict:
     other_base = factories.make_org(OrgKind.BASE, "乙区培训基地", world.other_district)
     other_base_admin = factories.make_account("乙区基地管理员", [(R.BASE_ADMIN, other_base)])
     report = make_report(other_base_admin, other_base, [other], title=OTHER_REPORT_TITLE)
+    other_class = _other_class(other_base_admin, other_base)  # issue 11: another base's class (B3)
     from app.workflows import base_plans as plan_flow  # issue 11: another base's annual plan (B1)
 
     other_filing = plan_flow.submit(factories.actor_for(other_base_admin, R.BASE_ADMIN, other_base), kind="plan",
@@ -480,8 +495,31 @@ def build_matrix() -> dict:
         "third_unit": third_unit.id,
         "other_org_change": org_change.id,
         "other_batch": other_batch.id,
+        "other_class": other_class.id,  # issue 11: another base's class and its catalogue
+        "other_course": other_class.courses[0].id,
+        "other_section": other_class.courses[0].sections[0].id,
+        "other_lesson": other_class.courses[0].sections[0].lessons[0].id,
         "other_filing": other_filing.id,
     }
+
+
+def _other_class(admin: Account, base: Org):
+    """A class of another base with a course, a section, a lesson (no video file) and a quiz question."""
+    from app.models import Lesson
+    from app.workflows import classes as class_flow
+
+    actor = factories.actor_for(admin, R.BASE_ADMIN, base)
+    item = class_flow.create_class(actor, {
+        "title": OTHER_REPORT_TITLE, "track": "public", "specialty": "", "year": clock.today().year, "hours": 8,
+        "price": 0, "enrol_start": clock.today(), "enrol_end": clock.today() + datetime.timedelta(days=30),
+        "intro": ""})
+    course = class_flow.add_course(actor, item, "乙区基地的课程")
+    section = class_flow.add_section(actor, course, "乙区基地的小节", 60)
+    db.session.add(Lesson(section_id=section.id, title="乙区基地的课件", stored_name="absent.mp4",
+                          content_type="video/mp4", size=1, duration=60))
+    db.session.commit()
+    class_flow.add_question(actor, section, "true_false", "乙区基地的题目", [], [0])
+    return item
 
 
 def client_as(app, matrix: dict, role: str):
@@ -528,6 +566,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
         values.setdefault(name, data.get(f"other_{name[:-3]}", 1))
     values.setdefault("order_id", data.get("other_order", 1))  # issue 11: no role but the owner reaches an order
     values.setdefault("class_id", data.get("other_class", 1))
+    values.setdefault("course_id", data.get("other_course", 1))  # issue 11: another base's catalogue
     values["filing_id"] = data["other_filing"]
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
@@ -576,6 +615,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
         "SupportOrgView.merge": {"source_id": str(data["other_unit"]), "target_id": str(data["third_unit"]),
                                  "confirm": "y"},
     }.get(endpoint)
+    form = form if form is not None else _class_form(endpoint, data)  # issue 11: B3 classes and their review
     if endpoint.startswith("HoursView.") and form is not None:
         form = declaration_data(db.session.get(LearningForm, data["learning_form"]), **form)
     if form is None and endpoint.endswith(".action_post"):
@@ -586,6 +626,24 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     choices = [VARIANTS[name] if name in VARIANTS else (values[name],) for name in names]
     with app.test_request_context():
         return [(url_for(endpoint, **dict(zip(names, combo))), form or {}) for combo in itertools.product(*choices)]
+
+
+def _class_form(endpoint: str, data: dict) -> dict | None:
+    info = {"title": TAMPERED, "track": "public", "specialty": "", "year": str(YEAR), "hours": "8", "price": "0",
+            "enrol_start": clock.today().isoformat(), "enrol_end": clock.today().isoformat(), "intro": TAMPERED}
+    question = {"kind": "single", "text": TAMPERED, "options-0": "甲", "options-1": "乙", "correct": "0"}
+    return {
+        "ClassAdminView.new": info, "ClassAdminView.edit": info, "ClassAdminView.act": {"action": "submit"},
+        "ClassAdminView.add_course": {"course-title": TAMPERED},
+        "ClassAdminView.add_section": {"section-title": TAMPERED, "section-pass_mark": "60"},
+        "ClassAdminView.add_lesson": {"lesson-title": TAMPERED},
+        "ClassAdminView.add_question": {f"question-{k}": v for k, v in question.items()},
+        "ClassAdminView.add_popup": {**{f"popup-{k}": v for k, v in question.items()}, "popup-at_second": "1"},
+        "ClassAdminView.remove": {"kind": "lesson", "item_id": str(data.get("other_lesson", 1))},
+        "ClassAdminView.rename": {"kind": "course", "item_id": str(data.get("other_course", 1)), "title": TAMPERED},
+        "ClassReviewView.decide": {"ids": str(data.get("other_class", 1)), "action": "approve"},
+        "ClassReviewView.decide_one": {"action": "approve"},
+    }.get(endpoint)
 
 
 def _valid_code(seq: int) -> str:
