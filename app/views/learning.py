@@ -8,15 +8,14 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from werkzeug.routing import BuildError
 
 from ..authz import LEARNING_VIEW
 from ..extensions import db
 from ..models import ClassSection, Enrolment, Lesson, Person, Question, QuestionKind
 from ..security import current_actor
 from ..workflows import learning as flow
-from ..workflows.base import DomainError, PermissionDenied
-from .util import db_id
+from ..workflows.base import PermissionDenied
+from .util import db_id, domain_errors
 
 
 def _own_enrolment(enrolment_id) -> Enrolment | None:
@@ -31,13 +30,6 @@ def _own_enrolment(enrolment_id) -> Enrolment | None:
 def _get(model, item_id):
     item_id = db_id(item_id)
     return db.session.get(model, item_id) if item_id else None
-
-
-def video_url(lesson_id: int) -> str:
-    try:
-        return url_for("LessonMediaView.video", lesson_id=lesson_id)
-    except BuildError:  # the media view not registered (yet)
-        return f"/learning/media/lesson/{lesson_id}"
 
 
 def _json(payload: dict, status: int = 200):
@@ -57,10 +49,10 @@ def _player_call(act):
     enrolment = _own_enrolment(data.get("enrolment_id"))
     if enrolment is None:
         return _json({"error": gettext("You can only study in your own enrolment.")}, 404)
-    try:
+    with domain_errors(quiet=True) as refused:
         return _json(act(enrolment, data))
-    except DomainError as exc:
-        return _json({"error": str(exc.message)}, 403 if isinstance(exc, PermissionDenied) else 409)
+    error = refused.error
+    return _json({"error": str(error.message)}, 403 if isinstance(error, PermissionDenied) else 409)
 
 
 KINDS = {kind.value: kind.label for kind in QuestionKind}
@@ -88,13 +80,11 @@ class LearningView(BaseView):
         enrolment = _own_enrolment(enrolment_id)
         if enrolment is None:
             abort(404)
-        try:
+        with domain_errors() as refused:
             page = flow.player(enrolment, _get(Lesson, lesson_id), current_actor())
-        except DomainError as exc:
-            flash(str(exc.message), "warning")
+        if refused.error:
             return redirect(url_for("LearningView.my_class", enrolment_id=enrolment.id))
-        return self.render_template("learning/player.html", page=page, video_url=video_url(page.lesson.id),
-                                    title=page.lesson.title)
+        return self.render_template("learning/player.html", page=page, title=page.lesson.title)
 
     @expose("/beat", methods=["POST"])
     @has_access
@@ -121,7 +111,7 @@ class LearningView(BaseView):
         section = _get(ClassSection, section_id)
         back = url_for("LearningView.my_class", enrolment_id=enrolment.id)
         actor = current_actor()
-        try:
+        with domain_errors() as refused:
             sheet = flow.start_quiz(enrolment, section, actor)
             if request.method == "POST":
                 answers = {q["id"]: request.form.getlist(f"q{q['id']}") for q in sheet.questions}
@@ -130,8 +120,6 @@ class LearningView(BaseView):
                     flash(gettext("Class complete: its hours have been credited to your record."), "success")
                 return self.render_template("learning/quiz.html", sheet=None, result=result, section=section,
                                             enrolment=enrolment, back=back, title=section.title, kinds=KINDS)
-        except DomainError as exc:
-            flash(str(exc.message), "warning")
-            return redirect(back)
-        return self.render_template("learning/quiz.html", sheet=sheet, result=None, section=section,
-                                    enrolment=enrolment, back=back, title=section.title, kinds=KINDS)
+            return self.render_template("learning/quiz.html", sheet=sheet, result=None, section=section,
+                                        enrolment=enrolment, back=back, title=section.title, kinds=KINDS)
+        return redirect(back)

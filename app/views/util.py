@@ -74,9 +74,10 @@ class domain_errors:
     the code after the block runs; `refused.error` holds it (None when the block ran through). With `denied`, a
     PermissionDenied is that error page instead (403, or 404 where the record must not be known to exist)."""
 
-    def __init__(self, form=None, *, denied: int | None = None):
+    def __init__(self, form=None, *, denied: int | None = None, quiet: bool = False):
         self.form = form
         self.denied = denied
+        self.quiet = quiet  # a script's call (JSON): the caller answers with `error`; nothing is flashed
         self.error: DomainError | None = None
 
     def __enter__(self) -> "domain_errors":
@@ -88,6 +89,8 @@ class domain_errors:
         if self.denied and isinstance(exc, PermissionDenied):
             abort(self.denied)
         self.error = exc
+        if self.quiet:
+            return True
         if self.form is not None:
             flash_form_errors(self.form, exc)
         else:
