@@ -501,3 +501,46 @@ def test_a_class_that_does_not_exist_cannot_be_ordered(client, shop):
     free = factories.make_online_class(shop.base, shop.city, "公需科目：免费课", price="0")
     response = client.post(f"/learning/order/{free.id}", data={"csrf_token": token})
     assert response.status_code == 302 and db.session.scalar(select(func.count(ClassOrder.id))) == 0
+
+
+# ---------------------------------------------------------------- a class's orders: the base and the HR bureau
+
+def test_the_base_refunds_from_the_class_orders_page(client, shop):
+    order = paid_order(shop)
+    token = log_in(client, shop.base_admin.username, R.BASE_ADMIN.value)
+    html = page(client.get(f"/base/class-orders/{shop.paid.id}"))
+    assert order.number in html and "购课学员" in html and "已支付" in html and 'class="btn btn-xs btn-danger' in html
+    assert person_of(shop.learner).id_number not in html  # the ID number is masked
+    # no reason: refused at the form, nothing changes
+    client.post(f"/base/class-orders/refund/{order.id}", data={"csrf_token": token, "reason": ""})
+    assert order_row(order.id).state == S.PAID.value and enrolments(shop) == 1
+    response = client.post(f"/base/class-orders/refund/{order.id}", data={"csrf_token": token, "reason": "学员申请"})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/base/class-orders/{shop.paid.id}")
+    assert order_row(order.id).state == S.REFUNDED.value and enrolments(shop) == 0
+    assert "已退款" in page(client.get(f"/base/class-orders/{shop.paid.id}"))
+
+
+def test_another_base_and_another_district_do_not_reach_a_class_orders(client, shop):
+    order = paid_order(shop)
+    other_base = factories.make_org(OrgKind.BASE, "乙区培训基地", shop.other_district)
+    other_admin = factories.make_account("乙区基地管理员", [(R.BASE_ADMIN, other_base)])
+    from tests.helpers import cheap_passwords
+    cheap_passwords()
+    token = log_in(client, other_admin.username, R.BASE_ADMIN.value)
+    assert client.get(f"/base/class-orders/{shop.paid.id}").status_code == 404
+    assert client.post(f"/base/class-orders/refund/{order.id}",
+                       data={"csrf_token": token, "reason": "越权退款"}).status_code == 404
+    hr = factories.make_account("乙区人社审核员", [(R.HR_ADMIN, shop.other_district)])
+    cheap_passwords()
+    other = client.application.test_client()
+    token = log_in(other, hr.username, R.HR_ADMIN.value)
+    assert other.get(f"/review/class-orders/{shop.paid.id}").status_code == 404
+    assert other.post(f"/review/class-orders/refund/{order.id}",
+                      data={"csrf_token": token, "reason": "越权退款"}).status_code == 404
+    assert order_row(order.id).state == S.PAID.value and enrolments(shop) == 1
+    # the city HR bureau covers the base
+    city = client.application.test_client()
+    token = log_in(city, shop.city_admin.username, R.HR_ADMIN.value)
+    assert order.number in page(city.get(f"/review/class-orders/{shop.paid.id}"))
+    city.post(f"/review/class-orders/refund/{order.id}", data={"csrf_token": token, "reason": "基地停办"})
+    assert order_row(order.id).state == S.REFUNDED.value and enrolments(shop) == 0

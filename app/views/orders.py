@@ -5,16 +5,20 @@ from __future__ import annotations
 from flask import abort, current_app, flash, jsonify, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from werkzeug.routing import BuildError
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length
 
 from .. import payments
-from ..authz import ORDER_VIEW, PAYMENT_VIEW
+from ..authz import CLASS_ADMIN_VIEW, CLASS_REVIEW_VIEW, ORDER_VIEW, PAYMENT_VIEW
 from ..extensions import csrf, db
 from ..models import OnlineClass, OrderState
 from ..security import current_actor
+from ..validators import mask_id_number
 from ..workflows import orders as flow
-from .forms import ButtonForm
+from .forms import REQUIRED, ButtonForm
 from .util import domain_errors, limit
 
 # The class page of the class centre, when it exists (built beside this view); 我的订单 otherwise.
@@ -140,3 +144,54 @@ class PaymentView(BaseView):
 
 
 csrf.exempt(f"{PaymentView.__module__}.{PaymentView.notify.__name__}")
+
+
+class RefundForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for the refund"), validators=[DataRequired(REQUIRED), Length(max=500)])
+
+
+class _ClassOrders(BaseView):
+    """A class's orders for the admin of its base (ClassOrdersView) or an HR admin covering the base
+    (ClassOrdersReviewView), with the refund of a paid order whose learner has not started."""
+
+    default_view = "index"
+
+    @expose("/<int:class_id>")
+    @has_access
+    def index(self, class_id):
+        actor = current_actor()
+        online_class = flow.class_in_scope(class_id, actor)
+        if online_class is None:
+            abort(404)
+        rows = flow.of_class(online_class)
+        return self.render_template("orders/class_orders.html", item=online_class, rows=rows, form=RefundForm(),
+                                    refundable={o.id for o in rows if flow.can_refund(o, actor)},
+                                    endpoint=type(self).__name__, S=OrderState, mask=mask_id_number,
+                                    title=_l("Orders of the class"))
+
+    @expose("/refund/<int:order_id>", methods=["POST"])
+    @has_access
+    def refund(self, order_id):
+        actor = current_actor()
+        order = flow.order_in_scope(order_id, actor)
+        if order is None:
+            abort(404)
+        form = RefundForm()
+        if form.validate_on_submit():
+            with domain_errors(form):
+                flow.refund(order, actor, form.reason.data)
+                flash(gettext("The order has been refunded and the learner's enrolment ended."), "success")
+        else:
+            for error in form.reason.errors:
+                flash(f"{form.reason.label.text}: {error}", "danger")
+        return redirect(url_for(f"{type(self).__name__}.index", class_id=order.class_id))
+
+
+class ClassOrdersView(_ClassOrders):
+    route_base = "/base/class-orders"
+    class_permission_name = CLASS_ADMIN_VIEW
+
+
+class ClassOrdersReviewView(_ClassOrders):
+    route_base = "/review/class-orders"
+    class_permission_name = CLASS_REVIEW_VIEW

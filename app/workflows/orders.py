@@ -41,6 +41,13 @@ S = OrderState
 ORDER_ADMINS = frozenset({RoleName.BASE_ADMIN, RoleName.HR_ADMIN})
 
 
+def covers_base(base: Org, actor: Actor) -> bool:
+    """Whether the actor answers for a class of this base: the base's admin, or an HR admin whose subtree holds it."""
+    if actor.role == RoleName.BASE_ADMIN:
+        return actor.org_id is not None and actor.org_id == base.id
+    return actor.role == RoleName.HR_ADMIN and actor.covers(base.path)
+
+
 class OrderMachine(StateMachine):
     model = ClassOrder
     object_type = "class_order"
@@ -54,11 +61,7 @@ class OrderMachine(StateMachine):
     reason_required = frozenset({"refund"})
 
     def in_scope(self, item: ClassOrder, actor: Actor) -> bool:
-        """The admin of the class's base, or an HR admin whose subtree holds the base."""
-        base = item.online_class.base
-        if actor.role == RoleName.BASE_ADMIN:
-            return actor.org_id is not None and actor.org_id == base.id
-        return actor.role == RoleName.HR_ADMIN and actor.covers(base.path)
+        return covers_base(item.online_class.base, actor)
 
     def is_owner(self, item: ClassOrder, actor: Actor) -> bool:
         return (actor.user_id is not None and actor.role == RoleName.PROFESSIONAL
@@ -336,14 +339,20 @@ def can_refund(order: ClassOrder, actor: Actor) -> bool:
     return not started(order)
 
 
-def of_class_orders(actor: Actor, class_id: int) -> list[ClassOrder]:
-    """The orders of a class for its base's admin or an HR admin covering the base (empty for anyone else)."""
+def class_in_scope(class_id: int, actor: Actor) -> OnlineClass | None:
+    """The class, if its orders are this actor's to see: the admin of its base, or an HR admin covering the base."""
     online_class = db.session.get(OnlineClass, class_id)
-    if online_class is None or actor.role not in ORDER_ADMINS:
-        return []
-    base = db.session.get(Org, online_class.base_id)
-    if not ((actor.role == RoleName.BASE_ADMIN and actor.org_id == base.id)
-            or (actor.role == RoleName.HR_ADMIN and actor.covers(base.path))):
-        return []
+    if online_class is None or not covers_base(db.session.get(Org, online_class.base_id), actor):
+        return None
+    return online_class
+
+
+def order_in_scope(order_id: int, actor: Actor) -> ClassOrder | None:
+    order = db.session.get(ClassOrder, order_id)
+    return order if order is not None and class_in_scope(order.class_id, actor) is not None else None
+
+
+def of_class(online_class: OnlineClass) -> list[ClassOrder]:
+    """The orders of a class, newest first (the caller has checked the scope with `class_in_scope`)."""
     return list(db.session.scalars(select(ClassOrder).options(selectinload(ClassOrder.person)).where(
-        ClassOrder.class_id == class_id).order_by(ClassOrder.id.desc()).limit(1000)))
+        ClassOrder.class_id == online_class.id).order_by(ClassOrder.id.desc()).limit(1000)))
