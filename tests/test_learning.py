@@ -648,3 +648,42 @@ def test_two_tabs_beating_at_the_same_instant_share_the_seconds(app, setup, db):
         t.join(timeout=60)
     assert errors == []
     assert watched(s["e"], s["a1"]) + watched(s["e"], s["a2"]) <= 5 + flow.TOLERANCE + 1e-6
+
+
+def test_a_double_submitted_quiz_counts_one_attempt(app, setup, db):
+    """T4 on PostgreSQL: the same attempt posted twice at the same instant (a double click, two tabs): one attempt
+    is recorded, the other is refused by the unique (progress, round, number) index with a clear message."""
+    needs_postgres(db)
+    s = setup
+    finish_section_a(s)
+    enrolment_id, section_id, actor = s["e"].id, s["a"].id, s["actor"]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def submit():
+        with app.app_context():
+            from app.extensions import db as tdb
+            from app.models import ClassSection
+
+            item, section = tdb.session.get(Enrolment, enrolment_id), tdb.session.get(ClassSection, section_id)
+            item.person, section.course  # noqa: B018 - loaded before the race
+            tdb.session.commit()
+            barrier.wait(timeout=30)
+            try:
+                outcomes.append(flow.submit_quiz(item, section, {}, actor).number)
+            except DomainError as exc:
+                outcomes.append(str(exc.message))
+            finally:
+                tdb.session.remove()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes, key=str) == sorted([1, zh("This attempt has already been submitted. Please refresh.")],
+                                               key=str), outcomes
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(QuizAttempt.id))) == 1
+    row = section_row(s["e"], s["a"])
+    assert (row.state, row.attempts) == ("quiz", 1)

@@ -496,12 +496,12 @@ def _public(question: Question) -> dict:
 
 
 def _quiz_open(enrolment: Enrolment, section: ClassSection, actor: Actor) -> SectionProgress:
+    """The learner's row of a section whose quiz is open (inside the caller's transaction), else a refusal."""
     _check_owner(enrolment, actor)
     _section_of(enrolment, section)
-    with transaction():
-        if enrolment.state == E.STUDYING.value:
-            _advance(enrolment, actor)  # a section without lessons (or finished before) opens its quiz now
-        row = _progress(enrolment, section, actor)
+    if enrolment.state == E.STUDYING.value:
+        _advance(enrolment, actor)  # a section without lessons (or finished before) opens its quiz now
+    row = _progress(enrolment, section, actor)
     if row.state == S.PASSED.value:
         raise DomainError(_l("You have passed the quiz of this section."))
     if row.state == S.RESTUDY.value:
@@ -516,7 +516,8 @@ def _quiz_open(enrolment: Enrolment, section: ClassSection, actor: Actor) -> Sec
 
 def start_quiz(enrolment: Enrolment, section: ClassSection, actor: Actor) -> QuizSheet:
     """The quiz of a section, its questions without their answers; refused unless the quiz is open."""
-    row = _quiz_open(enrolment, section, actor)
+    with transaction():
+        row = _quiz_open(enrolment, section, actor)
     questions = db.session.scalars(select(Question).where(Question.section_id == section.id)
                                    .order_by(Question.position, Question.id))
     return QuizSheet(section, row, [_public(q) for q in questions])
@@ -538,36 +539,32 @@ def submit_quiz(enrolment: Enrolment, section: ClassSection, answers: dict, acto
     """Score an attempt on the server (a multiple choice counts only when exactly the right set is chosen), record
     it (unique per section progress, round and number: a double submit cannot make a third attempt) and take the
     section's transition: pass → passed (the next section opens), a first failure → quiz, a second → re-study."""
-    row = _quiz_open(enrolment, section, actor)
-    questions = list(db.session.scalars(select(Question).where(Question.section_id == section.id)
-                                        .order_by(Question.position, Question.id)))
-    answers = answers or {}
-    total = sum(q.points for q in questions) or 1
-    got, sheet = 0, []
-    chosen_by_id = {}
-    for q in questions:
-        chosen = _choice(answers.get(q.id, answers.get(str(q.id))))
-        right = _correct(q, chosen)
-        got += q.points if right else 0
-        chosen_by_id[str(q.id)] = chosen
-        sheet.append({**_public(q), "chosen": chosen, "answer": sorted(json.loads(q.answer_json or "[]")),
-                      "correct": right})
-    score = int(got * 100 // total)
-    passed = score >= section.pass_mark
-    number = row.attempts + 1
-    action = "pass" if passed else ("fail_first" if number < ATTEMPTS else "fail_second")
-    values = {"attempts": 0, "round": row.round + 1} if action == "fail_second" else {"attempts": number}
-    if passed:
-        values["passed_at"] = _stamp()
-    completed = False
-    with transaction(conflict=lambda: ConcurrentTransition(_l("This attempt has already been submitted. Please "
-                                                             "refresh."))):
+    refused = lambda: ConcurrentTransition(_l("This attempt has already been submitted. Please refresh."))  # noqa: E731
+    with transaction(conflict=refused):
+        row = _quiz_open(enrolment, section, actor)
+        questions = list(db.session.scalars(select(Question).where(Question.section_id == section.id)
+                                            .order_by(Question.position, Question.id)))
+        total = sum(q.points for q in questions) or 1
+        got, sheet, chosen_by_id = 0, [], {}
+        for q in questions:
+            chosen = _choice((answers or {}).get(q.id, (answers or {}).get(str(q.id))))
+            right = _correct(q, chosen)
+            got += q.points if right else 0
+            chosen_by_id[str(q.id)] = chosen
+            sheet.append({**_public(q), "chosen": chosen, "answer": sorted(json.loads(q.answer_json or "[]")),
+                          "correct": right})
+        score = int(got * 100 // total)
+        passed = score >= section.pass_mark
+        number = row.attempts + 1
+        action = "pass" if passed else ("fail_first" if number < ATTEMPTS else "fail_second")
+        values = {"attempts": 0, "round": row.round + 1} if action == "fail_second" else {"attempts": number}
+        if passed:
+            values["passed_at"] = _stamp()
         db.session.add(QuizAttempt(progress_id=row.id, round=row.round, number=number,
                                    answers_json=json.dumps(chosen_by_id), score=score, passed=passed))
         db.session.flush()
         section_machine.enter(row, action, actor, values=values, comment=f"{score}")
-        if passed:
-            completed = _advance(enrolment, actor)[1]
+        completed = _advance(enrolment, actor)[1] if passed else False
     return QuizResult(score, passed, number, row.state,
                       ATTEMPTS - row.attempts if row.state == S.QUIZ.value else 0, section.pass_mark, sheet,
                       completed)
