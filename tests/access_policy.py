@@ -126,3 +126,14 @@ RESTRICTED.update({f"ClassOrdersReviewView.{name}": HR for name in ("index", "re
 # issue 11: learning (state machine 7): my class, the player and its heartbeats and pop-ups, the section quizzes; the
 # professional's own enrolments only (another's is not found)
 RESTRICTED.update({f"LearningView.{name}": PROFESSIONAL for name in ("my_class", "study", "beat", "popup", "quiz")})
+# issue 11: a training base's classes (B3): its own base's only (another's is not found); their review by the HR
+# bureau above the base (state machine 6) and the region's list; lesson videos and covers to the base, the HR admins
+# covering it and the learners enrolled (tests/test_classes.py walks that rule)
+RESTRICTED.update({f"ClassAdminView.{name}": BASE_ADMIN for name in (
+    "index", "new", "edit", "show", "act", "add_course", "add_section", "add_lesson", "add_question", "add_popup",
+    "remove", "rename", "enrolments")})
+RESTRICTED.update({f"ClassReviewView.{name}": HR for name in ("index", "decide", "show", "decide_one", "region")})
+RESTRICTED.update({f"LessonMediaView.{name}": BASE_ADMIN | HR | PROFESSIONAL for name in ("video", "cover")})
+# a class's orders and their refund: the admin of the class's base, an HR admin covering the base (scope in the view)
+RESTRICTED.update({f"ClassOrdersView.{name}": BASE_ADMIN for name in ("index", "refund")})
+RESTRICTED.update({f"ClassOrdersReviewView.{name}": HR for name in ("index", "refund")})

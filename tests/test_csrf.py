@@ -644,6 +644,69 @@ CASES.update({
 })
 
 
+# issue 11: a training base's classes (B3) and their review (state machine 6)
+def _draft_class(world, state_path=()):
+    """A class of the world's base with a course, a section, a lesson row (no video file) and a quiz question."""
+    import datetime
+
+    from app.models import Lesson
+    from app.workflows import classes as class_flow
+
+    base = factories.actor_for(world.base_admin, R.BASE_ADMIN, world.base)
+    item = class_flow.create_class(base, {"title": "防伪测试班", "track": "public", "specialty": "", "year": YEAR,
+                                          "hours": 8, "price": 0, "enrol_start": datetime.date(YEAR, 1, 1),
+                                          "enrol_end": datetime.date(YEAR, 12, 31), "intro": ""})
+    course = class_flow.add_course(base, item, "防伪课程")
+    section = class_flow.add_section(base, course, "防伪小节", 60)
+    lesson = Lesson(section_id=section.id, title="防伪课件", stored_name=None, content_type="video/mp4", size=1,
+                    duration=60)
+    db.session.add(lesson)
+    db.session.commit()
+    class_flow.add_question(base, section, "true_false", "防伪题目", [], [0])
+    for action in state_path:
+        actor = base if action == "submit" else factories.actor_for(world.city_admin, R.HR_ADMIN, world.city)
+        class_flow.machine.apply(item, action, actor)
+    return item, course, section, lesson
+
+
+def _class_case(route: str, data: dict, *, hr: bool = False, state_path=()):
+    def build(app, client, world):
+        item, course, section, lesson = _draft_class(world, state_path)
+        url = route.format(c=item.id, course=course.id, section=section.id, lesson=lesson.id)
+        if hr:
+            _logged_in_as(client, world.city_admin, R.HR_ADMIN)
+        else:
+            _logged_in_as(client, world.base_admin, R.BASE_ADMIN)
+        form = {k: (v.format(c=item.id, lesson=lesson.id, course=course.id) if isinstance(v, str) else v)
+                for k, v in data.items()}
+        return Case(url, form)  # state_snapshot() holds the classes and their catalogue
+    return build
+
+
+_CLASS_INFO = {"title": "伪造的班级", "track": "public", "year": str(YEAR), "hours": "8", "price": "0",
+               "enrol_start": f"{YEAR}-01-01", "enrol_end": f"{YEAR}-12-31"}
+CASES.update({
+    "ClassAdminView.new": _class_case("/base/classes/new", _CLASS_INFO),
+    "ClassAdminView.edit": _class_case("/base/classes/{c}/edit", _CLASS_INFO),
+    "ClassAdminView.act": _class_case("/base/classes/{c}/act", {"action": "submit"}),
+    "ClassAdminView.add_course": _class_case("/base/classes/{c}/courses", {"course-title": "伪造课程"}),
+    "ClassAdminView.add_section": _class_case("/base/classes/courses/{course}/sections",
+                                              {"section-title": "伪造小节", "section-pass_mark": "60"}),
+    "ClassAdminView.add_lesson": _class_case("/base/classes/sections/{section}/lessons", {"lesson-title": "伪造"}),
+    "ClassAdminView.add_question": _class_case("/base/classes/sections/{section}/questions", {
+        "question-kind": "true_false", "question-text": "伪造题目", "question-correct": "0"}),
+    "ClassAdminView.add_popup": _class_case("/base/classes/lessons/{lesson}/popups", {
+        "popup-kind": "true_false", "popup-text": "伪造弹题", "popup-correct": "0", "popup-at_second": "1"}),
+    "ClassAdminView.remove": _class_case("/base/classes/{c}/remove", {"kind": "lesson", "item_id": "{lesson}"}),
+    "ClassAdminView.rename": _class_case("/base/classes/{c}/rename", {"kind": "course", "item_id": "{course}",
+                                                                      "title": "伪造名称"}),
+    "ClassReviewView.decide": _class_case("/review/classes/decide", {"ids": "{c}", "action": "approve"}, hr=True,
+                                          state_path=("submit",)),
+    "ClassReviewView.decide_one": _class_case("/review/classes/{c}/decide", {"action": "approve"}, hr=True,
+                                              state_path=("submit",)),
+})
+
+
 # ------------------------------------------------------------------ tests
 
 # issue 11: 报名 of a free class (班级中心)

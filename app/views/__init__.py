@@ -138,3 +138,15 @@ def register_views(appbuilder) -> None:
     from .learning import LearningView
 
     appbuilder.add_view_no_menu(LearningView())
+    # issue 11: a training base's online classes (B3), their review by the HR bureau (state machine 6), the lesson
+    # videos and class covers; a lesson upload may be as large as VIDEO_MAX_BYTES (that route only, set before the
+    # CSRF check and the input filter read the body)
+    from .classes import ClassAdminView, ClassReviewView, video_upload_limit
+    from .media import LessonMediaView
+
+    current_app.before_request_funcs.setdefault(None, []).insert(0, video_upload_limit)
+    appbuilder.add_view(ClassAdminView(), "My classes", label=_l("My classes"), icon="fa-play-circle",
+                        category="Training")
+    appbuilder.add_view(ClassReviewView(), "Class review", label=_l("Class review"), icon="fa-play-circle",
+                        category="Review")
+    appbuilder.add_view_no_menu(LessonMediaView())
