@@ -3,7 +3,10 @@ the pay page (QR code, amount, waiting for the payment); the simulated provider'
 (another browser, not logged in), pays; its signed notice reaches the platform through the task queue, the pay page
 sees the order paid and goes to the class; 我的订单 shows it as 已支付.
 
-Screenshots: test-artifacts/screenshots/80-pay-page.png, 81-sim-provider.png, 82-my-orders.png.
+Then the base's admin refunds it (the learner has not started) and the learner sees it 已退款.
+
+Screenshots: test-artifacts/screenshots/80-pay-page.png, 81-sim-provider.png, 82-my-orders.png,
+83-class-orders.png.
 """
 from __future__ import annotations
 
@@ -12,11 +15,13 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PROFESSIONAL, assert_chinese, assert_no_page_errors, login
+from tests.e2e.helpers import PROFESSIONAL, assert_chinese, assert_no_page_errors, login, logout
 
 pytestmark = pytest.mark.e2e
 
 TITLE = "专业科目：临床诊疗新进展"
+BASE = "济南市专业技术人员继续教育基地"
+BASE_ADMIN = ("370102198506060026", "孙基地")
 
 
 @pytest.fixture()
@@ -28,7 +33,7 @@ def paid_class(app, live_server):
     from tests import factories
 
     with app.app_context():
-        base = db.session.scalar(select(Org).where(Org.kind == OrgKind.BASE.value).order_by(Org.id))
+        base = db.session.scalar(select(Org).where(Org.kind == OrgKind.BASE.value, Org.name == BASE))
         item = factories.make_online_class(base, base.parent, TITLE, price="168.00")
         class_id = item.id
         db.session.remove()
@@ -65,3 +70,20 @@ def test_a_professional_buys_a_class_and_sees_it_paid(page: Page, new_page, shot
     assert_chinese(page)
     shot(page, "82-my-orders")
     assert_no_page_errors(page)
+
+    # the base refunds the order: the learner has not started the class
+    logout(page)
+    login(page, BASE_ADMIN[0], "BaseAdmin")
+    page.goto(f"/base/class-orders/{paid_class}")
+    row = page.locator("tr.order-row")
+    expect(row.locator(".order-state")).to_have_text("已支付")
+    assert_chinese(page)
+    row.locator("input[name=reason]").fill("学员申请退款")
+    shot(page, "83-class-orders")
+    row.locator("button.order-refund").click()
+    expect(page.locator("tr.order-row .order-state")).to_have_text("已退款")
+    assert_no_page_errors(page)
+    logout(page)
+    login(page, PROFESSIONAL[0], "Professional")
+    page.goto("/learning/orders")
+    expect(page.locator("tr.order-row .order-state")).to_have_text("已退款")
