@@ -544,3 +544,52 @@ def test_another_base_and_another_district_do_not_reach_a_class_orders(client, s
     assert order.number in page(city.get(f"/review/class-orders/{shop.paid.id}"))
     city.post(f"/review/class-orders/refund/{order.id}", data={"csrf_token": token, "reason": "基地停办"})
     assert order_row(order.id).state == S.REFUNDED.value and enrolments(shop) == 0
+
+
+# ---------------------------------------------------------------- the notice through the real task queue
+
+QUEUE_REDIS = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture()
+def payment_queue(app, monkeypatch):
+    """The app with a real RQ queue of its own on the machine's Redis (jobs wait for a worker)."""
+    import uuid
+
+    import redis
+
+    try:
+        redis.Redis.from_url(QUEUE_REDIS).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+    name = f"test-pay-{uuid.uuid4().hex[:8]}"
+    for key, value in {"TASKS_INLINE": False, "REDIS_URL": QUEUE_REDIS, "TASK_QUEUE": name}.items():
+        monkeypatch.setitem(app.config, key, value)
+    yield name
+    connection = redis.Redis.from_url(QUEUE_REDIS)
+    for key in connection.scan_iter(f"*{name}*"):
+        connection.delete(key)
+
+
+def test_the_phone_returns_before_the_notice_which_a_worker_delivers(client, shop, app, payment_queue):
+    """Asynchronous like a real provider's notify_url: the phone's page answers at once with the order still
+    pending; a `flask worker` process (another process, its own transaction) sends the signed notice, which pays."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import csrf_from
+
+    order = order_of(shop)
+    html = page(client.get(f"/pay/sim/{order.number}"))
+    assert client.post(f"/pay/sim/{order.number}", data={"csrf_token": csrf_from(html)}).status_code == 302
+    assert order_row(order.id).state == S.PENDING.value and outcomes() == []  # queued, not delivered yet
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0", REDIS_URL=QUEUE_REDIS,
+               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], TASK_QUEUE=payment_queue,
+               PAYMENT_SECRET=app.config["PAYMENT_SECRET"])
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "run.py", "worker", "--burst"], cwd=root, env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    db.session.expire_all()
+    assert order_row(order.id).state == S.PAID.value and enrolments(shop) == 1 and outcomes() == ["paid"]
