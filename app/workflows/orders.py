@@ -13,7 +13,14 @@ The order machine:
                                     state for "ended", and a learner with no progress has nothing to keep
 
 Every callback is kept as a PaymentNotice with its outcome, accepted or refused; a refusal changes no order and no
-enrolment and is audited (payment.refused).
+enrolment and is audited (payment.refused). The provider is answered "success" when the notice was taken (paid, a
+repeat of a payment already recorded, a notice that reports no payment) and "fail" otherwise.
+
+Expiry is applied when the order is next looked at (我的订单, the pay page, the provider's page, a new order of the
+same class) and by `expire_overdue()` for all (for a periodic job). A notice for an order still pending pays it even
+past the timeout: the provider takes money only while its QR code is valid, and its notice may come late. A notice
+for an order already cancelled is refused (recorded as order_cancelled, with the provider's transaction id in the
+stored body): that money is to be returned by hand.
 """
 from __future__ import annotations
 
