@@ -210,6 +210,9 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
     _hours(orgs, rng)
     db.session.commit()
     _changes(orgs)
+    from .demo_learning import seed_learning  # issue 11: online classes; 王专技 half way through the free one
+
+    seed_learning(orgs, DEMO_ACCOUNTS[5][0], DEMO_ACCOUNTS[3][0], DEMO_ACCOUNTS[0][0])
     return True
 
 
