@@ -25,8 +25,11 @@ if redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
   export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
   .venv/bin/flask worker > instance/worker.log 2>&1 &
   worker=$!
-  trap 'kill $worker 2>/dev/null' EXIT
-  echo "[run] task-queue worker started (log: instance/worker.log)"
+  # The scheduler puts the periodic jobs on the queue: pending notification e-mails, review reminders (X3).
+  .venv/bin/flask scheduler > instance/scheduler.log 2>&1 &
+  scheduler=$!
+  trap 'kill $worker $scheduler 2>/dev/null' EXIT
+  echo "[run] task-queue worker and scheduler started (logs: instance/worker.log, instance/scheduler.log)"
 else
   echo "[run] Redis is not available: imports run inside the web request"
 fi

@@ -67,6 +67,8 @@ STATISTICS_LINKS = (("Org and staff statistics", "/statistics/orgs"), ("Title st
 STATISTICS_MENUS = tuple(menu for menu, _url in STATISTICS_LINKS)
 LOOKUP_VIEW = "LookupView"                      # U10 / D6 / H6 staff lookup (with password reset), hours lookup
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
+NOTIFICATION_VIEW = "NotificationView"          # X2 the person's own notifications, the e-mail switch (issue 12)
+REMINDER_SETTINGS_VIEW = "ReminderSettingsView"  # X3 reminder and escalation settings of the HR bureau (issue 12)
 # issue 11: online learning (P12, B1, B3, state machines 6 and 7)
 LEARNING_VIEW = "LearningView"                  # P12 class centre, class page, player, quizzes, learning centre
 ORDER_VIEW = "OrderView"                        # P12 orders of paid classes, 我的订单
@@ -83,7 +85,8 @@ LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDI
                  ("Learning centre", "menu_access"), ("My orders", "menu_access"), ("My exams", "menu_access")]
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
-                ("VerifyView", "can_.*"), (PAYMENT_VIEW, "can_.*"), ("My home", "menu_access")]
+                ("VerifyView", "can_.*"), (PAYMENT_VIEW, "can_.*"), ("My home", "menu_access"),
+                (NOTIFICATION_VIEW, "can_.*")]
 HOURS_SELF = [("HoursView", "can_.*"), ("AttachmentView", "can_.*"), ("Hours", "menu_access"),
               ("My declarations", "menu_access"), ("Declare hours", "menu_access"),
               ("Annual completion", "menu_access"),
@@ -95,7 +98,8 @@ HR_ONLY = [("BaseReportReviewView", "can_.*"), ("Base reports", "menu_access"),
            ("AnnualStandardModelView", "can_(list|show|add|edit)"), ("Yearly standards", "menu_access"),
            ("LearningFormModelView", "can_(list|show|add|edit)"), ("Learning forms", "menu_access"),
            (CLASS_REVIEW_VIEW, "can_.*"), ("Class review", "menu_access"), (LESSON_MEDIA_VIEW, "can_.*"),
-           (BASE_PLAN_REVIEW_VIEW, "can_.*"), ("Base plans", "menu_access")]
+           (BASE_PLAN_REVIEW_VIEW, "can_.*"), ("Base plans", "menu_access"),
+           (REMINDER_SETTINGS_VIEW, "can_.*"), ("Reminders", "menu_access")]
 READ = "can_(list|show|api_read|api_get)"
 ADMIN_BASE = SELF_SERVICE + [
     (REVIEW_VIEW, "can_.*"), ("Review", "menu_access"), ("Registrations", "menu_access"),
@@ -160,7 +164,7 @@ MODULES: dict[str, tuple] = {
                                                "Management", "Review"}),
     "hr": (_l("Base reports, standards and learning forms"),
            {"BaseReportReviewView", "AnnualStandardModelView", "LearningFormModelView", "Base reports",
-            "Yearly standards", "Learning forms", "Management", "Review"}),
+            "Yearly standards", "Learning forms", REMINDER_SETTINGS_VIEW, "Reminders", "Management", "Review"}),
     "class_review": (_l("Online class review"), {CLASS_REVIEW_VIEW, LESSON_MEDIA_VIEW, "Class review", "Review"}),
     "base_plans_review": (_l("Base plan and annual report review"),
                           {BASE_PLAN_REVIEW_VIEW, "Base plans", "Review"}),

@@ -1,4 +1,4 @@
-"""Flask CLI commands: demo data, translations, the task-queue worker."""
+"""Flask CLI commands: demo data, translations, the task-queue worker and its scheduler."""
 from __future__ import annotations
 
 import os
@@ -35,6 +35,25 @@ def register_cli(app: Flask) -> None:
         # One process per job run, in this app context (no fork: the database pool is never shared across a fork).
         SimpleWorker([queue], connection=queue.connection).work(burst=burst, with_scheduler=False,
                                                                  logging_level="INFO")
+
+    @app.cli.command("scheduler")
+    def scheduler() -> None:
+        """Run the periodic jobs through RQ's cron scheduler (the worker runs them): the sweep of notification
+        e-mails still pending every minute (one now: a restart delivers what a crash left), review reminders,
+        escalation and completion reminders every hour."""
+        if tasks.inline():
+            raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): there is no queue to schedule "
+                                       "on")
+        from rq.cron import CronScheduler
+
+        from .workflows import notifications, reminders
+
+        queue = tasks.queue()
+        cron = CronScheduler(connection=queue.connection, logging_level="INFO")
+        cron.register(notifications.deliver_pending, queue_name=queue.name, interval=60)
+        cron.register(reminders.run, queue_name=queue.name, cron="0 * * * *")
+        tasks.enqueue(notifications.deliver_pending, description="notification e-mails left pending")
+        cron.start()
 
     @app.cli.group()
     def translate() -> None:

@@ -107,6 +107,12 @@ RESTRICTED.update({f"LookupView.{name}": REVIEWERS for name in ("staff", "person
 # issue 10: batch import of staff (U9 / D6 / H5): the admin's own subtree; records of the orgs below included
 RESTRICTED.update({f"ImportView.{name}": REVIEWERS
                    for name in ("index", "template", "upload", "batch", "status", "confirm", "failed")})
+# issue 12: the person's own notifications (X2; another's is not found) and the HR bureau's reminder settings (X3)
+# (the POST-only routes: every role, never a visitor)
+SELF_SERVICE.add("NotificationView.index")
+RESTRICTED.update({f"NotificationView.{name}": frozenset(r.value for r in R) for name in ("open", "read", "read_all",
+                                                                                            "email")})
+RESTRICTED.update({"ReminderSettingsView.index": HR})
 # issue 11: 班级中心, a class's page, its preview and 报名, 学习中心, 我的考试 (P12): the professional's own pages (a
 # class id names a published class, open to every professional; nothing names another person)
 RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL

@@ -174,3 +174,43 @@ def matrix(app, _matrix_module):
         yield data
         _db.session.rollback()
         _db.session.remove()
+
+
+# ------------------------------------------------------------------ a real SMTP server (X2 e-mails)
+
+class SmtpCollector:
+    """aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture()
+def smtp_server(app, monkeypatch):
+    """A local SMTP server in a thread, with the app's Flask-Mail state pointed at it (restored afterwards)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from app.extensions import mail
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    handler = SmtpCollector()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    for key, value in {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": controller.port, "MAIL_USE_TLS": False,
+                       "MAIL_USE_SSL": False, "MAIL_USERNAME": None, "MAIL_PASSWORD": None,
+                       "MAIL_SUPPRESS_SEND": False}.items():
+        monkeypatch.setitem(app.config, key, value)
+    # Flask-Mail 0.10 reads the config once, in init_app, into app.extensions["mail"] (a _Mail state).
+    monkeypatch.setitem(app.extensions, "mail", mail.init_mail(app.config, app.debug, app.testing))
+    try:
+        yield handler
+    finally:
+        controller.stop()

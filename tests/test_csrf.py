@@ -733,6 +733,50 @@ def class_centre_enrol(app, client, world):
 CASES.update({"ClassCentreView.enrol": class_centre_enrol})
 
 
+# issue 12: notifications (mark read, open, read all, the e-mail switch) and the HR bureau's reminder settings
+def _notified(world):
+    from app.models import Notification, NotificationKind
+    from app.workflows import notifications as notification_flow
+
+    notification_flow.write([notification_flow.Note([world.unit_admin], NotificationKind.QUEUE, "待审核", "正文",
+                                                    "/home/")], event="csrf:1")
+    db.session.commit()
+    note = db.session.scalar(select(Notification).where(Notification.user_id == world.unit_admin.id))
+
+    def check():
+        db.session.expire_all()
+        assert db.session.get(Notification, note.id).read_at is None
+        assert notification_flow.email_on(world.unit_admin.id)
+    return note, check
+
+
+def _notification_case(url: str, with_id: bool, data: dict | None = None):
+    def build(app, client, world):
+        note, check = _notified(world)
+        _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+        return Case(url, {**({"id": str(note.id)} if with_id else {}), **(data or {})}, check)
+    return build
+
+
+def reminder_settings(app, client, world):
+    from app.models import ReminderSetting
+
+    _logged_in_as(client, world.city_admin, R.HR_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(func.count()).select_from(ReminderSetting)) == 0
+    return Case("/reminders/", {"part": "reviews", "remind_unit": "3", "escalate_unit": "7"}, check)
+
+
+CASES.update({
+    "NotificationView.open": _notification_case("/notifications/open", True),
+    "NotificationView.read": _notification_case("/notifications/read", True),
+    "NotificationView.read_all": _notification_case("/notifications/read-all", False),
+    "NotificationView.email": _notification_case("/notifications/email", False, {"email_on": "0"}),
+    "ReminderSettingsView.index": reminder_settings,
+})
+
+
 def test_every_mutating_route_has_a_case(app):
     """A new POST route fails here until it gets a case below."""
     mutating = {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in rule.methods}

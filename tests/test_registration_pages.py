@@ -130,9 +130,10 @@ def test_approved_applicant_is_mailed_and_logs_in(app, client, world, db, outbox
     assert zh("%(n)s registration(s) handled.", n=2) in html
     assert [r.state for r in (db.session.get(Registration, i) for i in reg_ids)] == ["approved", "approved"]
 
-    assert sorted(m.recipients[0] for m in outbox) == sorted([first["email"], second["email"]])
-    assert {m.subject for m in outbox} == {zh_plain("Your registration has been approved")}
-    assert all(CJK.search(m.subject) for m in outbox)
+    mails = [m for m in outbox if m.recipients in ([first["email"]], [second["email"]])]  # (admins: told too)
+    assert sorted(m.recipients[0] for m in mails) == sorted([first["email"], second["email"]])
+    assert {m.subject for m in mails} == {zh_plain("Your registration has been approved")}
+    assert all(CJK.search(m.subject) for m in mails)
     assert logged_in_home(login(app.test_client(), first["id_number"]))
 
 
@@ -148,13 +149,13 @@ def test_reject_needs_a_reason_and_the_applicant_registers_again(app, client, wo
         html = html_of(decide(reviewer, [reg.id], "reject", reason))
         assert zh("A reason is required to reject.") in html
     assert counts(db) == before and registrations_of(db, id_number)[0].state == "pending"
-    assert outbox == []
+    assert [m for m in outbox if m.recipients == [form["email"]]] == []
 
     html_of(decide(reviewer, [reg.id], "reject", "所选单位与证件不符"))
     [reg] = registrations_of(db, id_number)
     assert (reg.state, reg.reason, reg.membership.state) == ("rejected", "所选单位与证件不符", "rejected")
-    [mail] = outbox
-    assert mail.recipients == [form["email"]] and "所选单位与证件不符" in mail.body
+    [mail] = [m for m in outbox if m.recipients == [form["email"]]]
+    assert "所选单位与证件不符" in mail.body
     assert mail.subject == zh_plain("Your registration has been rejected")
     assert not logged_in_home(login(app.test_client(), id_number))
 
@@ -301,7 +302,7 @@ def test_org_registration_is_reviewed_by_the_org_above(app, client, world, db, o
         "active", "approved")
     picker = client.get("/public/orgs", query_string={"q": form["org_name"]}).get_json()["results"]
     assert [p["id"] for p in picker] == [org.id]
-    assert [m.recipients for m in outbox] == [[form["email"]]]
+    assert [m.recipients for m in outbox if form["email"] in m.recipients] == [[form["email"]]]
     assert logged_in_home(login(app.test_client(), form["id_number"], role=admin_role))
 
 

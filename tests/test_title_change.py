@@ -95,8 +95,8 @@ def test_submit_keeps_the_old_title_until_approved(fast_world, outbox):
     flow.approve(item, reviewer_of(world))
     assert title_of(owner) == NEW_TITLE
     assert row(item.id).decided_by_id == world.unit_admin.id
-    assert len(outbox) == 1 and owner.email in outbox[0].recipients
-    assert "副主任医师" not in outbox[0].body and item.state_label  # the mail names the state, not the data
+    [mail] = [m for m in outbox if owner.email in m.recipients]  # (the unit's admins were told of the request)
+    assert "副主任医师" not in mail.body and item.state_label  # the mail names the state, not the data
 
 
 def test_reject_needs_a_reason_and_keeps_the_title(fast_world, outbox):
@@ -107,11 +107,12 @@ def test_reject_needs_a_reason_and_keeps_the_title(fast_world, outbox):
         with pytest.raises(DomainError) as err:
             flow.reject(item, reviewer_of(world), reason)
         assert err.value.field == "reason"
-    assert row(item.id).state == "pending" and outbox == []
+    assert row(item.id).state == "pending" and [m for m in outbox if owner.email in m.recipients] == []
     flow.reject(item, reviewer_of(world, "dept_admin", R.DEPT_ADMIN), "证书编号不符")
     assert row(item.id)[:2] == ("rejected", "证书编号不符")
     assert title_of(owner) == OLD_TITLE
-    assert len(outbox) == 1 and "证书编号不符" in outbox[0].body
+    [mail] = [m for m in outbox if owner.email in m.recipients]
+    assert "证书编号不符" in mail.body
 
 
 def test_withdrawn_or_decided_change_allows_a_new_one(fast_world):

@@ -14,3 +14,5 @@ from .learning import (SPECIALTIES, ClassCourse, ClassOrder, ClassSection, Class
                        EnrolmentState, Lesson, LessonProgress, OnlineClass, OrderState, PaymentNotice, Question,
                        QuestionKind, QuizAttempt, SectionProgress, SectionState)
 from .base_plans import BaseFiling, FilingKind, FilingState  # noqa: F401  (issue 11: B1 plans and reports)
+from .notifications import (CompletionReminder, EmailState, Notification, NotificationKind,  # noqa: F401
+                            NotificationPref, ReminderSetting, ReviewWait)

@@ -108,6 +108,10 @@ def register_views(appbuilder) -> None:
     # issue 10: batch import of staff (U9, D6, H5)
     appbuilder.add_view(ImportView(), "Batch import", label=_l("Batch import"), icon="fa-upload",
                         category="Management")
+    # issue 12: notifications (X2: the bell, the list) and the HR bureau's reminder settings (X3)
+    from .notifications import register as register_notifications
+
+    register_notifications(appbuilder, current_app)
     # issue 11: class centre (P12 班级中心, a class's page, preview and 报名), 学习中心 and 我的考试
     from .learning_centre import ClassCentreView
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from ..authz import Actor  # noqa: F401  (the workflows import it from here too)
 from ..extensions import db
 from ..models import AuditLog
+from . import notifications
 from .attachments import store_change_files
 from .errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed  # noqa: F401
 
@@ -133,9 +134,11 @@ class StateMachine:
         item.state = state.value
         db.session.add(item)
         db.session.flush()
+        row = None
         if audit_as:
-            audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
-                  object_type=self.object_type, object_id=item.id, to_state=item.state, comment=comment)
+            row = audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
+                        object_type=self.object_type, object_id=item.id, to_state=item.state, comment=comment)
+        self._notify(item, Transition(None, action, state), actor, row)
 
     def allowed_actions(self, item) -> list[str]:
         return [action for (state, action) in self.table if state == item.state]
@@ -167,7 +170,22 @@ class StateMachine:
         pass
 
     def after_commit(self, item, transition: Transition) -> None:
-        """Side effects outside the database (notifications), run once the transition is committed."""
+        """Side effects outside the database, run once the transition is committed. (Notifications are rows written
+        by `notify` / `waiting` in the transaction itself; their e-mails leave after the commit.)"""
+
+    # X2: whether items of this machine wait in review queues (`waiting`), whose reviewers are notified, reminded
+    # after N days and escalated to after M days (X3).
+    queues = False
+
+    def notify(self, item, transition: Transition, actor: Actor | None) -> list:
+        """The notifications.Note list this transition sends (a decision tells the applicant), written in the same
+        transaction; `transition.source` is None for a row just opened. Default: none."""
+        return []
+
+    def waiting(self, item) -> list:
+        """Where the item waits for a decision now (notifications.Waiting: the org, the admin role, the queue's view,
+        the reviewers' message), for a machine with `queues`; [] once it is decided."""
+        return []
 
     def check(self, item, action: str, actor: Actor, *, follows: bool = False) -> Transition:
         transition = self.table.get((item.state, action))
@@ -209,11 +227,26 @@ class StateMachine:
             raise ConcurrentTransition(HANDLED)
         db.session.refresh(item)
         self.on_enter(item, transition, actor, comment)
+        row = None
         if audit_as:
-            audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
-                  object_type=self.object_type, object_id=item.id, from_state=source, to_state=target,
-                  comment=comment)
+            row = audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
+                        object_type=self.object_type, object_id=item.id, from_state=source, to_state=target,
+                        comment=comment)
+        self._notify(item, transition, actor, row)
         return transition
+
+    def _notify(self, item, transition: Transition, actor: Actor | None, audit_row: AuditLog | None) -> None:
+        """X2, in the transition's transaction: the messages `notify` returns and, for a machine with `queues`, the
+        reviewers of the queue the item now waits in (see app/workflows/notifications.py). The event's key is the
+        transition's audit row (or the instant), so one transition never notifies a person twice."""
+        if not self.queues and type(self).notify is StateMachine.notify:
+            return
+        if audit_row is not None:
+            db.session.flush()
+            key = f"a{audit_row.id}"
+        else:
+            key = f"{transition.action}@{datetime.datetime.now().isoformat()}"
+        notifications.record(self, item, transition, actor, key)
 
     def apply(self, item, action: str, actor: Actor, comment: str | None = None,
               values: dict | None = None) -> Any:

@@ -18,11 +18,12 @@ from sqlalchemy.orm import selectinload
 
 from .. import clock
 from ..extensions import db
-from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState, Org,
-                      OrgKind, Person, RoleName, Subject)
+from ..models import (BaseReport, BaseReportLine, BaseReportState, LearningForm, Membership, MembershipState,
+                      NotificationKind, Org, OrgKind, Person, RoleName, Subject)
 from ..validators import ValidationError, normalize_id_number, parse_number
 from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, transaction
 from .declaration import YEARS_BACK, credit, year_not_touched
+from .notifications import Note, Waiting, admins, reason_line
 from .orgs import subtree_ids
 from .spreadsheet import CellProblem, Column, as_text, read_rows
 
@@ -51,6 +52,30 @@ class BaseReportMachine(StateMachine):
             for line in item.lines:
                 credit(line.person_id, item.year, Subject(item.subject), line.hours, form_id=item.form_id,
                        title=item.title, source="base", source_id=item.id, provider=item.base.name)
+
+    queues = True
+
+    def notify(self, item: BaseReport, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the base's admins hear of the HR bureau's decision."""
+        if transition.action not in ("approve", "reject"):
+            return []
+        reason = reason_line(item.reason) if transition.action == "reject" else ""
+        label = gettext("Approved") if transition.action == "approve" else gettext("Rejected")
+        return [Note(admins([item.base_id], RoleName.BASE_ADMIN.value, "BaseReportView"), NotificationKind.DECISION,
+                     gettext("Your hour report: %(state)s", state=label),
+                     gettext("The report \"%(title)s\" (%(year)s) is now: %(state)s.%(reason)s", title=item.title,
+                             year=item.year, state=label, reason=reason),
+                     f"/base/reports/{item.id}")]
+
+    def waiting(self, item: BaseReport) -> list[Waiting]:
+        """A pending report waits for the HR bureau above the base."""
+        if item.state != S.PENDING.value:
+            return []
+        return [Waiting(item.reviewer_org, RoleName.HR_ADMIN.value, "BaseReportReviewView",
+                        gettext("A base's hour report waits for your review"),
+                        gettext("\"%(title)s\" (%(year)s) from %(base)s waits for your review.", title=item.title,
+                                year=item.year, base=item.base.name),
+                        f"/review/base-reports/{item.id}")]
 
 
 machine = BaseReportMachine()

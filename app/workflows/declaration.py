@@ -18,13 +18,13 @@ from sqlalchemy.orm import selectinload
 from .. import clock
 from .. import validators
 from ..extensions import db
-from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, LearningForm, Org, OrgKind, Person, RoleName, Subject,
-                      YearSummary)
+from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, LearningForm, NotificationKind, Org, OrgKind,
+                      Person, RoleName, Subject, YearSummary)
 from .attachments import delete_files, path_of, store_attachments
 from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now,
                    transaction)
 from .export import in_batches
-from .notify import admin_emails, send_email
+from .notifications import Note, Waiting, reason_line
 from .orgs import subtree_ids
 from .pending import lock_person
 
@@ -120,8 +120,31 @@ class DeclarationMachine(StateMachine):
             credit(item.person_id, item.year, Subject(item.subject), item.hours, form_id=item.form_id,
                    title=item.title, source="declaration", source_id=item.id, provider=item.details.get("organiser"))
 
-    def after_commit(self, item: Declaration, transition: Transition) -> None:
-        notify_decision(item, transition.action)
+    queues = True
+
+    def notify(self, item: Declaration, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the applicant hears of every decision, each level's approval too."""
+        if transition.action not in ("approve", "reject"):
+            return []
+        applicant, label = item.person.user, item.state_label
+        return [Note([applicant], NotificationKind.DECISION,
+                     gettext("Your hour declaration: %(state)s", state=label),
+                     gettext("Hello %(name)s,\n\nyour declaration \"%(title)s\" (%(hours)s hours, %(year)s) is now: "
+                             "%(state)s.%(reason)s", name=applicant.first_name, title=item.title, hours=item.hours,
+                             year=item.year, state=label,
+                             reason=reason_line(item.reason) if transition.action == "reject" else ""),
+                     f"/hours/{item.id}")]
+
+    def waiting(self, item: Declaration) -> list[Waiting]:
+        """A declaration under review waits for the admins of the level it has reached."""
+        role = REVIEW_ROLE.get(S(item.state))
+        if role is None or item.reviewer_org is None:
+            return []
+        return [Waiting(item.reviewer_org, role.value, "DeclarationReviewView",
+                        gettext("An hour declaration waits for your review"),
+                        gettext("\"%(title)s\" by %(name)s (%(unit)s) waits for your review.", title=item.title,
+                                name=item.person.name, unit=item.unit.name),
+                        f"/review/declarations/{item.id}", exclude_user_id=item.person.user_id)]
 
 
 machine = DeclarationMachine()
@@ -466,23 +489,3 @@ def can_see(item: Declaration, actor: Actor) -> bool:
     # Reviewers see what was submitted to their subtree, never a professional's unsubmitted draft.
     return (actor.role in REVIEWERS and item.state != S.DRAFT.value and item.person.user_id != actor.user_id
             and actor.covers(item.unit.path))
-
-
-# ---------------------------------------------------------------- notifications (X2)
-
-def notify_decision(item: Declaration, action: str) -> None:
-    applicant = item.person.user
-    if action in ("approve", "reject"):
-        label = item.state_label
-        send_email(applicant.email, gettext("Your hour declaration: %(state)s", state=label),
-                   gettext("Hello %(name)s,\n\nyour declaration \"%(title)s\" (%(hours)s hours, %(year)s) is now: "
-                           "%(state)s.%(reason)s", name=applicant.first_name, title=item.title, hours=item.hours,
-                           year=item.year, state=label,
-                           reason=("\n" + gettext("Reason: %(r)s", r=item.reason)) if action == "reject" else ""))
-    if item.reviewer_org_id and action in ("submit", "approve"):
-        role = REVIEW_ROLE.get(S(item.state))
-        emails = admin_emails([item.reviewer_org_id], role.value, "DeclarationReviewView") if role else []
-        for email in emails:
-            send_email(email, gettext("An hour declaration waits for your review"),
-                       gettext("\"%(title)s\" by %(name)s (%(unit)s) waits for your review.", title=item.title,
-                               name=item.person.name, unit=item.unit.name))

@@ -10,13 +10,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from ..authz import IDENTITY_REVIEW_VIEW
 from ..extensions import db
-from ..models import Account, IdentityCorrection, Person, Registration, RoleName
+from ..models import Account, IdentityCorrection, NotificationKind, Person, Registration, RoleName
 from ..models.changes import ChangeState
 from ..validators import ValidationError, birth_date_and_gender, validate_id_number, validate_person_name
 from .attachments import change_files, sniff
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
-from .notify import send_email
+from .notifications import Note, Waiting
 
 S = ChangeState
 OWNER_TYPE = "identity_correction"
@@ -49,9 +50,12 @@ class IdentityCorrectionMachine(StateMachine):
         if transition.action == "approve":
             apply_correction(item)
 
-    def after_commit(self, item: IdentityCorrection, transition: Transition) -> None:
+    queues = True
+
+    def notify(self, item: IdentityCorrection, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the applicant hears of the decision."""
         if transition.action not in ("approve", "reject"):
-            return
+            return []
         account = item.user
         body = gettext("Hello %(name)s,\n\nyour request to correct your name or ID number is now: %(state)s.",
                        name=account.first_name, state=item.state_label)
@@ -59,7 +63,18 @@ class IdentityCorrectionMachine(StateMachine):
             body += "\n" + gettext("From now on you log in with your new ID number.")
         if transition.action == "reject":
             body += "\n" + gettext("Reason: %(r)s", r=item.reason or "")
-        send_email(account.email, gettext("Your identity correction: %(state)s", state=item.state_label), body)
+        return [Note([account], NotificationKind.DECISION,
+                     gettext("Your identity correction: %(state)s", state=item.state_label), body,
+                     "/profile/identity")]
+
+    def waiting(self, item: IdentityCorrection) -> list[Waiting]:
+        """A pending correction waits for the support staff (platform-wide)."""
+        if item.state != S.PENDING.value:
+            return []
+        return [Waiting(None, RoleName.SUPPORT.value, IDENTITY_REVIEW_VIEW,
+                        gettext("An identity correction waits for your review"),
+                        gettext("A request to correct a name or ID number waits for your review."),
+                        f"/support/identity/{item.id}", exclude_user_id=item.user_id)]
 
     def apply(self, item, action, actor, comment=None, values=None):
         try:

@@ -1,16 +1,14 @@
-"""Outgoing messages: e-mail through SMTP (Flask-Mail), SMS behind the same interface (logged in development)."""
+"""Outgoing messages sent at once: e-mail through SMTP (Flask-Mail), SMS behind the same interface (logged in
+development). For messages carrying a secret (reset links, codes); notifications go through the outbox
+(app/workflows/notifications.py)."""
 from __future__ import annotations
 
 import logging
 
 from flask import current_app
 from flask_mail import Message
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
-from ..authz import module_allows
-from ..extensions import db, mail
-from ..models import Membership, MembershipState
+from ..extensions import mail
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +23,6 @@ def send_email(to: str | None, subject: str, body: str) -> bool:
     except Exception:  # noqa: BLE001 - SMTP outage must not undo a committed decision
         log.exception("mail to %s failed", to.split("@")[-1])
         return False
-
-
-def admin_emails(org_ids, role: str, view_name: str, exclude_user_id: int | None = None) -> list[str]:
-    """The e-mail addresses of the active `role` admins of the orgs `org_ids` who may open `view_name`: an admin
-    whose org-defined role (U3) lacks the module of the queue hears nothing of its items either."""
-    rows = db.session.scalars(select(Membership).options(selectinload(Membership.user),
-                                                         selectinload(Membership.org_role)).where(
-        Membership.org_id.in_(list(org_ids)), Membership.role == role,
-        Membership.state == MembershipState.ACTIVE.value))
-    return sorted({m.user.email for m in rows
-                   if m.user.email and m.user_id != exclude_user_id and module_allows(m, view_name)})
 
 
 def send_sms(mobile: str | None, text: str) -> bool:

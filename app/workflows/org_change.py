@@ -8,15 +8,16 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
+from ..authz import ORG_CHANGE_REVIEW_VIEW
 from ..extensions import db
-from ..models import (Account, Membership, MembershipState, Org, OrgChange, OrgChangeState, OrgKind, OrgState,
-                      RoleName)
+from ..models import (Account, Membership, MembershipState, NotificationKind, Org, OrgChange, OrgChangeState, OrgKind,
+                      OrgState, RoleName)
 from ..models.changes import PENDING_ORG_CHANGE_STATES
 from ..models.org import ALLOWED_PARENTS
 from ..validators import ValidationError, validate_credit_code
 from .base import (APPLICANT, Actor, ConcurrentTransition, DomainError, PermissionDenied, StateMachine, Transition,
                    audit, now)
-from .notify import send_email
+from .notifications import Note, Waiting
 from .orgs import longest_path_below, rewrite_subtree, subtree_ids
 from .pending import blocked_message, pending_for_org
 
@@ -120,13 +121,15 @@ class OrgChangeMachine(StateMachine):
         if item.state == S.APPROVED.value:
             _apply_change(item)
 
-    def after_commit(self, item: OrgChange, transition: Transition) -> None:
-        """The requester hears of every decision by e-mail."""
-        if transition.action == "withdraw" or item.requested_by_id is None:
-            return
+    queues = True
+
+    def notify(self, item: OrgChange, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the requester hears of every decision."""
+        if transition.source is None or transition.action == "withdraw" or item.requested_by_id is None:
+            return []
         requester = db.session.get(Account, item.requested_by_id)
         if requester is None:
-            return
+            return []
         side_org = item.old_parent.name if transition.action.endswith("_old") else item.new_parent.name
         if item.state == S.APPROVED.value:
             subject = gettext("The change of your organisation has been approved")
@@ -144,7 +147,25 @@ class OrgChangeMachine(StateMachine):
                            "It still awaits %(other)s.", name=requester.first_name, org=item.org.name,
                            what=describe(item), reviewer=side_org,
                            other=item.new_parent.name if item.state == S.PENDING_NEW.value else item.old_parent.name)
-        send_email(requester.email, subject, body)
+        return [Note([requester], NotificationKind.DECISION, subject, body, "/org/profile/")]
+
+    def waiting(self, item: OrgChange) -> list[Waiting]:
+        """A pending change waits for the admins of the current org above and of the new one (the side that has
+        not decided yet)."""
+        sides = {S.PENDING.value: (item.old_parent, item.new_parent), S.PENDING_NEW.value: (item.new_parent,),
+                 S.PENDING_OLD.value: (item.old_parent,)}.get(item.state, ())
+        waits, seen = [], set()
+        for parent in sides:
+            role = ORG_ADMIN_ROLES.get(parent.kind)
+            if parent.id in seen or role not in DECIDERS:
+                continue
+            seen.add(parent.id)
+            waits.append(Waiting(parent, role.value, ORG_CHANGE_REVIEW_VIEW,
+                                 gettext("An organisation change waits for your review"),
+                                 gettext("%(org)s asks for a change (%(what)s).", org=item.org.name,
+                                         what=describe(item)),
+                                 f"/review/org-changes/{item.id}", exclude_user_id=item.requested_by_id))
+        return waits
 
     def decision_step(self, item: OrgChange, decision: str, actor: Actor) -> str:
         """approve / reject on the side the actor covers and that still waits."""

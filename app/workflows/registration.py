@@ -9,9 +9,10 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..authz import REVIEW_VIEW
 from ..extensions import db
-from ..models import (Account, Membership, MembershipState, Org, OrgKind, OrgState, Person, Registration,
-                      RegistrationState, RoleName)
+from ..models import (Account, Membership, MembershipState, NotificationKind, Org, OrgKind, OrgState, Person,
+                      Registration, RegistrationState, RoleName)
 from ..models.org import ALLOWED_PARENTS
 from ..validators import birth_date_and_gender
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
@@ -20,7 +21,7 @@ from .attachments import change_files, store_change_files
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now, transaction
 from .export import in_batches
 from .memberships import machine as membership_machine
-from .notify import send_email
+from .notifications import Note, Waiting
 from .orgs import create_org, subtree_ids
 from .orgs import machine as org_machine
 
@@ -64,8 +65,10 @@ class RegistrationMachine(StateMachine):
         if item.kind != "person":
             org_machine.enter(item.org, transition.action, actor, follows=True, audit_as=False)
 
-    def after_commit(self, item: Registration, transition: Transition) -> None:
-        """X2: the applicant hears of every decision by e-mail."""
+    queues = True
+
+    def notify(self, item: Registration, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the applicant hears of every decision (in the platform and by e-mail)."""
         if transition.action == "approve":
             subject = gettext("Your registration has been approved")
             body = gettext("Hello %(name)s,\n\nyour registration (%(kind)s, %(org)s) has been approved by "
@@ -79,8 +82,19 @@ class RegistrationMachine(StateMachine):
                            name=item.user.first_name, kind=item.kind_label, org=item.org.name,
                            reviewer=item.reviewer_org.name, reason=item.reason or "")
         else:
-            return
-        send_email(item.user.email, subject, body)
+            return []
+        return [Note([item.user], NotificationKind.DECISION, subject, body, "/")]
+
+    def waiting(self, item: Registration) -> list[Waiting]:
+        """A pending registration waits for the admins of the org it is addressed to."""
+        role = ADMIN_ROLE.get(OrgKind(item.reviewer_org.kind))
+        if item.state != S.PENDING.value or role not in REVIEWERS:
+            return []
+        return [Waiting(item.reviewer_org, role.value, REVIEW_VIEW,
+                        gettext("A registration waits for your review"),
+                        gettext("%(name)s (%(kind)s, %(org)s) waits for your review.", name=item.applicant_name,
+                                kind=item.kind_label, org=item.org.name),
+                        f"/review/registrations/{item.id}", exclude_user_id=item.user_id)]
 
 
 machine = RegistrationMachine()

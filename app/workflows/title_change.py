@@ -11,12 +11,13 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from ..authz import PERSONNEL_REVIEW_VIEW
 from ..extensions import db
-from ..models import Person, RoleName, TitleChange
+from ..models import NotificationKind, Person, RoleName, TitleChange
 from ..models.changes import TITLE_FIELDS, ChangeState
 from .attachments import change_files
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
-from .notify import send_email
+from .notifications import Note, Waiting
 from .orgs import subtree_ids
 from .pending import lock_person
 
@@ -81,16 +82,29 @@ class TitleChangeMachine(StateMachine):
             for key, value in decode(item.after).items():
                 setattr(person, key, value)
 
-    def after_commit(self, item: TitleChange, transition: Transition) -> None:
-        """X2: the applicant hears of the decision by e-mail."""
+    queues = True
+
+    def notify(self, item: TitleChange, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the applicant hears of the decision."""
         if transition.action not in ("approve", "reject"):
-            return
+            return []
         account = item.person.user
         body = gettext("Hello %(name)s,\n\nyour request to change your professional title is now: %(state)s.",
                        name=account.first_name, state=item.state_label)
         if transition.action == "reject":
             body += "\n" + gettext("Reason: %(r)s", r=item.reason or "")
-        send_email(account.email, gettext("Your title change: %(state)s", state=item.state_label), body)
+        return [Note([account], NotificationKind.DECISION,
+                     gettext("Your title change: %(state)s", state=item.state_label), body, "/profile/title")]
+
+    def waiting(self, item: TitleChange) -> list[Waiting]:
+        """A pending change waits for the admins of the person's unit."""
+        if item.state != S.PENDING.value:
+            return []
+        return [Waiting(item.unit, RoleName.UNIT_ADMIN.value, PERSONNEL_REVIEW_VIEW,
+                        gettext("A title change waits for your review"),
+                        gettext("%(name)s (%(unit)s) asks to change their professional title.",
+                                name=item.person.name, unit=item.unit.name),
+                        f"/review/personnel/{item.id}", exclude_user_id=item.person.user_id)]
 
 
 machine = TitleChangeMachine()

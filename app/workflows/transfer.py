@@ -16,12 +16,12 @@ from sqlalchemy.orm import selectinload
 
 from ..authz import TRANSFER_REVIEW_VIEW
 from ..extensions import db
-from ..models import (Account, Declaration, Membership, MembershipState, Org, OrgKind, OrgState, Person, RoleName,
-                      Transfer, TransferState)
+from ..models import (Account, Declaration, Membership, MembershipState, NotificationKind, Org, OrgKind, OrgState,
+                      Person, RoleName, Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
 from . import memberships
 from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now
-from .notify import admin_emails, send_email
+from .notifications import Note, Waiting, reason_line
 from .orgs import subtree_ids
 from .pending import blocked_message, lock_person, pending_for_person
 
@@ -83,8 +83,31 @@ class TransferMachine(StateMachine):
         if action == "accept":
             _move(item, actor)
 
-    def after_commit(self, item: Transfer, transition: Transition) -> None:
-        notify(item, transition.action)
+    queues = True
+
+    def notify(self, item: Transfer, transition: Transition, actor: Actor | None) -> list[Note]:
+        """X2: the applicant hears of each step (started by the unit, released, accepted, rejected)."""
+        if transition.action not in ("start", "release", "accept", "reject"):
+            return []
+        person, label = item.person, item.state_label
+        reason = reason_line(item.reason) if transition.action == "reject" else ""
+        return [Note([person.user], NotificationKind.DECISION, gettext("Your unit transfer: %(state)s", state=label),
+                     gettext("Hello %(name)s,\n\nyour transfer from %(old)s to %(new)s is now: %(state)s.%(reason)s",
+                             name=person.name, old=item.from_unit.name, new=item.to_unit.name, state=label,
+                             reason=reason), "/transfer/")]
+
+    def waiting(self, item: Transfer) -> list[Waiting]:
+        """A transfer waits for the admins of the old unit (to release it), then of the new one (to accept it): those
+        of the unit and of the units above it."""
+        unit = {S.PENDING_OUT.value: item.from_unit, S.PENDING_IN.value: item.to_unit}.get(item.state)
+        if unit is None:
+            return []
+        above = [int(x) for x in unit.path.strip("/").split("/") if x and int(x) != unit.id]
+        return [Waiting(unit, RoleName.UNIT_ADMIN.value, TRANSFER_REVIEW_VIEW,
+                        gettext("A unit transfer waits for your review"),
+                        gettext("The transfer of %(name)s from %(old)s to %(new)s waits for your review.",
+                                name=item.person.name, old=item.from_unit.name, new=item.to_unit.name),
+                        f"/review/transfers/{item.id}", exclude_user_id=item.person.user_id, also=above)]
 
     def decision_step(self, item: Transfer, decision: str, actor: Actor) -> str:
         """A unit admin's "approve" releases what waits for the old unit and accepts what waits for the new one."""
@@ -176,7 +199,6 @@ def _create(person: Person, to_unit: Org, actor: Actor, *, initiator: str, note:
     machine.open(item, actor, action="submit" if initiator == "person" else "start", comment=note,
                  state=S.PENDING_OUT if initiator == "person" else S.PENDING_IN,
                  duplicate=blocked_message([_l("a unit transfer is under review")], _l("Applying for a unit transfer")))
-    notify(item, "submit" if initiator == "person" else "start")
     return item
 
 
@@ -350,34 +372,3 @@ def names_of(ids) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(Account.id, Account.first_name).where(Account.id.in_(ids))).all())
-
-
-# ---------------------------------------------------------------- notifications (X2)
-
-def _unit_admin_emails(unit: Org, exclude_user_id: int | None = None) -> list[str]:
-    """The admins who decide for a unit: those of the unit and of the units above it in the tree."""
-    ids = [int(x) for x in unit.path.strip("/").split("/") if x]
-    return admin_emails(ids, RoleName.UNIT_ADMIN.value, TRANSFER_REVIEW_VIEW, exclude_user_id)
-
-
-def notify(item: Transfer, action: str) -> None:
-    person = item.person
-    applicant = person.user
-    if action in ("submit", "release"):
-        waiting = item.from_unit if action == "submit" else item.to_unit
-        for email in _unit_admin_emails(waiting, person.user_id):
-            send_email(email, gettext("A unit transfer waits for your review"),
-                       gettext("The transfer of %(name)s from %(old)s to %(new)s waits for your review.",
-                               name=person.name, old=item.from_unit.name, new=item.to_unit.name))
-    if action == "start":
-        for email in _unit_admin_emails(item.to_unit, person.user_id):
-            send_email(email, gettext("A unit transfer waits for your review"),
-                       gettext("The transfer of %(name)s from %(old)s to %(new)s waits for your review.",
-                               name=person.name, old=item.from_unit.name, new=item.to_unit.name))
-    if action in ("start", "release", "accept", "reject"):
-        label = item.state_label
-        reason = ("\n" + gettext("Reason: %(r)s", r=item.reason)) if action == "reject" and item.reason else ""
-        send_email(applicant.email, gettext("Your unit transfer: %(state)s", state=label),
-                   gettext("Hello %(name)s,\n\nyour transfer from %(old)s to %(new)s is now: %(state)s.%(reason)s",
-                           name=person.name, old=item.from_unit.name, new=item.to_unit.name, state=label,
-                           reason=reason))
