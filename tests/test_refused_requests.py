@@ -25,10 +25,17 @@ ARGUMENTS = {"name": "muldelete", "pk": "1", "kind": "person", "action": "submit
              "year": clock.today().year}
 
 
+# Exempt from CSRF by design (tests/test_csrf.py CSRF_EXEMPT): a payment provider's signed callback, which stores
+# every notice it receives (refused ones too) and answers "fail" to an unsigned one (tests/test_orders.py).
+CSRF_EXEMPT = {"PaymentView.notify"}
+
+
 def mutating_requests(app) -> list[tuple[str, str]]:
     """(method, url) for every rule of the URL map that accepts a mutating method, its arguments filled in."""
     found = []
     for rule in app.url_map.iter_rules():
+        if rule.endpoint in CSRF_EXEMPT:
+            continue
         for method in sorted(rule.methods & MUTATING):
             values = {arg: ARGUMENTS.get(arg, 1) for arg in rule.arguments}
             for arg, converter in rule._converters.items():
