@@ -1,6 +1,6 @@
 """Payment providers: who takes the money for an order of a paid class (P12).
 
-The platform talks to a provider through four calls; the order workflow (app/workflows/orders.py) never knows
+The platform talks to a provider through these calls; the order workflow (app/workflows/orders.py) never knows
 which provider it is:
 
 * ``create_payment(order) -> PaymentRequest``: what the learner is shown to pay: ``url`` (the provider's cashier
@@ -9,6 +9,8 @@ which provider it is:
   ``POST /pay/notify/<name>``) read into (order number, amount, provider transaction id, nonce, status). Nothing in
   it is trusted yet; a body that cannot be read raises ``MalformedCallback``.
 * ``verify_callback(body, headers) -> bool``: whether the notice carries the provider's valid signature.
+* ``nonce_of(body, headers) -> str | None``: the notice's unique nonce, read first so that a replay is refused
+  before anything else (by default taken from ``parse_callback``).
 * ``refund(order, reason) -> str``: give the money back; returns the provider's refund reference, raises
   ``RefundFailed``.
 * ``acknowledge(ok) -> (text, content type)``: the answer the provider expects ("success" / "fail").
