@@ -4,7 +4,7 @@ The platform talks to a provider through these calls; the order workflow (app/wo
 which provider it is:
 
 * ``create_payment(order) -> PaymentRequest``: what the learner is shown to pay: ``url`` (the provider's cashier
-  page; may be empty) and ``qr_content`` (the text of the QR code a phone scans), and when it stops being payable.
+  page; may be empty) and ``qr_content`` (the text of the QR code a phone scans).
 * ``parse_callback(body, headers) -> CallbackNotice``: the provider's asynchronous notice (its notify_url, here
   ``POST /pay/notify/<name>``) read into (order number, amount, provider transaction id, nonce, status). Nothing in
   it is trusted yet; a body that cannot be read raises ``MalformedCallback``.
