@@ -170,6 +170,25 @@ def test_free_class_is_enrolled_once_however_often_the_button_is_pressed(client,
     assert 'id="continue-btn"' in detail and 'id="enrol-btn"' not in detail and "preview-video" not in detail
 
 
+def test_a_second_click_racing_the_first_gets_the_same_enrolment(client, fast_world, learner, monkeypatch):
+    from app.workflows import learning
+
+    item = make_class(fast_world)
+    first = client.post(f"/learning/classes/{item.id}/enrol", data={"csrf_token": learner[1]})
+    real, calls = learning.enrolment_of, []
+
+    def stale(person_id, class_id):  # the second request looked before the first one committed
+        calls.append(class_id)
+        return None if len(calls) == 1 else real(person_id, class_id)
+
+    monkeypatch.setattr(learning, "enrolment_of", stale)
+    second = client.post(f"/learning/classes/{item.id}/enrol", data={"csrf_token": learner[1]})
+    assert len(calls) == 2  # the insert met the unique index and the enrolment was read again
+    assert second.status_code == 302 and second.headers["Location"] == first.headers["Location"]
+    assert db.session.scalar(select(func.count(Enrolment.id))) == 1
+    assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "enrolment.enrol")) == 1
+
+
 def test_a_paid_class_cannot_be_enrolled_by_the_free_route(client, fast_world, learner):
     item = make_class(fast_world, "收费班", price=100)
     detail = page(client.get(f"/learning/classes/{item.id}"))
