@@ -639,3 +639,39 @@ def test_may_view_media_is_the_one_rule(fast_world):
     assert flow.may_view_media(item, base_actor(w)) and flow.may_view_media(item, city_hr(w))
     assert not flow.may_view_media(item, actor_for(w.other_district_admin, R.HR_ADMIN, w.other_district))
     assert not flow.may_view_media(item, actor_for(w.unit_admin, R.UNIT_ADMIN, w.unit))
+
+
+def test_a_decision_racing_another_takes_one_transition(fast_world):
+    """Two HR admins approve the same class at once: the second finds it no longer pending (conditional UPDATE),
+    is told so, and writes no audit row."""
+    from sqlalchemy import update
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    from app.workflows.base import ConcurrentTransition
+
+    item = in_state(full_class(fast_world), ClassState.PENDING, fast_world)
+    db.session.execute(update(OnlineClass).where(OnlineClass.id == item.id).values(state="published")
+                       .execution_options(synchronize_session=False))  # the other reviewer's approval, committed
+    db.session.commit()
+    set_committed_value(item, "state", "pending")  # what the second reviewer's session still holds
+    with pytest.raises(ConcurrentTransition):
+        flow.approve(city_hr(fast_world), item)
+    db.session.expire_all()
+    assert item.state == "published"
+    assert db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "online_class.approve")) == 0
+
+
+def test_the_lock_is_explained_on_the_page(client, fast_world):
+    w = fast_world
+    item = in_state(full_class(w), ClassState.PUBLISHED, w)
+    enrol(item, make_person("学员甲", w.unit))
+    lesson = item.courses[0].sections[0].lessons[0]
+    log_in(client, w.base_admin.username, R.BASE_ADMIN.value)
+    editor = f"/base/classes/{item.id}"
+    html = page(client.get(editor))
+    assert zh("Learners have started this class: you may add content, but nothing can be removed or replaced.") in html
+    assert "remove-form" not in html  # no remove button is offered
+    response = post_form(client, f"{editor}/remove", {"kind": "lesson", "item_id": str(lesson.id)}, editor)
+    assert zh("Learners have started this class: its courses, sections, lessons and questions can no longer be "
+              "removed or replaced; you may only add content.") in page(response)
+    assert db.session.scalar(select(func.count(Lesson.id))) == 1
