@@ -7,7 +7,7 @@ asked once per card instead of one grouped statement for the page).
 Database: a dedicated PostgreSQL database, `jxjy_bench_classes` on the bench server (or $CLASS_BENCH_DATABASE_URL),
 made on the first run: the project's migrations, the demo world (app/demo.py: orgs, accounts, 240 professionals,
 the demo classes), then 2,000 classes of the demo base by SQL (90 % published, the two tracks, 30 specialties,
-4 years) and ~100,000 enrolments spread over them. A complete load is marked with a COMMENT ON DATABASE and reused;
+4 years) and ~87,000 enrolments spread over them. A complete load is marked with a COMMENT ON DATABASE and reused;
 --fresh drops and makes it again. Figures: the median WSGI call time of --reps requests after 3 warm-ups (as
 bench/measure.py times every page of the bench) with the page's SQL statements and the Python process's CPU
 time per request (the part that does not grow with the machine's load), logged in as 王专技; a small
