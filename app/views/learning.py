@@ -8,10 +8,11 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.orm import joinedload
 
 from ..authz import LEARNING_VIEW
 from ..extensions import db
-from ..models import ClassSection, Enrolment, Lesson, Person, Question, QuestionKind
+from ..models import ClassSection, Enrolment, Lesson, Question, QuestionKind
 from ..security import current_actor
 from ..workflows import learning as flow
 from ..workflows.base import PermissionDenied
@@ -21,8 +22,9 @@ from .util import db_id, domain_errors
 def _own_enrolment(enrolment_id) -> Enrolment | None:
     """The session's own enrolment, or None (another person's enrolment is not known to exist)."""
     enrolment_id = db_id(enrolment_id)
-    enrolment = db.session.get(Enrolment, enrolment_id) if enrolment_id else None
-    if enrolment is None or db.session.get(Person, enrolment.person_id).user_id != current_user.id:
+    enrolment = db.session.get(Enrolment, enrolment_id, options=[joinedload(Enrolment.person)]) if enrolment_id \
+        else None
+    if enrolment is None or enrolment.person.user_id != current_user.id:
         return None
     return enrolment
 
@@ -89,8 +91,10 @@ class LearningView(BaseView):
     @expose("/beat", methods=["POST"])
     @has_access
     def beat(self):
-        return _player_call(lambda enrolment, data: flow.heartbeat(
-            enrolment, _get(Lesson, data.get("lesson_id")), data.get("position"), current_actor()).as_json())
+        def beat(enrolment, data):
+            lesson = flow.lesson_by_id(db_id(data.get("lesson_id")))
+            return flow.heartbeat(enrolment, lesson, data.get("position"), current_actor()).as_json()
+        return _player_call(beat)
 
     @expose("/popup", methods=["POST"])
     @has_access

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, literal, or_, select, tuple_, update
+from sqlalchemy import and_, case, func, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from .. import clock
 from ..extensions import db
@@ -165,7 +166,8 @@ def _stamp() -> datetime.datetime:
 
 
 def _check_owner(enrolment: Enrolment, actor: Actor | None) -> None:
-    if actor is None or actor.user_id is None or enrolment.person.user_id != actor.user_id:
+    person = db.session.get(Person, enrolment.person_id)  # the identity map's, when the caller has read it
+    if actor is None or actor.user_id is None or person.user_id != actor.user_id:
         raise PermissionDenied(NOT_YOURS)
 
 
@@ -200,11 +202,9 @@ def _position(value, duration: float) -> float:
     return min(position, duration)
 
 
-def _popups(lesson_id: int) -> list[tuple[int, int]]:
+def _popups(lesson: Lesson) -> list[tuple[int, int]]:
     """(id, at_second) of the lesson's pop-up questions, in playing order."""
-    return [tuple(r) for r in db.session.execute(select(Question.id, Question.at_second)
-                                                 .where(Question.lesson_id == lesson_id)
-                                                 .order_by(Question.at_second, Question.id))]
+    return [(qid, at) for at, qid in sorted((q.at_second or 0, q.id) for q in lesson.popups)]
 
 
 def _gate(popups: list[tuple[int, int]], answered: set[int]) -> float | None:
@@ -228,17 +228,41 @@ def _touch(enrolment: Enrolment, now: datetime.datetime) -> None:
                            .execution_options(synchronize_session=False))
 
 
-def _timeline(enrolment: Enrolment, lesson: Lesson):
-    """Where the person's study clock stands on every other lesson row (of every class): credit is given from the
-    latest of them on, so lessons played side by side in several tabs share one wall clock. On PostgreSQL the
-    person's row is locked first (FOR NO KEY UPDATE: inserts referring to the person are not held up), so two
-    beats of one person are judged one after the other."""
+def _read(enrolment: Enrolment, lesson: Lesson):
+    """The lesson's progress row (None before the first beat) and where the person's study clock stands on every
+    other lesson row (of every class): credit is given from the latest of them on, so lessons played side by side
+    in several tabs share one wall clock. One statement over the person's rows. On PostgreSQL the person's row is
+    locked first (FOR NO KEY UPDATE: inserts referring to the person are not held up), so two beats of one person
+    are judged one after the other; the same statement lets this transaction commit without waiting for the disk
+    (synchronous_commit off, SET LOCAL): a crash may lose the last second of beats, never a completion, which
+    commits durably (`_durable`)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(select(Person.id).where(Person.id == enrolment.person_id).with_for_update(key_share=True))
-    return db.session.scalar(
-        select(func.max(LessonProgress.beat_at)).join(Enrolment, Enrolment.id == LessonProgress.enrolment_id)
-        .where(Enrolment.person_id == enrolment.person_id,
-               or_(LessonProgress.enrolment_id != enrolment.id, LessonProgress.lesson_id != lesson.id)))
+        db.session.execute(select(Person.id, func.set_config("synchronous_commit", "off", True))
+                           .where(Person.id == enrolment.person_id).with_for_update(key_share=True, of=Person))
+    this = and_(LessonProgress.enrolment_id == enrolment.id, LessonProgress.lesson_id == lesson.id)
+    mine = lambda column: func.max(case((this, column)))  # noqa: E731 - this lesson's value (one row at most)
+    found = db.session.execute(
+        select(func.max(case((~this, LessonProgress.beat_at))).label("others"),
+               func.count(case((this, 1))).label("exists"), mine(LessonProgress.watched).label("watched"),
+               mine(LessonProgress.beat_at).label("beat_at"), mine(LessonProgress.answered_json).label("answered_json"),
+               mine(LessonProgress.completed_at).label("completed_at"))
+        .select_from(LessonProgress).join(Enrolment, Enrolment.id == LessonProgress.enrolment_id)
+        .where(Enrolment.person_id == enrolment.person_id)).one()
+    return (found if found.exists else None), found.others
+
+
+def _durable() -> None:
+    """This transaction completes something (a lesson, a section, the class): its commit waits for the disk."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.set_config("synchronous_commit", "on", True)))
+
+
+def lesson_by_id(lesson_id: int | None) -> Lesson | None:
+    """A lesson with its section, course and pop-up questions (what a heartbeat checks), in one statement."""
+    if not lesson_id:
+        return None
+    return db.session.get(Lesson, lesson_id, options=[joinedload(Lesson.section).joinedload(ClassSection.course),
+                                                      joinedload(Lesson.popups)])
 
 
 def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> Beat:
@@ -258,17 +282,14 @@ def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> B
     if enrolment.state == E.COMPLETED.value:  # nothing left to credit: the player plays freely
         watched = db.session.scalar(select(LessonProgress.watched).where(*key)) or 0.0
         return Beat(watched, duration, completed=True, section_state=S.PASSED.value, class_completed=True)
-    if section_locked(enrolment.id, lesson.section):
-        raise DomainError(LOCKED)
-    popups = _popups(lesson.id)
+    popups = None
     with transaction():
         now = clock.now()
         for _attempt in range(5):
-            others = _timeline(enrolment, lesson)
-            row = db.session.execute(select(LessonProgress.watched, LessonProgress.beat_at,
-                                            LessonProgress.answered_json, LessonProgress.completed_at)
-                                     .where(*key)).first()
-            if row is None:
+            row, others = _read(enrolment, lesson)
+            if row is None:  # the first beat: the lesson must be open (a section, once open, stays open)
+                if section_locked(enrolment.id, lesson.section):
+                    raise DomainError(LOCKED)
                 if _insert_ignore(enrolment_id=enrolment.id, lesson_id=lesson.id, watched=0.0,
                                   beat_at=max(now, others or now), answered_json="[]"):
                     _touch(enrolment, now)
@@ -278,6 +299,7 @@ def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> B
                 continue  # another tab's first beat inserted it: read it
             if row.completed_at is not None:  # re-watching a completed lesson: free, nothing to write
                 return Beat(row.watched, duration, completed=True)
+            popups = _popups(lesson) if popups is None else popups
             answered = set(json.loads(row.answered_json or "[]"))
             gate = _gate(popups, answered)
             cap = duration if gate is None else min(duration, gate)
@@ -306,6 +328,7 @@ def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> B
         beat = Beat(watched, duration, accepted, None if accepted else watched, completed=done,
                     message=None if accepted else str(SNAPPED))
         if done:
+            _durable()
             beat.section_state, beat.class_completed = _advance(enrolment, actor, lesson.section_id)
     return beat
 
@@ -360,7 +383,7 @@ def answer_popup(enrolment: Enrolment, question: Question, choice, actor: Actor)
     if question.id in answered:
         return PopupAnswer(True, Beat(row.watched, duration))
     answered.add(question.id)
-    done = row.watched >= duration - COMPLETE_SLACK and _gate(_popups(lesson.id), answered) is None
+    done = row.watched >= duration - COMPLETE_SLACK and _gate(_popups(lesson), answered) is None
     with transaction():
         result = db.session.execute(
             update(LessonProgress).where(*key, LessonProgress.answered_json == row.answered_json,
