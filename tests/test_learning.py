@@ -347,6 +347,24 @@ def test_the_learners_quiz_steps_are_refused_to_someone_else(setup):
         flow.section_machine.check(SectionProgress(state="studying"), "lessons_done", s["actor"])
 
 
+@pytest.mark.parametrize("state", ["studying", "completed"])
+def test_enrolment_machine_grid(setup, state):
+    """studying → complete → completed, taken only as a step of the learning (FOLLOWS); nothing leaves completed."""
+    s = setup
+    e = s["e"]
+    if state == "completed":
+        flow.enrolment_machine.enter(e, "complete", s["actor"], follows=True)
+        db.session.commit()
+        with pytest.raises(TransitionNotAllowed):
+            flow.enrolment_machine.enter(e, "complete", s["actor"], follows=True)
+        db.session.rollback()
+    else:
+        flow.enrolment_machine.enter(e, "complete", s["actor"], follows=True)
+        db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Enrolment, e.id).state == "completed"
+
+
 def test_enrolment_completion_is_only_a_step_of_the_learning(setup):
     s = setup
     with pytest.raises(PermissionDenied):
