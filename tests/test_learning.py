@@ -511,6 +511,36 @@ def test_the_annual_pages_and_the_register_count_the_class(setup, client):
     assert "公需网络课程" in detail and "网络学习" in detail
 
 
+def race(app, *calls) -> list:
+    """Run each call(session) in a thread of its own, with its own connection, all released at once; the outcomes
+    (a call's result, or the refusal's message) in the order the calls are given."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def run(index, call):
+        with app.app_context():
+            from app.extensions import db as tdb
+
+            prepared = call(tdb.session)  # reads what the call needs before the race
+            tdb.session.commit()
+            barrier.wait(timeout=30)
+            try:
+                outcomes[index] = prepared()
+            except DomainError as exc:
+                outcomes[index] = str(exc.message)
+            except Exception as exc:  # noqa: BLE001 - reported by the test's assertion
+                outcomes[index] = repr(exc)
+            finally:
+                tdb.session.remove()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return outcomes
+
+
 def test_two_racing_completions_credit_once(app, setup, db):
     """T4 on PostgreSQL: two connections complete the same enrolment at the same instant."""
     needs_postgres(db)
@@ -524,30 +554,13 @@ def test_two_racing_completions_credit_once(app, setup, db):
     flow.section_machine.enter(row, "pass", s["actor"])
     db.session.commit()
     enrolment_id, actor = s["e"].id, s["actor"]
-    barrier = threading.Barrier(2)
-    outcomes = []
 
-    def complete():
-        with app.app_context():
-            from app.extensions import db as tdb
+    def complete(session):
+        item = session.get(Enrolment, enrolment_id)
+        item.person  # noqa: B018 - loaded before the race
+        return lambda: flow.complete_if_done(item, actor)
 
-            item = tdb.session.get(Enrolment, enrolment_id)
-            item.person  # noqa: B018 - loaded before the race
-            tdb.session.commit()
-            tdb.session.refresh(item)
-            barrier.wait(timeout=30)
-            try:
-                outcomes.append(flow.complete_if_done(item, actor))
-            except Exception as exc:  # noqa: BLE001 - reported below
-                outcomes.append(repr(exc))
-            finally:
-                tdb.session.remove()
-
-    threads = [threading.Thread(target=complete) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = race(app, complete, complete)
     assert sorted(outcomes, key=str) == [False, True], outcomes
     db.session.expire_all()
     assert db.session.scalar(select(func.count(HourRecord.id))) == 1
@@ -641,29 +654,16 @@ def test_two_tabs_beating_at_the_same_instant_share_the_seconds(app, setup, db):
     flow.heartbeat(s["e"], s["a2"], 0, s["actor"])
     s["tick"].advance(5)
     enrolment_id, actor = s["e"].id, s["actor"]
-    barrier = threading.Barrier(2)
-    errors = []
 
     def tab(lesson_id):
-        with app.app_context():
-            from app.extensions import db as tdb
+        def prepare(session):
+            item, lesson = session.get(Enrolment, enrolment_id), flow.lesson_by_id(lesson_id)
+            item.person  # noqa: B018 - loaded before the race
+            return lambda: flow.heartbeat(item, lesson, 5, actor).watched
+        return prepare
 
-            item, lesson = tdb.session.get(Enrolment, enrolment_id), tdb.session.get(Lesson, lesson_id)
-            item.person, lesson.section.course  # noqa: B018 - loaded before the race
-            tdb.session.commit()
-            barrier.wait(timeout=30)
-            try:
-                flow.heartbeat(item, lesson, 5, actor)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                errors.append(repr(exc))
-            finally:
-                tdb.session.remove()
-
-    threads = [threading.Thread(target=tab, args=(lesson.id,)) for lesson in (s["a1"], s["a2"])]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = race(app, tab(s["a1"].id), tab(s["a2"].id))
+    errors = [o for o in outcomes if not isinstance(o, float)]
     assert errors == []
     assert watched(s["e"], s["a1"]) + watched(s["e"], s["a2"]) <= 5 + flow.TOLERANCE + 1e-6
 
@@ -675,30 +675,15 @@ def test_a_double_submitted_quiz_counts_one_attempt(app, setup, db):
     s = setup
     finish_section_a(s)
     enrolment_id, section_id, actor = s["e"].id, s["a"].id, s["actor"]
-    barrier = threading.Barrier(2)
-    outcomes = []
 
-    def submit():
-        with app.app_context():
-            from app.extensions import db as tdb
-            from app.models import ClassSection
+    def submit(session):
+        from app.models import ClassSection
 
-            item, section = tdb.session.get(Enrolment, enrolment_id), tdb.session.get(ClassSection, section_id)
-            item.person, section.course  # noqa: B018 - loaded before the race
-            tdb.session.commit()
-            barrier.wait(timeout=30)
-            try:
-                outcomes.append(flow.submit_quiz(item, section, {}, actor).number)
-            except DomainError as exc:
-                outcomes.append(str(exc.message))
-            finally:
-                tdb.session.remove()
+        item, section = session.get(Enrolment, enrolment_id), session.get(ClassSection, section_id)
+        item.person, section.course  # noqa: B018 - loaded before the race
+        return lambda: flow.submit_quiz(item, section, {}, actor).number
 
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    outcomes = race(app, submit, submit)
     assert sorted(outcomes, key=str) == sorted([1, zh("This attempt has already been submitted. Please refresh.")],
                                                key=str), outcomes
     db.session.expire_all()
