@@ -96,6 +96,17 @@ def test_only_published_classes_are_listed(client, fast_world, learner):
     assert db.session.scalar(select(func.count(Enrolment.id))) == 0
 
 
+def test_a_closed_class_stays_open_to_its_learners_only(client, fast_world, learner):
+    closed = make_class(fast_world, "已关闭的班级", state=ClassState.CLOSED)
+    assert client.get(f"/learning/classes/{closed.id}").status_code == 404
+    db.session.add(Enrolment(class_id=closed.id, person_id=person_of(learner[0]).id))
+    db.session.commit()
+    detail = page(client.get(f"/learning/classes/{closed.id}"))
+    assert 'id="continue-btn"' in detail and "已关闭的班级" in detail
+    assert card_ids(client) == []  # still not in the class centre
+    assert client.get(f"/learning/preview/{closed.id}").status_code == 404
+
+
 def test_tabs_filters_search_and_paging_match_an_independent_count(client, fast_world, learner):
     specialties = ["卫生专业", "工程技术", "中小学教师"]
     for n in range(70):
