@@ -130,6 +130,22 @@ def test_a_beat_claiming_more_than_the_time_elapsed_is_cut_to_it_and_snapped_bac
     assert watched(s["e"], s["a2"]) == pytest.approx(5)
 
 
+def test_coming_back_after_a_pause_starts_a_new_sitting_and_credits_nothing_for_the_time_away(setup):
+    """A learner who closed the player and comes back later cannot claim the time away as video watched: the
+    first beat after a pause longer than MAX_GAP only starts the clock again."""
+    s = setup
+    lesson = s["a2"]
+    flow.heartbeat(s["e"], lesson, 0, s["actor"])
+    s["tick"].advance(2)
+    flow.heartbeat(s["e"], lesson, 2, s["actor"])
+    s["tick"].advance(flow.MAX_GAP + 1)
+    beat = flow.heartbeat(s["e"], lesson, 9, s["actor"])  # back after more than a minute, claiming 7 s more
+    assert beat.watched == pytest.approx(2) and not beat.accepted and beat.snap_to == pytest.approx(2)
+    s["tick"].advance(3)
+    beat = flow.heartbeat(s["e"], lesson, 5, s["actor"])  # then 3 s of real playing count
+    assert beat.watched == pytest.approx(5) and beat.accepted
+
+
 def test_rapid_beats_cannot_add_up_their_tolerance(setup):
     """A forged client beating every 0.1 s, each claiming one more second: the tolerance is borrowed, not kept."""
     s = setup

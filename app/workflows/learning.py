@@ -82,7 +82,8 @@ def enrol(online_class: OnlineClass, person: Person, actor: Actor | None, *,
 # ---------------------------------------------------------------- progress: the server is the judge (state machine 7)
 
 TOLERANCE = 2.0          # seconds a beat may claim beyond the wall-clock time elapsed (jitter); borrowed, not kept
-MAX_GAP = 75.0           # the most one beat can credit: a hidden tab's timers fire about once a minute
+MAX_GAP = 75.0           # the longest pause between two beats of one sitting (a hidden tab's timers fire about
+                         # once a minute): a beat after a longer pause credits nothing and starts a new sitting
 COMPLETE_SLACK = 1.0     # a lesson is watched when `watched` reaches its duration less this
 ATTEMPTS = 2             # quiz attempts per round
 STUDY_STAMP = datetime.timedelta(minutes=10)  # how stale `Enrolment.last_studied_at` may get before a beat refreshes it
@@ -271,7 +272,8 @@ def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> B
     another lesson row of the person: two tabs share one clock) plus TOLERANCE, which is borrowed from the next
     beat (the clock moves on by what was credited, so many beats cannot add up tolerances); never past the
     reported position, the first unanswered pop-up or the lesson's duration. The first beat only starts the
-    clock. A position beyond the credited point is refused (`snap_to`). One INSERT the first time, then one
+    clock, and so does a beat after a pause longer than MAX_GAP (a new sitting: the time away is not credited,
+    however far the reported position goes). A position beyond the credited point is refused (`snap_to`). One INSERT the first time, then one
     conditional UPDATE per beat (`WHERE beat_at = :previous`): of two racing beats only one claims the elapsed
     seconds, the other is read again and gets what is left."""
     _check_owner(enrolment, actor)
@@ -307,9 +309,14 @@ def heartbeat(enrolment: Enrolment, lesson: Lesson, position, actor: Actor) -> B
                 gain, next_at = 0.0, max(now, others or now)
             else:
                 start = max(row.beat_at, others or row.beat_at)
-                allowed = max(0.0, min((now - start).total_seconds() + TOLERANCE, MAX_GAP))
-                gain = max(0.0, min(row.watched + allowed, position, cap) - row.watched)
-                next_at = max(start + datetime.timedelta(seconds=gain), now - datetime.timedelta(seconds=TOLERANCE))
+                elapsed = (now - start).total_seconds()
+                if elapsed > MAX_GAP:  # the player was closed longer than any beat interval: a new sitting
+                    gain, next_at = 0.0, now  # starts; the time away is not video watched
+                else:
+                    allowed = max(0.0, min(elapsed + TOLERANCE, MAX_GAP))
+                    gain = max(0.0, min(row.watched + allowed, position, cap) - row.watched)
+                    next_at = max(start + datetime.timedelta(seconds=gain),
+                                  now - datetime.timedelta(seconds=TOLERANCE))
             watched = row.watched + gain
             done = watched >= duration - COMPLETE_SLACK and gate is None
             clock_matches = (LessonProgress.beat_at.is_(None) if row.beat_at is None
