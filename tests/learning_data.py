@@ -1,9 +1,12 @@
-"""A small online class built with the ORM, for the learning tests (tests/test_learning.py, tests/test_csrf.py)."""
+"""Small online classes for the learning tests: `make_class` built with the ORM (tests/test_learning.py,
+tests/test_csrf.py), `make_short_class` built through the class workflow with real 2-second videos (the browser
+journey tests/e2e/test_learning_journey.py)."""
 from __future__ import annotations
 
 import datetime
 import json
 from decimal import Decimal
+from pathlib import Path
 
 from app import clock
 from app.extensions import db
@@ -46,3 +49,59 @@ def make_class(world, title="公需网络课程", *, year=YEAR, hours=Decimal("1
     db.session.commit()
     return {"class": klass, "a": a, "b": b, "c": c, "a1": a1, "a2": a2, "b1": b1, "c1": c1l, "popup": popup,
             "q1": q1, "q2": q2, "q3": q3}
+
+
+# ---------------------------------------------------------------- a published class of short real videos (e2e)
+
+DATA = Path(__file__).resolve().parent / "data"
+SHORT_CLASS = {
+    "title": "公需科目：职业道德与诚信建设",
+    "course": "职业道德与诚信",
+    # (section, lesson, video file of 2 seconds, pop-up at second 1 or None, quiz: (kind, text, options, correct))
+    "sections": [
+        ("职业道德的内涵", "职业道德的基本要求", "lesson.mp4",
+         ("single", "专业技术人员继续教育的主管部门是？", ["人力资源社会保障部门", "交通运输部门"], [0]),
+         [("single", "诚信建设的核心是什么？", ["守信践诺", "追求速度", "扩大规模"], [0]),
+          ("true_false", "职业道德只在工作时间内需要遵守。", [], [1])]),
+        ("诚信建设实践", "诚信建设案例分析", "lesson.webm", None,
+         [("true_false", "诚信是专业技术人员的基本职业操守。", [], [0])]),
+    ],
+}
+
+
+def make_short_class(base_admin_id: str, hr_admin_id: str, *, hours: Decimal = Decimal("3")) -> int:
+    """A free 公需 class of this year built as a base builds one (the class workflow: the videos are received and
+    probed like uploads) and published by the HR bureau: one course, two sections of one 2-second lesson each (the
+    first with a pop-up question at second 1), each with a quiz (pass mark 60). Returns the class's id. For the
+    browser journey, whose videos must really play in a few seconds (tests/e2e/test_learning_journey.py)."""
+    from sqlalchemy import select
+
+    from app.models import Account, Membership, RoleName
+    from app.workflows import classes
+    from app.workflows.accounts import display_name
+    from app.workflows.base import Actor
+
+    def actor(id_number: str, role: RoleName) -> Actor:
+        account = db.session.scalar(select(Account).where(Account.username == id_number))
+        org = db.session.scalar(select(Membership).where(Membership.user_id == account.id,
+                                                         Membership.role == role.value)).org
+        return Actor(account.id, display_name(account), role, org.id, org.path)
+
+    base, hr = actor(base_admin_id, RoleName.BASE_ADMIN), actor(hr_admin_id, RoleName.HR_ADMIN)
+    today = clock.today()
+    item = classes.create_class(base, {
+        "title": SHORT_CLASS["title"], "track": "public", "specialty": "", "year": today.year, "hours": hours,
+        "price": Decimal("0"), "intro": "面向全体专业技术人员的公需科目班级：职业道德与诚信建设。",
+        "enrol_start": today - datetime.timedelta(days=7), "enrol_end": today + datetime.timedelta(days=30)})
+    course = classes.add_course(base, item, SHORT_CLASS["course"])
+    for section_title, lesson_title, video, popup, quiz in SHORT_CLASS["sections"]:
+        section = classes.add_section(base, course, section_title, 60)
+        with (DATA / video).open("rb") as stream:
+            lesson = classes.add_lesson(base, section, lesson_title, stream)
+        if popup:
+            classes.add_popup(base, lesson, 1, *popup)
+        for question in quiz:
+            classes.add_question(base, section, *question)
+    classes.submit(base, item)
+    classes.approve(hr, item)
+    return item.id

@@ -29,7 +29,8 @@
   function showProgress(percent) {
     bar.style.width = percent + "%";
     bar.setAttribute("aria-valuenow", percent);
-    bar.textContent = percent + "%";
+    // no text inside the bar (white on its empty track is unreadable): the status line below says the percentage
+    bar.setAttribute("aria-valuetext", percent + "%");
     if (completed) {
       bar.classList.add("progress-bar-success");
       status.textContent = status.dataset.done;
