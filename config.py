@@ -86,6 +86,8 @@ class Config:
     # asynchronous callback; a real provider plugs in by name with its own key.
     PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "simulated")
     PAYMENT_SECRET = os.environ.get("PAYMENT_SECRET", "dev-payment-secret")
+    # A production start refuses the simulated provider unless this says the platform is a trial one.
+    PAYMENT_SIMULATED = _env_bool("PAYMENT_SIMULATED", False)
     ORDER_TIMEOUT_MINUTES = int(os.environ.get("ORDER_TIMEOUT_MINUTES", "30"))
     RATELIMIT_HEADERS_ENABLED = False
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "30 per minute")

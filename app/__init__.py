@@ -113,6 +113,13 @@ def _settle_secrets(app: Flask) -> None:
         problems.append("DATABASE_URL is SQLite (use PostgreSQL)")
     if str(config.get("RATELIMIT_STORAGE_URI") or "").startswith("memory://"):
         problems.append("rate limits are kept per process (set REDIS_URL)")
+    if config.get("PAYMENT_PROVIDER") == "simulated":
+        if not config.get("PAYMENT_SIMULATED"):
+            problems.append("PAYMENT_PROVIDER is the simulated provider, on which anyone pays for a class without "
+                            "money (name a real provider, or set PAYMENT_SIMULATED=true for a trial platform)")
+        elif _weak_key(str(config.get("PAYMENT_SECRET") or "")) or config.get("PAYMENT_SECRET") == "dev-payment-secret":
+            problems.append("PAYMENT_SECRET is not set or is the development value (payment notices would be "
+                            "forgeable)")
     if problems:
         raise UnsafeConfiguration(
             "Refusing to start in production (APP_ENV=production): " + "; ".join(problems) + ". Set SECRET_KEY to a "

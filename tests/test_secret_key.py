@@ -1,5 +1,5 @@
 """No known secret key (SECURITY.md "secrets"): a production start refuses a missing, short or well-known
-SECRET_KEY, SQLite and per-process rate limits; a development start makes a random key once into the instance
+SECRET_KEY, SQLite, per-process rate limits and the simulated payment provider; a development start makes a random key once into the instance
 folder (mode 0600) and keeps it. Real starts run in a child process, as `python run.py` would."""
 from __future__ import annotations
 
@@ -66,6 +66,22 @@ def test_production_refuses_a_missing_short_or_known_key(tmp_path, key):
 def test_production_refuses_sqlite_and_per_process_rate_limits(tmp_path, setting, value, words):
     with pytest.raises(UnsafeConfiguration, match=words):
         create_app(INSTANCE_PATH=str(tmp_path), SECRET_KEY=GOOD_KEY, **{**PRODUCTION, setting: value})
+
+
+def test_production_refuses_the_simulated_payment_provider_unless_told_and_then_a_known_secret(tmp_path):
+    """On the simulated provider anyone "pays" by pressing its button: a production platform takes it only when
+    configured as a trial (PAYMENT_SIMULATED), and then not with the development signing secret."""
+    base = {**PRODUCTION, "SECRET_KEY": GOOD_KEY, "INSTANCE_PATH": str(tmp_path)}
+    with pytest.raises(UnsafeConfiguration, match="simulated provider"):
+        create_app(**base, PAYMENT_PROVIDER="simulated")
+    with pytest.raises(UnsafeConfiguration, match="PAYMENT_SECRET"):
+        create_app(**base, PAYMENT_PROVIDER="simulated", PAYMENT_SIMULATED=True)
+    for accepted in ({"PAYMENT_PROVIDER": "simulated", "PAYMENT_SIMULATED": True,
+                      "PAYMENT_SECRET": secrets.token_urlsafe(32)},
+                     {"PAYMENT_PROVIDER": "some.provider:Class"}):
+        app = Flask("probe", instance_path=str(tmp_path))
+        app.config.update(**PRODUCTION, SECRET_KEY=GOOD_KEY, **accepted)
+        _settle_secrets(app)  # no refusal
 
 
 def test_an_unknown_app_env_refuses(tmp_path):
