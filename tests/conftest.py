@@ -64,6 +64,7 @@ def app(worker_id):
         SERVER_NAME="localhost",
         PUBLIC_BASE_URL="http://localhost",
         UPLOAD_FOLDER=tempfile.mkdtemp(prefix="jxjy-uploads-"),
+        LEARNING_FOLDER=tempfile.mkdtemp(prefix="jxjy-learning-"),
     )
     with application.app_context():
         upgrade()
