@@ -16,8 +16,6 @@ from .export import MIME
 from .forms import ButtonForm
 from .util import db_id, denied_as, domain_errors
 
-PREVIEW_ROWS = 200  # failed rows shown on the page; all of them are in the failed-rows file
-
 
 def _download(content: bytes, name: str):
     return send_file(io.BytesIO(content), mimetype=MIME, as_attachment=True, download_name=name, max_age=0)
@@ -68,9 +66,9 @@ class ImportView(BaseView):
     def batch(self, batch_id):
         batch = self._batch(batch_id)
         job = flow.watch(batch, current_actor())
-        failures = flow.failures(batch)
+        failures = flow.preview(batch)  # the first rows only; all of them are in the failed-rows file
         return self.render_template("imports/batch.html", batch=batch, job=job,
-                                    failures=failures[:PREVIEW_ROWS], more=max(0, len(failures) - PREVIEW_ROWS),
+                                    failures=failures, more=max(0, batch.failed_rows - len(failures)),
                                     columns=flow.COLUMNS, form=ButtonForm(), modes=list(ImportMode),
                                     tasks=tasks, title=_l("Batch import"))
 

@@ -1,6 +1,12 @@
 """Reading an uploaded .xlsx safely, row by row, in bounded memory (openpyxl read-only mode; defusedxml is
 installed, which openpyxl then uses for every XML part).
 
+Bounded means the same for 1,000 rows as for 100,000: openpyxl's read-only mode alone keeps, for every row read, the
+emptied XML element of the row and of each shared string, and the shared-strings table itself as a list of str (a
+staff list has some three distinct strings a row: name, ID number, phone), about 350 bytes a row in all. Here the
+shared strings live in a temporary file (`_SharedStrings`) and the rows are parsed by openpyxl's own cell parser
+in a loop that drops each row once read (`_sheet_rows`).
+
 Before openpyxl sees the file: its first bytes must be a zip (an .xls or an encrypted workbook is an OLE file, a
 .csv or anything renamed to .xlsx is neither), the unpacked size is capped (a zip bomb), and merged cells are
 refused (they shift values between columns), and so is any XML part that declares a DTD (entity bombs). Then the first row must hold the expected headers, and every data
@@ -9,14 +15,21 @@ row comes out as {key: value} with its row number. A formula is never evaluated:
 from __future__ import annotations
 
 import datetime
+import mmap
 import re
+import struct
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from typing import Iterator
 
-import openpyxl
 from flask_babel import gettext
+from openpyxl.cell.text import Text
+from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
+from openpyxl.xml.functions import iterparse
 
 from .errors import DomainError
 
@@ -84,10 +97,10 @@ def check_container(path: str) -> None:
 
 
 def _first_merged_range(archive: zipfile.ZipFile, name: str) -> str | None:
-    """The first merged range of a sheet, read in chunks (the sheet XML of 100,000 rows is tens of MB)."""
+    """The first merged range of a sheet, read in pieces of 64 KiB (the sheet XML of 100,000 rows is tens of MB)."""
     tail = b""
     with archive.open(name) as fh:
-        while chunk := fh.read(1 << 20):
+        while chunk := fh.read(1 << 16):
             found = _MERGE.search(tail + chunk)
             if found:
                 return found.group(1).decode()
@@ -115,17 +128,111 @@ def declared_rows(path: str) -> int | None:
     return int(found.group(1) or 1)
 
 
+class _SharedStrings:
+    """The workbook's shared-strings table in a temporary file instead of a list of str: the strings' UTF-8 one
+    after the other, and the 8-byte end offset of each in a second file, both memory-mapped. Reads them as
+    openpyxl's `read_string_table` does (rich text flattened, `_x005F_` escapes undone)."""
+
+    _END = struct.Struct("<Q")
+
+    def __init__(self, source=None):
+        self._files = [tempfile.TemporaryFile(), tempfile.TemporaryFile()]
+        self._maps: list = []
+        self._count = 0
+        if source is not None:
+            try:
+                self._load(source)
+            except BaseException:
+                self.close()
+                raise
+
+    def _load(self, source) -> None:
+        text, ends = self._files
+        tag, end = f"{{{SHEET_MAIN_NS}}}si", 0
+        events = iterparse(source, events=("start", "end"))
+        root = None
+        for event, node in events:
+            if root is None:
+                root = node  # <sst>: emptied after each string, so that no element stays behind
+            if event == "end" and node.tag == tag:
+                data = Text.from_tree(node).content.replace("x005F_", "").encode("utf-8")
+                root.clear()
+                text.write(data)
+                end += len(data)
+                ends.write(self._END.pack(end))
+                self._count += 1
+        for fh in self._files:
+            fh.flush()
+            self._maps.append(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if fh.tell() else b"")
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> str:
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        text, ends = self._maps
+        start = self._END.unpack_from(ends, 8 * (index - 1))[0] if index else 0
+        return text[start:self._END.unpack_from(ends, 8 * index)[0]].decode("utf-8")
+
+    def close(self) -> None:
+        for item in self._maps + self._files:
+            if hasattr(item, "close"):
+                item.close()
+
+
+class _Reader(ExcelReader):
+    """openpyxl's reader (openpyxl is pinned: this relies on its `read_strings` step and `WorkSheetParser`), with
+    the shared strings kept on disk."""
+
+    def read_strings(self):
+        part = self.package.find(SHARED_STRINGS)
+        if part is None:
+            self.shared_strings = _SharedStrings()
+        else:
+            with self.archive.open(part.PartName[1:]) as src:
+                self.shared_strings = _SharedStrings(src)
+
+
 def open_sheet(path: str):
+    """(workbook, its first sheet, its shared strings): close the workbook and the strings after use."""
     check_container(path)
+    reader = None
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise FileRefused(gettext("The file is damaged or not an Excel workbook (.xlsx).")) from None
-    except Exception as exc:  # noqa: BLE001 - defusedxml's refusals (entities, DTDs) and other malformed XML
-        if type(exc).__module__.startswith(("defusedxml", "xml", "lxml")):
+        reader = _Reader(path, read_only=True, data_only=False)
+        reader.read()
+    except Exception as exc:  # noqa: BLE001 - sorted below
+        if reader is not None:
+            if isinstance(reader.shared_strings, _SharedStrings):
+                reader.shared_strings.close()
+            reader.archive.close()
+        if isinstance(exc, (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError)):
+            raise FileRefused(gettext("The file is damaged or not an Excel workbook (.xlsx).")) from None
+        if type(exc).__module__.startswith(("defusedxml", "xml", "lxml")):  # entities, DTDs, malformed XML
             raise FileRefused(gettext("The file contains XML the platform does not accept.")) from None
         raise
-    return workbook, workbook.worksheets[0]
+    return reader.wb, reader.wb.worksheets[0], reader.shared_strings
+
+
+def _sheet_rows(workbook, sheet, strings: _SharedStrings) -> Iterator[tuple[int, dict[int, object]]]:
+    """(row number, {column number: value}) of every row the sheet's XML holds, values as openpyxl's read-only
+    mode gives them (dates by the cell's number format, a formula as its text). Each row's element is dropped from
+    <sheetData> once read (openpyxl's own loop leaves them there), and so are row dimensions."""
+    data_tag = f"{{{SHEET_MAIN_NS}}}sheetData"
+    with workbook._archive.open(sheet._worksheet_path) as src:
+        parser = WorkSheetParser(src, strings, data_only=False, epoch=workbook.epoch,
+                                 date_formats=workbook._date_formats, timedelta_formats=workbook._timedelta_formats)
+        data = None
+        for event, element in iterparse(src, events=("start", "end")):
+            if event == "start":
+                if element.tag == data_tag:
+                    data = element
+            elif element.tag == ROW_TAG:
+                number, cells = parser.parse_row(element)
+                if data is not None:
+                    data.clear()
+                parser.row_dimensions.clear()
+                yield number, {cell["column"]: cell["value"] for cell in cells}
 
 
 def _header_text(value) -> str:
@@ -136,10 +243,13 @@ def read_rows(path: str, columns: list[Column], max_rows: int, skip: tuple | Non
               ) -> Iterator[tuple[int, dict]]:
     """Yield (row number, {key: raw value}) for every non-empty data row of the first sheet. The header row must
     name every required column (in any order) and no unknown one. `skip`: the template's example row, if left."""
-    workbook, sheet = open_sheet(path)
+    workbook, sheet, strings = open_sheet(path)
     try:
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
+        rows = _sheet_rows(workbook, sheet, strings)
+        first = next(rows, None)
+        header = None
+        if first is not None and first[0] == 1:
+            header = [first[1].get(column) for column in range(1, max(first[1], default=0) + 1)]
         by_header = {h: c for c in columns for h in c.headers()}
         keys = []
         unknown = []
@@ -153,7 +263,7 @@ def read_rows(path: str, columns: list[Column], max_rows: int, skip: tuple | Non
                 unknown.append(text)
             keys.append(column.key if column else None)
         missing = [str(c.header) for c in columns if c.required and c.key not in keys]
-        if header is None or missing or unknown:
+        if not header or missing or unknown:
             parts = []
             if missing:
                 parts.append(gettext("missing columns: %(names)s", names="、".join(missing)))
@@ -166,9 +276,11 @@ def read_rows(path: str, columns: list[Column], max_rows: int, skip: tuple | Non
         if duplicated:
             names = "、".join(str(c.header) for c in columns if c.key in duplicated)
             raise FileRefused(gettext("A column appears twice in the first row: %(names)s.", names=names))
+        by_column = {index: key for index, key in enumerate(keys, start=1) if key}
         count = 0
-        for number, values in enumerate(rows, start=2):
-            row = {key: value for key, value in zip(keys, values) if key and value not in (None, "")}
+        for number, cells in rows:
+            row = {by_column[index]: value for index, value in cells.items()
+                   if index in by_column and value not in (None, "")}
             if not row or (skip is not None and tuple(row.get(c.key) for c in columns) == skip):
                 continue
             count += 1
@@ -178,6 +290,7 @@ def read_rows(path: str, columns: list[Column], max_rows: int, skip: tuple | Non
             yield number, row
     finally:
         workbook.close()
+        strings.close()
 
 
 # ---------------------------------------------------------------- cell values

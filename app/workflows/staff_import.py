@@ -15,6 +15,12 @@
    left alone, so importing the same file again creates no duplicates.
 4. The failed rows download as an .xlsx with a reason column: exactly the rows the page reports as failed.
 
+Memory does not grow with the file: both steps stream the rows a chunk at a time (spreadsheet.read_rows keeps the
+workbook's shared strings on disk), the check's per-row results are kept beside the upload (`.rows`, one JSON line a
+row), every failed row goes to a second file beside it (`.failed`) while the batch keeps only the first
+PREVIEW_ROWS for the page, and the ID numbers and e-mails met so far (for duplicates within the file) are kept in
+a temporary SQLite database on disk (`_Seen`).
+
 A file of IMPORT_BACKGROUND_ROWS rows or more is checked and written by the task queue (app.tasks) and the page
 polls its progress; a smaller one is handled in the request.
 """
@@ -23,10 +29,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 
 import openpyxl
@@ -52,6 +60,7 @@ from .spreadsheet import CellProblem, Column, FileRefused, as_date, as_text, dec
 log = logging.getLogger(__name__)
 IMPORT_ROLES = (RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN)
 CHUNK = 2000  # rows checked against the database, and written, per statement
+PREVIEW_ROWS = 200  # failed rows the batch keeps for its page; all of them are in the failed-rows file
 GENDERS = {"男": "M", "女": "F"}
 NO_EMAIL_DOMAIN = "no-email.invalid"  # RFC 2606: never delivered; the person adds a real address in their profile
 
@@ -237,7 +246,16 @@ class Outcome:
     valid: int = 0
     existing: int = 0
     created: int = 0
-    failures: list = field(default_factory=list)  # [row number, [reasons], [cells as text]]
+    failed: int = 0
+    preview: list = field(default_factory=list)  # the first PREVIEW_ROWS failed rows: [row number, [reasons], [cells]]
+
+    def fail(self, out, number: int, reasons: list[str], cells: list[str]) -> None:
+        """Count a failed row, write it to the failed-rows file `out`, keep it if it is among the first ones."""
+        self.failed += 1
+        entry = [number, reasons, cells]
+        if len(self.preview) < PREVIEW_ROWS:
+            self.preview.append(entry)
+        out.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 
 class _Units:
@@ -263,6 +281,39 @@ class _Units:
 DATE_KEYS = ("birth_date", "graduation_date", "title_date")
 
 
+class _Seen:
+    """The ID numbers and e-mails met so far in the file, with the row of each, for "Same … as row N": in a private
+    temporary SQLite database (on disk, page cache bounded), so that a 100,000-row file costs no memory for them."""
+
+    KEYS = ("id_number", "email")
+
+    def __init__(self):
+        self.db = sqlite3.connect("")  # "": a temporary on-disk database, deleted on close
+        self.db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, row INTEGER NOT NULL) WITHOUT ROWID")
+
+    def mark(self, rows: list) -> None:
+        """Add the reason to each row of the chunk (number, cells, values, reasons) whose 证件号 or e-mail an
+        earlier row had (in an earlier chunk or in this one), and remember the others'."""
+        keys = [(f"{key}:{str(values[key]).lower()}", key, index)
+                for index, (_number, _cells, values, _reasons) in enumerate(rows) for key in self.KEYS if key in values]
+        if not keys:
+            return
+        first = dict(self.db.execute(f"SELECT key, row FROM seen WHERE key IN ({', '.join('?' * len(keys))})",
+                                     [text for text, _key, _index in keys]))
+        new = []
+        for text, key, index in keys:
+            number, _cells, _values, reasons = rows[index]
+            if text in first:
+                reasons.append(gettext("Same %(column)s as row %(row)s", column=BY_KEY[key].header, row=first[text]))
+            else:
+                first[text] = number
+                new.append((text, number))
+        self.db.executemany("INSERT INTO seen VALUES (?, ?)", new)
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def _file_rows(batch: ImportBatch):
     """Every row after the checks that depend on the file alone (the forms' validators; the same 证件号 or e-mail
     twice): (row number, its cells as text, values, reasons). The check keeps them beside the upload, one JSON line a
@@ -278,62 +329,60 @@ def _file_rows(batch: ImportBatch):
                         values[key] = datetime.date.fromisoformat(values[key])
                 yield number, cells, values, reasons
         return
-    first_seen: dict[str, int] = {}
     part = cache + ".part"
+    seen = _Seen()
     try:
         with open(part, "w", encoding="utf-8") as out:
-            for number, raw in read_rows(_path(batch), COLUMNS, max_rows(), skip=EXAMPLE_ROW):
-                values, reasons = _check_row(raw)
-                for key in ("id_number", "email"):
-                    seen_key = f"{key}:{str(values.get(key, '')).lower()}"
-                    if key in values and seen_key in first_seen:
-                        reasons.append(gettext("Same %(column)s as row %(row)s", column=BY_KEY[key].header,
-                                               row=first_seen[seen_key]))
-                    elif key in values:
-                        first_seen[seen_key] = number
-                cells = _shown(raw)
-                out.write(json.dumps([number, cells, values, reasons], ensure_ascii=False, default=str) + "\n")
-                yield number, cells, values, reasons
+            rows = read_rows(_path(batch), COLUMNS, max_rows(), skip=EXAMPLE_ROW)
+            while chunk := list(itertools.islice(rows, CHUNK)):
+                checked = [(number, _shown(raw), *_check_row(raw)) for number, raw in chunk]
+                seen.mark(checked)
+                for row in checked:
+                    out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+                    yield row
         os.replace(part, cache)
     finally:
+        seen.close()
         if os.path.exists(part):
             os.remove(part)
 
 
 def _process(batch: ImportBatch, actor: Actor, write: bool) -> Outcome:
     """Check every row; with `write`, insert the valid new ones chunk by chunk (the caller commits or rolls back the
-    whole). Memory: one chunk of rows, plus the file's ID numbers and e-mails (for duplicates)."""
+    whole). Memory: one chunk of rows; the failed rows go to the failed-rows file as they come (`_keep_failures`
+    puts it in place once the batch's result is committed)."""
     outcome = Outcome()
     units = _Units(actor)
     stop_writing = write and batch.mode == ImportMode.ALL_OR_NOTHING.value
     chunk: list[tuple[int, list, dict, list[str]]] = []
 
-    def flush():
+    def flush(failed_file):
         nonlocal chunk
         _check_against_database(chunk, outcome)
         good = [(number, values) for number, cells, values, reasons in chunk if not reasons and values is not None]
         for number, cells, values, reasons in chunk:
             if reasons:
-                outcome.failures.append([number, reasons, cells])
+                outcome.fail(failed_file, number, reasons, cells)
         outcome.valid += len(good)
-        if write and not (stop_writing and outcome.failures):
+        if write and not (stop_writing and outcome.failed):
             outcome.created += _insert(good)
         tasks.progress(outcome.total, batch.total_rows or outcome.total)
         chunk = []
 
-    for number, cells, values, reasons in _file_rows(batch):
-        outcome.total += 1
-        unit = units.find(values.get("unit"))
-        if unit is None:
-            reasons.append(gettext("Unit “%(unit)s” is not an active unit of your organisation's subtree",
-                                   unit=values.get("unit", "")) if values.get("unit")
-                           else gettext("%(column)s is required", column=BY_KEY["unit"].header))
-        else:
-            values["unit_id"] = unit.id
-        chunk.append((number, cells, values, reasons))
-        if len(chunk) >= CHUNK:
-            flush()
-    flush()
+    with open(_failed_path(batch) + ".part", "w", encoding="utf-8") as failed_file:
+        for number, cells, values, reasons in _file_rows(batch):
+            outcome.total += 1
+            unit = units.find(values.get("unit"))
+            if unit is None:
+                reasons.append(gettext("Unit “%(unit)s” is not an active unit of your organisation's subtree",
+                                       unit=values.get("unit", "")) if values.get("unit")
+                               else gettext("%(column)s is required", column=BY_KEY["unit"].header))
+            else:
+                values["unit_id"] = unit.id
+            chunk.append((number, cells, values, reasons))
+            if len(chunk) >= CHUNK:
+                flush(failed_file)
+        flush(failed_file)
     return outcome
 
 
@@ -428,6 +477,16 @@ def _folder() -> str:
 
 def _path(batch: ImportBatch) -> str:
     return os.path.join(_folder(), batch.stored_name)
+
+
+def _failed_path(batch: ImportBatch) -> str:
+    """Every failed row of the batch's last result, one JSON line each (the batch itself keeps the first ones)."""
+    return _path(batch) + ".failed"
+
+
+def _keep_failures(batch: ImportBatch) -> None:
+    """After the commit of a result: its failed-rows file replaces the previous one (the check's, for an import)."""
+    os.replace(_failed_path(batch) + ".part", _failed_path(batch))
 
 
 def _check_actor(actor: Actor) -> None:
@@ -536,20 +595,22 @@ def _finish(batch: ImportBatch, action: str, actor: Actor | None, outcome: Outco
     values = dict(message=message and message[:500], finished_at=datetime.datetime.now())
     comment = None
     if outcome is not None:
-        values.update(total_rows=outcome.total, valid_rows=outcome.valid, failed_rows=len(outcome.failures),
+        values.update(total_rows=outcome.total, valid_rows=outcome.valid, failed_rows=outcome.failed,
                       existing_rows=outcome.existing, created_rows=outcome.created,
-                      problems_json=json.dumps(outcome.failures, ensure_ascii=False))
-        comment = (f"rows={outcome.total} valid={outcome.valid} failed={len(outcome.failures)} "
+                      problems_json=json.dumps(outcome.preview, ensure_ascii=False))
+        comment = (f"rows={outcome.total} valid={outcome.valid} failed={outcome.failed} "
                    f"existing={outcome.existing} created={outcome.created}")
     machine.enter(batch, action, actor, comment, values, follows=True)
 
 
 def _job(batch_id: int, expected: ImportState, body) -> None:
     """Run one job step in the uploader's language, always leaving the batch in a final state."""
+    part = None
     try:
         batch = db.session.get(ImportBatch, batch_id)
         if batch is None or batch.state != expected.value:
             return
+        part = _failed_path(batch) + ".part"
         tasks.progress(0, batch.total_rows)  # alive: the page counts a silent worker as gone from now on
         actor = None
         with force_locale(batch.locale):
@@ -568,6 +629,8 @@ def _job(batch_id: int, expected: ImportState, body) -> None:
                     "if it happens again."))
                 db.session.commit()
     finally:
+        if part is not None and os.path.exists(part):
+            os.remove(part)  # the failed rows of a result that was not recorded
         if tasks.in_worker():
             db.session.remove()  # the worker's next job starts with a fresh session
 
@@ -579,20 +642,22 @@ def check_job(batch_id: int) -> None:
             raise FileRefused(gettext("The file has no rows to import."))
         _finish(batch, "checked", actor, outcome, None)
         db.session.commit()
+        _keep_failures(batch)
     _job(batch_id, S.CHECKING, body)
 
 
 def write_job(batch_id: int) -> None:
     def body(batch, actor):
         outcome = _process(batch, actor, write=True)
-        if outcome.failures and batch.mode == ImportMode.ALL_OR_NOTHING.value:
+        if outcome.failed and batch.mode == ImportMode.ALL_OR_NOTHING.value:
             db.session.rollback()
             outcome.created = 0
             _finish(batch, "refuse", actor, outcome, gettext(
-                "%(n)s rows have problems: as asked, nothing was imported.", n=len(outcome.failures)))
+                "%(n)s rows have problems: as asked, nothing was imported.", n=outcome.failed))
         else:
             _finish(batch, "done", actor, outcome, None)
         db.session.commit()  # the rows and the batch's result: one transaction
+        _keep_failures(batch)
     _job(batch_id, S.IMPORTING, body)
 
 
@@ -635,8 +700,21 @@ def get_batch(actor: Actor, batch_id: int | None) -> ImportBatch | None:
     return db.session.scalar(_scoped(actor).where(ImportBatch.id == batch_id)) if batch_id else None
 
 
-def failures(batch: ImportBatch) -> list:
+def preview(batch: ImportBatch) -> list:
+    """The first PREVIEW_ROWS failed rows, [row number, [reasons], [cells as text]]: what the batch's page lists."""
     return json.loads(batch.problems_json or "[]")
+
+
+def failures(batch: ImportBatch):
+    """Every failed row, read one at a time: from the batch itself when it holds them all, else from the
+    failed-rows file."""
+    shown = preview(batch)
+    if batch.failed_rows <= len(shown):
+        yield from shown
+        return
+    with open(_failed_path(batch), encoding="utf-8") as fh:
+        for line in fh:
+            yield json.loads(line)
 
 
 def failed_rows_workbook(batch: ImportBatch) -> bytes:
