@@ -39,8 +39,8 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("scheduler")
     def scheduler() -> None:
         """Run the periodic jobs through RQ's cron scheduler (the worker runs them): the sweep of notification
-        e-mails still pending every minute (one now: a restart delivers what a crash left), the expiry of unpaid
-        class orders every minute, review reminders, escalation and completion reminders every hour."""
+        e-mails still pending and the expiry of unpaid class orders every minute (each once at the start too: a
+        restart delivers what a crash left), review reminders, escalation and completion reminders every hour."""
         if tasks.inline():
             raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): there is no queue to schedule "
                                        "on")
@@ -50,10 +50,12 @@ def register_cli(app: Flask) -> None:
 
         queue = tasks.queue()
         cron = CronScheduler(connection=queue.connection, logging_level="INFO")
-        cron.register(notifications.deliver_pending, queue_name=queue.name, interval=60)
+        every_minute = ((notifications.deliver_pending, "notification e-mails left pending"),
+                        (orders.expire_overdue, "unpaid class orders past their time"))
+        for job, description in every_minute:
+            cron.register(job, queue_name=queue.name, interval=60)
+            tasks.enqueue(job, description=description)  # once now: a restart catches up at once
         cron.register(reminders.run, queue_name=queue.name, cron="0 * * * *")
-        cron.register(orders.expire_overdue, queue_name=queue.name, interval=60)
-        tasks.enqueue(notifications.deliver_pending, description="notification e-mails left pending")
         cron.start()
 
     @app.cli.group()
