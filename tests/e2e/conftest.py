@@ -272,6 +272,14 @@ README_SHOTS = {
     "24-annual-completion": "professional-annual-completion",
     "42-personnel-review": "unit-personnel-review",
     "47-transfer-accept": "unit-transfer-accept",
+    "90-class-editor": "base-class-editor",
+    "91-class-review-detail": "hr-class-review",
+    "91-class-page-preview": "professional-class-page",
+    "92-learning-centre": "professional-learning-centre",
+    "80-pay-page": "professional-pay-page",
+    "82-my-orders": "professional-my-orders",
+    "hr-base-plans": "hr-base-plans",
+    "60-bell": "notifications-bell",
 }
 
 
