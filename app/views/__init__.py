@@ -93,6 +93,9 @@ def register_views(appbuilder) -> None:
                         icon="fa-compress", category="Management")
     # issue 10: statistics (U10, D6, H6); the chart library is served by the platform itself (no CDN)
     current_app.register_blueprint(vendor_blueprint())
+    from .manifest import blueprint as manifest_blueprint  # issue 12: home-screen web app manifest
+
+    current_app.register_blueprint(manifest_blueprint)
     appbuilder.add_view(StatisticsView(), "Completion statistics", label=_l("Completion statistics"),
                         icon="fa-bar-chart", category="Statistics", category_label=_l("Queries and statistics"),
                         category_icon="fa-bar-chart")

@@ -1,0 +1,31 @@
+/* Phones (app/static/mobile.css): a table with a header row shows each row as a card under 576 px, every cell
+   preceded by its column's name. This names the cells (data-label) from the header row, once, after loading;
+   columns whose header shows no text (the select-all box, a details link) get an empty name. */
+(function () {
+  "use strict";
+  function visibleText(cell) {
+    var copy = cell.cloneNode(true);
+    copy.querySelectorAll(".sr-only, input, button, select").forEach(function (el) { el.remove(); });
+    return copy.textContent.replace(/\s+/g, " ").trim();
+  }
+  function label(table) {
+    if (!table.tHead || !table.tHead.rows.length || table.classList.contains("no-cards")) { return; }
+    var names = [];
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+      for (var i = 0; i < th.colSpan; i += 1) { names.push(visibleText(th)); }
+    });
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          if (!cell.hasAttribute("data-label")) {
+            cell.setAttribute("data-label", cell.colSpan > 1 ? "" : (names[column] || ""));
+          }
+          column += cell.colSpan;
+        });
+      });
+    });
+    table.classList.add("card-table");
+  }
+  document.querySelectorAll("#main-content table").forEach(label);
+}());
