@@ -79,6 +79,8 @@ CLASS_ADMIN_VIEW = "ClassAdminView"             # B3 a base builds its classes; 
 CLASS_REVIEW_VIEW = "ClassReviewView"           # HR reviews classes (state machine 6), sees its region's classes
 BASE_PLAN_VIEW = "BasePlanView"                 # B1 a base's annual training plan and annual report
 BASE_PLAN_REVIEW_VIEW = "BasePlanReviewView"    # HR reviews plans and annual reports (state machine 6)
+# issue 12: the REST API (/api/v1/me); its review endpoints ask each review page's own permission instead
+API_PROFESSIONAL_VIEW = "ApiProfessional"
 LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDIA_VIEW, "can_.*"),
                  (CLASS_CENTRE_VIEW, "can_.*"),
                  ("Online learning", "menu_access"), ("Class centre", "menu_access"),
@@ -121,7 +123,7 @@ UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     "Public": [(PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"), ("VerifyView", "can_.*"),
                (PAYMENT_VIEW, "can_.*")],
-    RoleName.PROFESSIONAL.value: SELF_SERVICE + HOURS_SELF + LEARNING_SELF,
+    RoleName.PROFESSIONAL.value: SELF_SERVICE + HOURS_SELF + LEARNING_SELF + [(API_PROFESSIONAL_VIEW, "can_.*")],
     RoleName.UNIT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW + UNIT_ONLY,
     RoleName.DEPT_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW,
     RoleName.HR_ADMIN.value: ADMIN_BASE + DECLARATION_REVIEW + HR_ONLY,

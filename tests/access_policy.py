@@ -144,3 +144,13 @@ RESTRICTED.update({f"LessonMediaView.{name}": BASE_ADMIN | HR | PROFESSIONAL for
 # a class's orders and their refund: the admin of the class's base, an HR admin covering the base (scope in the view)
 RESTRICTED.update({f"ClassOrdersView.{name}": BASE_ADMIN for name in ("index", "refund")})
 RESTRICTED.update({f"ClassOrdersReviewView.{name}": HR for name in ("index", "refund")})
+# issue 12: the REST API (/api/v1, app/api). Log in, refresh and the OpenAPI document with its Swagger UI are public;
+# logout and "who am I" need any login (a token or a session); /me is the professional's own (nothing names another
+# person); the review endpoints are the reviewers' (each queue kind asks its web page's permission too: transfers
+# are the unit admins', tests/test_api.py checks the scope of each kind)
+PUBLIC.update({"ApiAuth.login", "ApiAuth.refresh", "ApiDocs.openapi", "ApiDocs.ui", "swagger_ui.static"})
+RESTRICTED.update({f"ApiAuth.{name}": frozenset(r.value for r in R) for name in ("logout", "whoami")})
+RESTRICTED.update({f"ApiMe.{name}": PROFESSIONAL for name in (
+    "profile", "title_changes", "title_change", "registrations", "declarations", "declare", "declaration", "submit",
+    "withdraw", "attachments", "annual", "certificate", "classes", "orders")})
+RESTRICTED.update({f"ApiReview.{name}": REVIEWERS for name in ("queue", "detail", "decide", "batch")})

@@ -622,6 +622,12 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
         form = {"action": "reset_password", "rowid": str(pk)}
     if form is None and endpoint.split(".")[1] in ("add", "edit"):
         form = {"name": TAMPERED, "code": "370199"}
+    if "queue" in rule.arguments:  # issue 12: the API's review endpoints, with another org's item of each queue
+        items = {"registrations": "other_reg", "title-changes": "other_title_change",
+                 "declarations": "other_declaration", "transfers": "other_transfer"}
+        with app.test_request_context():
+            return [(url_for(endpoint, queue=queue, **({"item_id": data[key]} if "item_id" in rule.arguments
+                                                       else {})), form or {}) for queue, key in items.items()]
     names = sorted(rule.arguments)
     choices = [VARIANTS[name] if name in VARIANTS else (values[name],) for name in names]
     with app.test_request_context():

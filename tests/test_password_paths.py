@@ -196,9 +196,19 @@ def _add_existing_admin_route(app, world, target, password):
                   get_url="/org/admins/add", follow=True)
 
 
+def _api_login_route(app, world, target, password):
+    """The REST API's login (issue 12): its refusal is a JSON 401 with the same one message."""
+    response = app.test_client().post("/api/v1/auth/login", json={
+        "role": R.UNIT_ADMIN.value, "id_number": target.username, "password": password})
+    assert response.status_code == 401 and response.get_json()["code"] == "login_failed"
+    response.status_code = 200  # compared below like a page that shows the message
+    return response
+
+
 SCENARIOS = {
     # endpoint: (how to submit a password there, who the target is)
     "AuthView.login": (_login_route, lambda w: w.other_unit_admin),
+    "ApiAuth.login": (_api_login_route, lambda w: w.other_unit_admin),
     "AccountView.password": (_change_password_route, lambda w: w.other_unit_admin),
     "PublicView.register_person": (_register_person_route, lambda w: w.other_unit_admin),
     "PublicView.register_org": (_register_org_route, lambda w: w.other_unit_admin),

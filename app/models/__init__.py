@@ -16,3 +16,4 @@ from .learning import (SPECIALTIES, ClassCourse, ClassOrder, ClassSection, Class
 from .base_plans import BaseFiling, FilingKind, FilingState  # noqa: F401  (issue 11: B1 plans and reports)
 from .notifications import (CompletionReminder, EmailState, Notification, NotificationKind,  # noqa: F401
                             NotificationPref, ReminderSetting, ReviewWait)
+from .api import ApiRefreshToken  # noqa: F401  (issue 12: REST API refresh tokens)

@@ -157,3 +157,7 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(ClassReviewView(), "Class review", label=_l("Class review"), icon="fa-play-circle",
                         category="Review")
     appbuilder.add_view_no_menu(LessonMediaView())
+    # issue 12: the REST API under /api/v1 with its OpenAPI document and Swagger UI (app/api)
+    from ..api import register_api
+
+    register_api(appbuilder, current_app)

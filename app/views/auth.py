@@ -40,6 +40,10 @@ def forced_password_change_redirect():
     if request.endpoint in allowed or not current_user.is_authenticated:
         return None
     if getattr(current_user, "must_change_password", False):
+        if request.path.startswith("/api/"):  # the REST API answers JSON: the change is made on the web page
+            from .errors import error_page
+
+            return error_page(403, gettext("Change your password on the web page before using the platform."))
         return redirect(url_for("AccountView.password"))
     return None
 

@@ -14,9 +14,13 @@ from ..extensions import appbuilder
 
 _UNSHOWN_FIELDS = ("password", "confirm", "captcha", "csrf", "token", "id_number", "secret")
 _CODE = re.compile(r"[a-z_]+")
+_JSON_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large", 429: "rate_limited", 500: "server_error"}
 
 
 def _wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
     if request.headers.get("X-Requested-With", "").lower() == "xmlhttprequest":
         return True
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
@@ -61,7 +65,7 @@ def error_page(code: int, message: str, *, hint: str | None = None, keep_input: 
     of the request handling ran before the refusal: CSRFProtect and the request size check refuse a request in
     a before_request hook that runs before FAB's, so `g.user` may not be set yet."""
     if _wants_json():
-        return jsonify(error=" ".join(part for part in (message, hint) if part)), code
+        return jsonify(error=" ".join(part for part in (message, hint) if part), code=_JSON_CODES.get(code, str(code))), code
     if "user" not in g:
         g.user = current_user
     back = _same_site_referrer()
