@@ -1,6 +1,7 @@
 /* Phones (app/static/mobile.css): a table with a header row shows each row as a card under 576 px, every cell
    preceded by its column's name. This names the cells (data-label) from the header row, once, after loading;
-   columns whose header shows no text (the select-all box, a details link) get an empty name. */
+   columns whose header shows no text (the select-all box, a details link) get an empty name; the select-all box
+   stays above the cards with its name beside it. */
 (function () {
   "use strict";
   function visibleText(cell) {
@@ -13,6 +14,8 @@
     var names = [];
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
       for (var i = 0; i < th.colSpan; i += 1) { names.push(visibleText(th)); }
+      var all = th.querySelector("input.select-all");  // shown above the cards, named by its title
+      if (all) { th.setAttribute("data-select-label", all.getAttribute("aria-label") || all.title || ""); }
     });
     Array.prototype.forEach.call(table.tBodies, function (body) {
       Array.prototype.forEach.call(body.rows, function (row) {

@@ -9,7 +9,7 @@ Every page is opened in a phone context (is_mobile, has_touch, device_scale_fact
   way WCAG 2.5.5 exempts inline targets) and the skip link (off screen until focused);
 - no Chinese word squeezed over lines (不通过 stacked one character a line): a table cell, badge, figure or any
   element whose whole text is a word of 2–8 CJK characters shows it on one line;
-- the same pages at 1280 wide still show their tables as tables (no card layout on the desktop).
+- at 1280 wide mobile.css moves nothing: every box of the same pages is where it is without it.
 
 The manifest (/manifest.webmanifest) is served as application/manifest+json, parses, starts on the login page in
 standalone display, and its 192 and 512 icons are PNGs of those sizes; the base layout links it with an
@@ -27,7 +27,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import _PAGES, A11yCheck
 from app import clock
-from tests.e2e.helpers import PROFESSIONAL, UNIT, UNIT_ADMIN, assert_no_page_errors, doc_shot, login
+from tests.e2e.helpers import PROFESSIONAL, UNIT, UNIT_ADMIN, assert_no_page_errors, doc_shot, login, logout
 
 pytestmark = pytest.mark.e2e
 
@@ -169,54 +169,87 @@ def reviewer_paths(page: Page) -> list[str]:
                     "/review/transfers/?tab=history"]
 
 
+def check_pages(page: Page, paths: list[str], shots: dict[str, str]) -> None:
+    """Open each page on the phone; all problems found, page by page, in one failure. `shots`: path pattern ->
+    docs/screenshots name of the picture taken of it."""
+    found: list[str] = []
+    for path in paths:
+        visit(page, path, found)
+        for pattern, name in shots.items():
+            if re.fullmatch(pattern, path):
+                doc_shot(page, name)
+    assert not found, "\n".join(found)
+    assert_no_page_errors(page)
+
+
 def test_professional_pages_fit_a_phone(phone: Page):
     login(phone, PROFESSIONAL[0], "Professional")
     expect(phone).to_have_url(re.compile(r"/home/"))
-    found: list[str] = []
-    for path in professional_paths(phone):
-        visit(phone, path, found)
-        if path == "/home/":
-            doc_shot(phone, "phone-home")
-        elif re.fullmatch(r"/learning/classes/\d+", path):
-            doc_shot(phone, "phone-class")
-    assert not found, "\n".join(found)
-    assert_no_page_errors(phone)
+    check_pages(phone, professional_paths(phone), {"/home/": "phone-home", r"/learning/classes/\d+": "phone-class"})
 
 
 def test_review_queues_fit_a_phone(phone: Page, queued_changes):
     login(phone, UNIT_ADMIN[0], "UnitAdmin")
     expect(phone).to_have_url(re.compile(r"/home/"))
-    found: list[str] = []
-    for path in reviewer_paths(phone):
-        visit(phone, path, found)
-        if path == "/review/declarations/":
-            rows = phone.locator(".queue-table tbody tr")
-            assert rows.count() > 0, "the demo's declaration queue is empty"
-            # a card: the state and the details link are on screen, each with its column's name
-            first = rows.first
-            expect(first.locator("td[data-label='状态']")).to_be_in_viewport()
-            expect(first.locator("a", has_text="详细")).to_be_in_viewport()
-            first.locator("input.row-check").check()
-            doc_shot(phone, "phone-review-queue")
-    assert not found, "\n".join(found)
-    assert_no_page_errors(phone)
+    check_pages(phone, reviewer_paths(phone), {})
+    phone.goto("/review/declarations/")
+    rows = phone.locator(".queue-table tbody tr")
+    assert rows.count() > 0, "the demo's declaration queue is empty"
+    # a card: the state and the details link on screen, each with its column's name; select-all above the cards
+    first = rows.first
+    expect(first.locator("td[data-label='状态']")).to_be_in_viewport()
+    expect(first.locator("a", has_text="详细")).to_be_in_viewport()
+    expect(phone.locator(".queue-table thead")).to_be_visible()
+    select_all = phone.locator(".queue-table thead th").first
+    assert select_all.evaluate("th => getComputedStyle(th, '::after').content") == '"全选"'
+    phone.locator(".queue-table .select-all").check()
+    expect(first.locator("input.row-check")).to_be_checked()
+    assert measure(phone)["small"] == []
+    doc_shot(phone, "phone-review-queue")
 
 
-def test_login_page_fits_a_phone(phone: Page):
-    found: list[str] = []
-    visit(phone, "/login/", found)
-    assert not found, "\n".join(found)
+# Where every box of the main content is, and the document's size: equal with and without mobile.css at 1280 px.
+_LAYOUT = """() => {
+    const boxes = [...document.querySelectorAll('#main-content *')].map(el => {
+        const r = el.getBoundingClientRect();
+        return [r.x, r.y, r.width, r.height].map(Math.round).join(','); });
+    const d = document.documentElement;
+    return [d.scrollWidth, d.scrollHeight, ...boxes].join(';');
+}"""
 
 
-def test_desktop_keeps_tables(page: Page):
-    """At 1280 wide the queues are still tables: header row shown, cells side by side."""
+def desktop_unchanged(page: Page, path: str) -> str | None:
+    page.goto(path)
+    page.wait_for_load_state("load")
+    with_css = page.evaluate(_LAYOUT)
+    page.evaluate("() => { document.querySelector('link[href$=\"mobile.css\"]').disabled = true; }")
+    without = page.evaluate(_LAYOUT)
+    page.evaluate("() => { document.querySelector('link[href$=\"mobile.css\"]').disabled = false; }")
+    return None if with_css == without else path
+
+
+def test_desktop_unchanged(page: Page, queued_changes):
+    """At 1280 wide mobile.css changes nothing: every box of every page is where it is without it; the queues are
+    tables (header row shown, cells side by side)."""
+    login(page, PROFESSIONAL[0], "Professional")
+    changed = [desktop_unchanged(page, path) for path in professional_paths(page)]
+    logout(page)
     login(page, UNIT_ADMIN[0], "UnitAdmin")
+    changed += [desktop_unchanged(page, path) for path in reviewer_paths(page)]
+    assert not [c for c in changed if c], f"mobile.css moves things at 1280 px on {[c for c in changed if c]}"
     page.goto("/review/declarations/")
     expect(page.locator(".queue-table thead")).to_be_visible()
     cells = page.locator(".queue-table tbody tr").first.locator("td")
     first, second = cells.nth(0).bounding_box(), cells.nth(1).bounding_box()
     assert abs(first["y"] - second["y"]) < 1 and second["x"] > first["x"], (first, second)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 1280
+    assert_no_page_errors(page)
+
+
+def test_login_page_fits_a_phone(phone: Page):
+    found: list[str] = []
+    visit(phone, "/login/", found)
+    assert not found, "\n".join(found)
 
 
 def test_manifest_and_icons(page: Page, live_server):
