@@ -14,7 +14,7 @@ from flask import current_app, g, json, make_response, request
 from flask_appbuilder.api import BaseApi
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from ..extensions import csrf, db
 from ..workflows import api_tokens
@@ -41,6 +41,9 @@ def not_found() -> ApiError:
 
 
 class ErrorSchema(Schema):
+    class Meta:
+        unknown = INCLUDE  # an error may say more (the roles to choose from)
+
     error = fields.String(required=True, metadata={"description": "The reason, in the request's language (Chinese "
                                                                   "by default)", "example": "账号或密码错误"})
     code = fields.String(required=True, metadata={"example": "login_failed"})

@@ -6,13 +6,30 @@ from marshmallow import Schema, fields, validate
 from ..validators import mask_id_number
 
 
+class LocalStamp(fields.Field):
+    """A moment as the platform keeps it: local time of the platform's zone, no offset (2026-11-22T09:30:00)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value.strftime("%Y-%m-%dT%H:%M:%S") if value is not None else None
+
+
+def Stamp(**kwargs):  # noqa: N802 - a field factory, used like a field class
+    return LocalStamp(metadata={"type": "string", "format": "local-date-time", "example": "2026-11-22T09:30:00",
+                                "description": "Local time of the platform, without an offset"}, **kwargs)
+
+
+def DecimalText(**kwargs):  # noqa: N802
+    """Hours or an amount as a decimal string ("12.5"): never a binary float."""
+    return fields.Decimal(as_string=True, metadata={"type": "string", "example": "12.5"}, **kwargs)
+
+
 def _label(attr: str):
     return fields.Function(lambda obj: str(getattr(obj, attr)) if getattr(obj, attr, None) is not None else None,
                            allow_none=True)
 
 
 class TimelineSchema(Schema):
-    at = fields.DateTime(required=True)
+    at = Stamp(required=True)
     actor = fields.String(allow_none=True, metadata={"description": "Name with a masked 证件号"})
     on_behalf_of = fields.String(allow_none=True)
     action = fields.String(required=True, metadata={"example": "declaration.approve"})
@@ -59,8 +76,8 @@ class TitleChangeSchema(Schema):
     before = fields.Dict(required=True, metadata={"description": "Title fields before the change"})
     after = fields.Dict(required=True, metadata={"description": "Title fields asked for"})
     reason = fields.String(allow_none=True)
-    created_at = fields.DateTime(allow_none=True)
-    decided_at = fields.DateTime(allow_none=True)
+    created_at = Stamp(allow_none=True)
+    decided_at = Stamp(allow_none=True)
 
 
 class RegistrationSchema(Schema):
@@ -72,8 +89,8 @@ class RegistrationSchema(Schema):
     org = fields.Function(lambda r: r.org.name, allow_none=True)
     reviewer_org = fields.Function(lambda r: r.reviewer_org.name, allow_none=True)
     reason = fields.String(allow_none=True)
-    created_at = fields.DateTime(allow_none=True)
-    decided_at = fields.DateTime(allow_none=True)
+    created_at = Stamp(allow_none=True)
+    decided_at = Stamp(allow_none=True)
 
 
 class RegistrationProgressSchema(RegistrationSchema):
@@ -88,14 +105,14 @@ class DeclarationSchema(Schema):
     form_id = fields.Integer(required=True)
     form = fields.Function(lambda d: d.form.name if d.form else None, allow_none=True)
     year = fields.Integer(required=True)
-    hours = fields.Decimal(as_string=True, required=True, metadata={"example": "12.0"})
+    hours = DecimalText(required=True)
     start_date = fields.Date(allow_none=True)
     end_date = fields.Date(allow_none=True)
     state = fields.String(required=True, metadata={"example": "pending_unit"})
     state_label = _label("state_label")
     reason = fields.String(allow_none=True)
-    created_at = fields.DateTime(allow_none=True)
-    submitted_at = fields.DateTime(allow_none=True)
+    created_at = Stamp(allow_none=True)
+    submitted_at = Stamp(allow_none=True)
 
 
 class DeclarationDetailSchema(DeclarationSchema):
@@ -109,8 +126,8 @@ class DeclarationInSchema(Schema):
     form_id = fields.Integer(required=True, validate=validate.Range(min=1, max=2 ** 31 - 1))
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
     title = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    hours = fields.Decimal(required=True, places=1, validate=validate.Range(min=0, max=10000),
-                           metadata={"example": "12.0"})
+    hours = fields.String(required=True, validate=validate.Length(min=1, max=12),
+                          metadata={"example": "12.5", "description": "Checked by the workflow as on the web form"})
     start_date = fields.Date(allow_none=True, load_default=None)
     end_date = fields.Date(allow_none=True, load_default=None)
     details = fields.Dict(keys=fields.String(validate=validate.Length(max=40)),
@@ -120,9 +137,9 @@ class DeclarationInSchema(Schema):
 
 class YearSchema(Schema):
     year = fields.Integer(required=True)
-    public = fields.Decimal(as_string=True, required=True)
-    professional = fields.Decimal(as_string=True, required=True)
-    total = fields.Decimal(as_string=True, required=True)
+    public = DecimalText(required=True)
+    professional = DecimalText(required=True)
+    total = DecimalText(required=True)
     public_min = fields.Function(lambda r: str(r.standard.public_min) if r.standard else None, allow_none=True)
     professional_min = fields.Function(lambda r: str(r.standard.professional_min) if r.standard else None,
                                        allow_none=True)
@@ -134,11 +151,11 @@ class RecordSchema(Schema):
     year = fields.Integer(required=True)
     subject = fields.String(required=True)
     subject_label = _label("subject_label")
-    hours = fields.Decimal(as_string=True, required=True)
+    hours = DecimalText(required=True)
     title = fields.String(required=True)
     source = fields.String(required=True, metadata={"description": "declaration | base | online"})
     provider = fields.String(allow_none=True)
-    credited_at = fields.DateTime(allow_none=True)
+    credited_at = Stamp(allow_none=True)
 
 
 class AnnualSchema(Schema):
@@ -150,12 +167,12 @@ class EnrolmentSchema(Schema):
     id = fields.Integer(required=True, attribute="enrolment.id")
     class_id = fields.Integer(required=True, attribute="item.id")
     title = fields.String(required=True, attribute="item.title")
-    hours = fields.Decimal(as_string=True, allow_none=True, attribute="item.hours")
+    hours = DecimalText(allow_none=True, attribute="item.hours")
     state = fields.String(required=True, attribute="enrolment.state")
     percent = fields.Integer(required=True, metadata={"description": "Progress, 0-100"})
-    enrolled_at = fields.DateTime(allow_none=True, attribute="enrolment.enrolled_at")
-    last_studied_at = fields.DateTime(allow_none=True, attribute="enrolment.last_studied_at")
-    completed_at = fields.DateTime(allow_none=True, attribute="enrolment.completed_at")
+    enrolled_at = Stamp(allow_none=True, attribute="enrolment.enrolled_at")
+    last_studied_at = Stamp(allow_none=True, attribute="enrolment.last_studied_at")
+    completed_at = Stamp(allow_none=True, attribute="enrolment.completed_at")
 
 
 class OrderSchema(Schema):
@@ -163,11 +180,11 @@ class OrderSchema(Schema):
     number = fields.String(required=True)
     class_id = fields.Integer(required=True)
     class_title = fields.Function(lambda o: o.online_class.title, allow_none=True)
-    amount = fields.Decimal(as_string=True, required=True)
+    amount = DecimalText(required=True)
     state = fields.String(required=True)
     state_label = _label("state_label")
-    created_at = fields.DateTime(allow_none=True)
-    paid_at = fields.DateTime(allow_none=True)
+    created_at = Stamp(allow_none=True)
+    paid_at = Stamp(allow_none=True)
 
 
 # ------------------------------------------------------------------ the reviewer's side
@@ -180,7 +197,7 @@ class QueueItemSchema(Schema):
     applicant = fields.String(required=True, metadata={"description": "Name (the 证件号 is never in a list)"})
     summary = fields.String(allow_none=True)
     org = fields.String(allow_none=True)
-    created_at = fields.DateTime(allow_none=True)
+    created_at = Stamp(allow_none=True)
     can_decide = fields.Boolean(required=True)
 
 

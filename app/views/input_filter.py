@@ -240,7 +240,7 @@ def _refuse(message: str):
     """The site's error page (views.errors: its layout, a way back, the typed text to copy); JSON for a JSON body
     or an API / XHR client."""
     if request.is_json:
-        return jsonify(error=message), 400
+        return jsonify(error=message, code="invalid"), 400
     return error_page(400, message, keep_input=True)
 
 
