@@ -23,6 +23,10 @@ class Actor:
     org_id: int | None = None
     scope_path: str | None = None
     ip: str | None = None
+    # X9: a deputy acting for a delegator: the delegator as an Actor (their role, org and scope) and the delegation.
+    # Every workflow check then asks both (app/workflows/base.py StateMachine.check); audit rows record both.
+    on_behalf_of: "Actor | None" = None
+    delegation_id: int | None = None
 
     @property
     def is_global(self) -> bool:
@@ -69,6 +73,7 @@ LOOKUP_VIEW = "LookupView"                      # U10 / D6 / H6 staff lookup (wi
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
 NOTIFICATION_VIEW = "NotificationView"          # X2 the person's own notifications, the e-mail switch (issue 12)
 REMINDER_SETTINGS_VIEW = "ReminderSettingsView"  # X3 reminder and escalation settings of the HR bureau (issue 12)
+DELEGATION_VIEW = "DelegationView"              # X9 an admin's delegations of review rights, the deputy's switch
 # issue 11: online learning (P12, B1, B3, state machines 6 and 7)
 LEARNING_VIEW = "LearningView"                  # P12 class centre, class page, player, quizzes, learning centre
 ORDER_VIEW = "OrderView"                        # P12 orders of paid classes, 我的订单
@@ -116,6 +121,7 @@ ADMIN_BASE = SELF_SERVICE + [
     *((menu, "menu_access") for menu in STATISTICS_MENUS),
     (LOOKUP_VIEW, "can_.*"), ("Staff lookup", "menu_access"), ("Hours lookup", "menu_access"),
     (IMPORT_VIEW, "can_.*"), ("Batch import", "menu_access"),
+    (DELEGATION_VIEW, "can_.*"), ("Delegations", "menu_access"),
 ]
 UNIT_ONLY = [(TRANSFER_REVIEW_VIEW, "can_.*"), ("Transfers", "menu_access")]
 
@@ -176,7 +182,8 @@ MODULES: dict[str, tuple] = {
     "statistics": (_l("Queries and statistics"), {STATISTICS_VIEW, "Statistics", "Completion statistics",
                                                   *STATISTICS_MENUS, LOOKUP_VIEW, "Staff lookup", "Hours lookup"}),
 }
-SELF_SERVICE_NAMES = {view for view, _ in SELF_SERVICE}
+# (an admin with an org-defined role still delegates what it has and acts as a deputy: X9)
+SELF_SERVICE_NAMES = {view for view, _ in SELF_SERVICE} | {DELEGATION_VIEW, "Delegations"}
 
 
 # Names several modules open (menu categories, the lesson files): they tell nothing of which modules a role has.

@@ -18,6 +18,7 @@ from .authz import Actor, module_allows
 from .authz import ROLE_PERMISSIONS, fab_roles, modules_for_role  # noqa: F401  (read from here by older callers)
 from .extensions import limiter
 from .models import Account, Membership, MembershipState, Org
+from .workflows import delegation
 from .workflows.accounts import actor_of, authenticate
 
 
@@ -60,15 +61,16 @@ class AppSecurityManager(SecurityManager):
         if account.sessions_valid_after and issued < account.sessions_valid_after:
             return None
         g.membership = membership
+        g.delegation = delegation.acting(membership, session)  # X9: the delegation the deputy acts under, if any
         return account
 
     def _has_view_access(self, user, permission_name, view_name):
         return (super()._has_view_access(user, permission_name, view_name)
-                and module_allows(getattr(g, "membership", None), view_name))
+                and module_allows(rights_membership(), view_name))
 
     def _get_user_permission_view_menus(self, user, permission_name, view_menus_name):
         names = super()._get_user_permission_view_menus(user, permission_name, view_menus_name)
-        membership = getattr(g, "membership", None) if user is not None else None
+        membership = rights_membership() if user is not None else None
         return {name for name in names if module_allows(membership, name)}
 
     def get_user_roles(self, user):
@@ -96,12 +98,22 @@ def current_membership() -> Membership | None:
     return getattr(g, "membership", None)
 
 
+def rights_membership() -> Membership | None:
+    """The membership whose modules the request may use: the delegator's while a deputy acts for them (X9)."""
+    acting = getattr(g, "delegation", None)
+    return acting.delegator if acting is not None else current_membership()
+
+
 def current_actor() -> Actor:
-    """The acting person for workflow calls, built from the session's active membership."""
+    """The acting person for workflow calls, built from the session's active membership (and, for a deputy acting
+    under a delegation, the delegator it acts for)."""
     membership = current_membership()
     ip = request.remote_addr if request else None
     if membership is None:
         return Actor(None, "", ip=ip)
+    acting = getattr(g, "delegation", None)
+    if acting is not None:
+        return delegation.deputy_actor(acting, ip)
     return actor_of(membership, ip)
 
 

@@ -144,6 +144,8 @@ RESTRICTED.update({f"LessonMediaView.{name}": BASE_ADMIN | HR | PROFESSIONAL for
 # a class's orders and their refund: the admin of the class's base, an HR admin covering the base (scope in the view)
 RESTRICTED.update({f"ClassOrdersView.{name}": BASE_ADMIN for name in ("index", "refund")})
 RESTRICTED.update({f"ClassOrdersReviewView.{name}": HR for name in ("index", "refund")})
+# issue 12: delegation of review rights (X9, 代理审核): every reviewing admin; a delegation of another is not found
+RESTRICTED.update({f"DelegationView.{name}": REVIEWERS for name in ("index", "create", "revoke", "act")})
 # issue 12: the REST API (/api/v1, app/api). Log in, refresh and the OpenAPI document with its Swagger UI are public;
 # logout and "who am I" need any login (a token or a session); /me is the professional's own (nothing names another
 # person); the review endpoints are the reviewers' (each queue kind asks its web page's permission too: transfers

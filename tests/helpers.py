@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 
 from app import clock
 from app.extensions import db
-from app.models import (Account, ImportBatch, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
+from app.models import (Account, Delegation, ImportBatch, AnnualStandard, Attachment, AuditLog, BaseReport, BaseReportLine, Certificate,
                         ChangeAttachment, Declaration, HourRecord, IdentityCorrection, LearningForm, Membership, Org,
                         OrgChange, OrgKind, OrgRole, Person, Region, Registration, RoleName, TitleChange, Transfer,
                         YearSummary)
@@ -199,6 +199,8 @@ def state_snapshot() -> dict:
                                     LearningForm.fields_json, LearningForm.max_hours, LearningForm.year_cap,
                                     LearningForm.active).order_by(LearningForm.id)).all(),
         **_class_snapshot(ex),  # issue 11: online classes and their catalogue (B3)
+        "delegations": ex(select(Delegation.id, Delegation.deputy_id, Delegation.state, Delegation.start_date,
+                                 Delegation.end_date).order_by(Delegation.id)).all(),  # issue 12: X9
     }
 
 
@@ -465,6 +467,13 @@ def build_matrix() -> dict:
                               mode="valid", state="checked", total_rows=1, valid_rows=1, problems_json="[]")
     db.session.add(other_batch)
     db.session.commit()
+    # issue 12: the other unit's admin delegating to another admin of that unit (X9)
+    from app.workflows import delegation as delegation_flow
+
+    other_deputy = membership_of(second_admin(world, "乙校代理管理员", org=world.other_unit), world.other_unit)
+    other_delegation = delegation_flow.create(factories.actor_for(world.other_unit_admin, R.UNIT_ADMIN,
+                                                                  world.other_unit), other_deputy.id,
+                                              clock.today(), clock.today() + datetime.timedelta(days=7))
     users = {role: getattr(world, attr).username for role, attr in ROLE_ACCOUNTS.items()}
     users[R.PROFESSIONAL.value] = professional.username
     users[ANONYMOUS] = None
@@ -500,6 +509,7 @@ def build_matrix() -> dict:
         "other_section": other_class.courses[0].sections[0].id,
         "other_lesson": other_class.courses[0].sections[0].lessons[0].id,
         "other_filing": other_filing.id,
+        "other_delegation": other_delegation.id,
     }
 
 
@@ -568,6 +578,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values.setdefault("class_id", data.get("other_class", 1))
     values.setdefault("course_id", data.get("other_course", 1))  # issue 11: another base's catalogue
     values["filing_id"] = data["other_filing"]
+    values["delegation_id"] = data.get("other_delegation", 1)
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
     form = {

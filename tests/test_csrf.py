@@ -1111,3 +1111,56 @@ def learning_quiz(app, client, world):
 
 CASES.update({"LearningView.beat": learning_beat, "LearningView.popup": learning_popup,
               "LearningView.quiz": learning_quiz})
+
+
+# issue 12: delegation of review rights (X9): create, revoke, the deputy's switch
+def _delegation(world, *, save: bool):
+    from app import clock
+    from app.workflows import delegation as delegation_flow
+    from tests.helpers import second_admin
+
+    deputy = membership_of(second_admin(world, "代理管理员"), world.unit)
+    item = None
+    if save:
+        item = delegation_flow.create(factories.actor_for(world.unit_admin, R.UNIT_ADMIN, world.unit), deputy.id,
+                                      clock.today(), clock.today())
+    return deputy, item
+
+
+def delegation_create(app, client, world):
+    from app import clock
+    from app.models import Delegation
+
+    deputy, _ = _delegation(world, save=False)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(func.count()).select_from(Delegation)) == 0
+    return Case("/delegations/new", {"deputy_id": str(deputy.id), "start_date": clock.today().isoformat(),
+                                     "end_date": clock.today().isoformat()}, check)
+
+
+def delegation_revoke(app, client, world):
+    from app.models import Delegation
+
+    _, item = _delegation(world, save=True)
+    _logged_in_as(client, world.unit_admin, R.UNIT_ADMIN)
+
+    def check():
+        db.session.expire_all()
+        assert db.session.get(Delegation, item.id).state == "active"
+    return Case(f"/delegations/{item.id}/revoke", {}, check)
+
+
+def delegation_act(app, client, world):
+    deputy, item = _delegation(world, save=True)
+    _logged_in_as(client, deputy.user, R.UNIT_ADMIN)
+
+    def check():
+        assert db.session.scalar(select(func.count()).select_from(AuditLog).where(
+            AuditLog.action == "delegation.act")) == 0
+    return Case("/delegations/act", {"id": str(item.id)}, check)
+
+
+CASES.update({"DelegationView.create": delegation_create, "DelegationView.revoke": delegation_revoke,
+              "DelegationView.act": delegation_act})

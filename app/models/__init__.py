@@ -17,3 +17,4 @@ from .base_plans import BaseFiling, FilingKind, FilingState  # noqa: F401  (issu
 from .notifications import (CompletionReminder, EmailState, Notification, NotificationKind,  # noqa: F401
                             NotificationPref, ReminderSetting, ReviewWait)
 from .api import ApiRefreshToken  # noqa: F401  (issue 12: REST API refresh tokens)
+from .delegation import DELEGATION_STATUS_LABELS, Delegation, DelegationState  # noqa: F401  (issue 12: X9)

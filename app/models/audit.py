@@ -15,6 +15,9 @@ class AuditLog(Model):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str | None] = mapped_column(String(100))  # masked ID + name, never the full number
     role: Mapped[str | None] = mapped_column(String(20))
+    # X9: a deputy's act records the delegator it acted for ("A 代 B"): their account and display (masked ID + name)
+    on_behalf_of_id: Mapped[int | None] = mapped_column(Integer)
+    on_behalf_of: Mapped[str | None] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(50), nullable=False)
     object_type: Mapped[str | None] = mapped_column(String(30))
     object_id: Mapped[int | None] = mapped_column(Integer)

@@ -115,6 +115,10 @@ def register_views(appbuilder) -> None:
     from .notifications import register as register_notifications
 
     register_notifications(appbuilder, current_app)
+    # issue 12: delegation of review rights (X9, 代理审核)
+    from .delegation import register as register_delegation
+
+    register_delegation(appbuilder, current_app)
     # issue 11: class centre (P12 班级中心, a class's page, preview and 报名), 学习中心 and 我的考试
     from .learning_centre import ClassCentreView
 

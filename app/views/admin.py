@@ -553,13 +553,14 @@ class AuditLogModelView(AppModelView):
     base_permissions = ["can_list", "can_show"]
     list_title = _l("Audit log")
     show_title = _l("Audit record")
-    list_columns = ["at", "actor", "role", "action", "object_type", "object_id", "from_state", "to_state",
-                    "result", "ip"]
+    list_columns = ["at", "actor", "on_behalf_of", "role", "action", "object_type", "object_id", "from_state",
+                    "to_state", "result", "ip"]
     show_columns = list_columns + ["comment"]
     search_columns = ["action", "actor", "object_type", "result", "ip", "at"]
     label_columns = {
-        "at": _l("Time"), "actor": _l("Actor"), "role": _l("Role"), "action": _l("Action"),
-        "object_type": _l("Object"), "object_id": _l("Object ID"), "from_state": _l("From"), "to_state": _l("To"),
+        "at": _l("Time"), "actor": _l("Actor"), "on_behalf_of": _l("On behalf of"), "role": _l("Role"),
+        "action": _l("Action"), "object_type": _l("Object"), "object_id": _l("Object ID"), "from_state": _l("From"),
+        "to_state": _l("To"),
         "result": _l("Result"), "ip": _l("IP address"), "comment": _l("Comment"),
     }
     formatters_columns = labels.formatters(

@@ -74,13 +74,17 @@ AUDIT_ACTIONS = {
     "org_role.create": _l("Role defined"),
     "org_role.edit": _l("Role edited"),
     "org_role.delete": _l("Role deleted"),
+    "delegation.create": _l("Review rights delegated"),  # X9
+    "delegation.revoke": _l("Delegation revoked"),
+    "delegation.act": _l("Started reviewing as a deputy"),
 }
 AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role"),
                  "declaration": _l("Hour declaration"), "base_report": _l("Base report"),
                  "certificate": _l("Certificate"), "title_change": _l("Title change"),
                  "transfer": _l("Unit transfer"), "identity_correction": _l("Identity correction"),
                  "org_change": _l("Organisation change"), "org": _l("Organisation"), "org_role": _l("Role"),
-                 "person": _l("Professional"), "base_filing": _l("Base plan or annual report")}
+                 "person": _l("Professional"), "base_filing": _l("Base plan or annual report"),
+                 "delegation": _l("Delegation")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
           **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()},

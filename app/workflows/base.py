@@ -48,6 +48,8 @@ def audit(actor: Actor | None, action: str, *, object_type: str | None = None, o
         actor_id=actor.user_id if actor else None,
         actor=actor.display if actor else None,
         role=actor.role.value if actor and actor.role else None,
+        on_behalf_of_id=actor.on_behalf_of.user_id if actor and actor.on_behalf_of else None,
+        on_behalf_of=actor.on_behalf_of.display if actor and actor.on_behalf_of else None,
         action=action,
         object_type=object_type,
         object_id=object_id,
@@ -197,6 +199,11 @@ class StateMachine:
             return transition
         as_owner = APPLICANT in transition.allowed and self.is_owner(item, actor)
         as_role = actor.role in transition.allowed and self.may_act(item, transition, actor)
+        if as_role and actor.on_behalf_of is not None:  # X9: a deputy acts only where the delegator could, today
+            from . import delegation  # (it defines a machine of its own on this module)
+
+            as_role = delegation.permits(actor, self.object_type) and self.may_act(item, transition,
+                                                                                   actor.on_behalf_of)
         if not (as_owner or as_role):
             raise PermissionDenied(_l("You do not have permission to do this."))
         return transition
