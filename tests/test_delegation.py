@@ -341,3 +341,43 @@ def test_every_kind_of_item_shows_the_deputys_decision(client, fast_world):
     assert zh("%(actor)s on behalf of %(principal)s", actor=display_name(deputy.user),
               principal=display_name(w.unit_admin)) in html
     assert zh("Title change approved") in html
+
+
+def test_two_overlapping_delegations_at_once_leave_one(app, fast_world, db):
+    """PostgreSQL: the delegator's membership row serialises two requests racing in at the same instant."""
+    import threading
+
+    from tests.helpers import needs_postgres
+
+    needs_postgres(db)
+    w = fast_world
+    deputies = [deputy_of(w, f"并发代理{i}").id for i in range(2)]
+    for round_no in range(1, 4):
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def create(deputy_id: int) -> None:
+            with app.app_context():
+                from app.extensions import db as tdb
+
+                barrier.wait(timeout=30)
+                try:
+                    flow.create(boss(w), deputy_id, days(0), days(5))
+                    outcomes.append("ok")
+                except DomainError:
+                    outcomes.append("refused")
+                except Exception as exc:  # noqa: BLE001
+                    outcomes.append(f"error {exc!r}")
+                tdb.session.remove()
+
+        threads = [threading.Thread(target=create, args=(d,)) for d in deputies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(outcomes) == ["ok", "refused"], outcomes
+        db.session.expire_all()
+        live = db.session.scalars(select(Delegation).where(Delegation.state == "active")).all()
+        assert len(live) == 1
+        flow.revoke(live[0], boss(w))  # free the period for the next round
+        assert len(db.session.scalars(select(Delegation)).all()) == round_no
