@@ -154,5 +154,5 @@ PUBLIC.update({"ApiAuth.login", "ApiAuth.refresh", "ApiDocs.openapi", "ApiDocs.u
 RESTRICTED.update({f"ApiAuth.{name}": frozenset(r.value for r in R) for name in ("logout", "whoami")})
 RESTRICTED.update({f"ApiMe.{name}": PROFESSIONAL for name in (
     "profile", "title_changes", "title_change", "registrations", "declarations", "declare", "declaration", "submit",
-    "withdraw", "attachments", "annual", "certificate", "classes", "orders")})
-RESTRICTED.update({f"ApiReview.{name}": REVIEWERS for name in ("queue", "detail", "decide", "batch")})
+    "withdraw", "attachments", "attachment", "annual", "certificate", "classes", "orders")})
+RESTRICTED.update({f"ApiReview.{name}": REVIEWERS for name in ("queue", "detail", "evidence", "decide", "batch")})

@@ -637,8 +637,10 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
         items = {"registrations": "other_reg", "title-changes": "other_title_change",
                  "declarations": "other_declaration", "transfers": "other_transfer"}
         with app.test_request_context():
-            return [(url_for(endpoint, queue=queue, **({"item_id": data[key]} if "item_id" in rule.arguments
-                                                       else {})), form or {}) for queue, key in items.items()]
+            return [(url_for(endpoint, queue=queue, **{name: value for name, value in (
+                ("item_id", data[key]), ("file_id", data["other_attachment"])) if name in rule.arguments}),
+                form or {}) for queue, key in items.items()]
+    values["file_id"] = data["other_attachment"]  # issue 12: an evidence file of another person's declaration
     names = sorted(rule.arguments)
     choices = [VARIANTS[name] if name in VARIANTS else (values[name],) for name in names]
     with app.test_request_context():

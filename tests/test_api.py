@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import (ApiRefreshToken, AuditLog, Declaration, MembershipState, RoleName, TitleChange)
+from app.models import (ApiRefreshToken, Attachment, AuditLog, Declaration, MembershipState, RoleName, TitleChange)
 from app.workflows import accounts
 from tests import factories
 from tests.helpers import (PNG, YEAR, assert_unchanged, cheap_passwords, credit_year, login, make_change, make_declaration,
@@ -346,6 +346,33 @@ def test_reviewer_queue_detail_and_decision(client, pro, fast_world):
                        headers=bearer(access))
     assert done.status_code == 200 and done.get_json()["state"] == "pending_dept"
     assert done.get_json()["timeline"][-1]["action"] == "declaration.approve"
+
+
+def test_evidence_downloads_follow_the_webs_rules(client, pro, fast_world):
+    item = make_declaration(fast_world, pro)
+    theirs = make_declaration(fast_world, make_person("乙校老师", fast_world.other_unit))
+    mine_file = db.session.scalar(select(Attachment.id).where(Attachment.declaration_id == item.id))
+    their_file = db.session.scalar(select(Attachment.id).where(Attachment.declaration_id == theirs.id))
+    admin = tokens_of(client, fast_world.unit_admin, "UnitAdmin")["access_token"]
+    response = client.get(f"/api/v1/review/declarations/{item.id}/evidence/{mine_file}", headers=bearer(admin))
+    assert response.status_code == 200 and response.data == PNG
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    for url in (f"/api/v1/review/declarations/{item.id}/evidence/{their_file}",
+                f"/api/v1/review/declarations/{theirs.id}/evidence/{their_file}",
+                f"/api/v1/review/title-changes/{item.id}/evidence/{mine_file}"):
+        assert client.get(url, headers=bearer(admin)).status_code == 404, url
+    own = tokens_of(client, pro)["access_token"]
+    assert client.get(f"/api/v1/me/declarations/{item.id}/attachments/{mine_file}",
+                      headers=bearer(own)).data == PNG
+    assert client.get(f"/api/v1/me/declarations/{item.id}/attachments/{their_file}",
+                      headers=bearer(own)).status_code == 404
+
+
+def test_the_login_is_rate_limited_like_the_web_form(app, client, pro, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_RATE_LIMIT", "2 per minute")
+    codes = [api_login(client, pro, password="Wrong#2026x").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
+    assert client.post("/api/v1/auth/login", json={}).get_json()["code"] == "rate_limited"
 
 
 def test_title_change_before_after_and_reject_with_reason(client, pro, fast_world):

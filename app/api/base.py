@@ -130,13 +130,14 @@ def endpoint(*, auth: bool = True):
 
 
 def doc(summary: str, *, response=None, status: int = 200, body=None, multipart: dict | None = None,
-        query: list[dict] | None = None, errors=(400, 401, 403, 404), example=None, pdf: bool = False,
+        query: list[dict] | None = None, errors=(400, 401, 403, 404), example=None, files: tuple = (),
         description: str | None = None):
-    """The OpenAPI operation of a handler (read by app.api.spec): schemas are marshmallow classes."""
+    """The OpenAPI operation of a handler (read by app.api.spec): schemas are marshmallow classes; `files` names the
+    media types of a file answer (a PDF, an evidence file)."""
 
     def decorator(func):
         func._api_doc = dict(summary=summary, response=response, status=status, body=body, multipart=multipart,
-                             query=query or [], errors=errors, example=example, pdf=pdf, description=description)
+                             query=query or [], errors=errors, example=example, files=files, description=description)
         return func
 
     return decorator

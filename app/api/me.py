@@ -17,6 +17,9 @@ from ..models import Attachment, AuditLog, Declaration, Registration, TitleChang
 from ..security import current_actor
 from ..workflows import annual, certificates, class_centre, orders, title_change as title_flow
 from ..workflows import declaration as decl_flow
+from ..views.util import send_evidence
+from ..workflows import evidence
+from ..workflows.attachments import path_of
 from . import schemas as s
 from .base import ApiBase, ApiError, doc, endpoint, load, not_found, reply, require_view
 
@@ -69,6 +72,7 @@ class DeclarationListSchema(Schema):
     items = fields.List(fields.Nested(s.DeclarationSchema), required=True)
 
 
+EVIDENCE_TYPES = ("image/png", "image/jpeg", "application/pdf")
 STATE_QUERY = [{"name": "state", "in": "query", "required": False, "schema": {
     "type": "string", "enum": ["draft", "pending", "approved", "rejected", "withdrawn"]}}]
 
@@ -185,6 +189,16 @@ class ApiMe(ApiBase):
             item.details), item.id, attachments=files)
         return reply(201, _declaration_detail(item))
 
+    @expose("/declarations/<int:declaration_id>/attachments/<int:file_id>", methods=["GET"])
+    @endpoint()
+    @doc("Download an evidence file of one of my declarations", files=EVIDENCE_TYPES, errors=(401, 403, 404))
+    def attachment(self, declaration_id, file_id):
+        item = _own_declaration(declaration_id)
+        row = evidence.declaration_file(file_id, current_actor())
+        if row is None or row.declaration_id != item.id:
+            raise not_found()
+        return send_evidence(row, path_of(row))
+
     @expose("/annual/<int:year>", methods=["GET"])
     @endpoint()
     @doc("My completion of a year against its standard, with the credited records", response=s.AnnualSchema,
@@ -199,7 +213,7 @@ class ApiMe(ApiBase):
     @expose("/certificates/<int:year>/<any(completion, register):kind>", methods=["POST"])
     @endpoint()
     @doc("My certificate of a year as a PDF (issued once, then the same number): `completion` (学时证明) or "
-         "`register` (学时登记表). POST because the first call issues the certificate", pdf=True,
+         "`register` (学时登记表). POST because the first call issues the certificate", files=("application/pdf",),
          errors=(400, 401, 403, 404))
     def certificate(self, year, kind):
         person = _person()

@@ -7,7 +7,7 @@ state checked there, one transaction and one audit row per item)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Callable
 
 from flask import request
@@ -20,14 +20,16 @@ from ..extensions import db
 from ..models import Attachment, Declaration, Registration, RegistrationState, TitleChange, Transfer
 from ..models.changes import ChangeState
 from ..security import current_actor
-from ..views.util import db_id
+from ..views.util import db_id, send_evidence
 from ..workflows import declaration as decl_flow
+from ..workflows import evidence
 from ..workflows import registration as reg_flow
 from ..workflows import title_change as title_flow
 from ..workflows import transfer as transfer_flow
+from ..workflows.attachments import change_path_of, path_of
 from . import schemas as s
 from .base import ApiBase, ApiError, doc, endpoint, load, not_found, reply, require_view
-from .me import timeline_of
+from .me import EVIDENCE_TYPES, timeline_of
 
 PAGE = 20
 
@@ -182,6 +184,28 @@ class ApiReview(ApiBase):
         data.update(changes=changes, evidence=files, id_number=id_number,
                     timeline=timeline_of(k.flow.machine.object_type, item.id))
         return reply(200, s.ItemDetailSchema().dump(data))
+
+    @expose(f"/<any({KIND_NAMES}):queue>/<int:item_id>/evidence/<int:file_id>", methods=["GET"])
+    @endpoint()
+    @doc("Download an evidence file of an item (the web's download rules; a licence scan's opening is audited)",
+         files=EVIDENCE_TYPES, errors=(401, 403, 404))
+    def evidence(self, queue, item_id, file_id):
+        k = _kind(queue)
+        item = _item(k, item_id)
+        actor = current_actor()
+        row, path = None, None
+        if queue == "declarations":
+            row = evidence.declaration_file(file_id, actor)
+            row = row if row is not None and row.declaration_id == item.id else None
+            path = path_of(row) if row is not None else None
+        elif queue == "title-changes":
+            row = evidence.change_file(file_id, actor, personnel_module=True)  # the page's permission was asked
+            row = row if row is not None and row.owner_id == item.id else None
+        elif queue == "registrations" and (reg_flow.licence_of(item) or SimpleNamespace(id=None)).id == file_id:
+            row = evidence.licence_file(item, actor)
+        if row is None:
+            raise not_found()
+        return send_evidence(row, path or change_path_of(row))
 
     @expose(f"/<any({KIND_NAMES}):queue>/<int:item_id>/decision", methods=["POST"])
     @endpoint()

@@ -40,9 +40,9 @@ def _operation(info: dict, method: str, auth: bool, tag: str, params: list[dict]
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": info["body"]}}}
     elif info["multipart"]:
         op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": info["multipart"]}}}
-    if info["pdf"]:
-        ok = {"description": "The PDF", "content": {"application/pdf": {"schema": {"type": "string",
-                                                                                    "format": "binary"}}}}
+    if info["files"]:
+        ok = {"description": "The file", "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                                      for media in info["files"]}}
     else:
         ok = {"description": "OK"}
         if info["response"] is not None:
@@ -65,8 +65,8 @@ def build(appbuilder) -> dict:
     spec = APISpec(title="专技继续教育平台 API", version="v1", openapi_version="3.0.3",
                    info={"description": "REST API of the platform for the mobile app and scripts. Log in with "
                                         "POST /api/v1/auth/login, then send `Authorization: Bearer <access_token>`; "
-                                        "every error is JSON {\"error\": <message>, \"code\": <code>} in Chinese "
-                                        "(Accept-Language: en for English)."},
+                                        "every error is JSON `{\"error\": message, \"code\": code}`, the message "
+                                        "in Chinese (`Accept-Language: en` for English)."},
                    servers=[{"url": current_app.config.get("APPLICATION_ROOT", "/").rstrip("/") or "/"}],
                    plugins=[MarshmallowPlugin(schema_name_resolver=_resolver)])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})

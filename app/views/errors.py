@@ -6,7 +6,7 @@ import logging
 import re
 from urllib.parse import urlsplit
 
-from flask import g, jsonify, render_template, request
+from flask import current_app, g, json, render_template, request
 from flask_login import current_user
 from markupsafe import escape
 
@@ -65,7 +65,8 @@ def error_page(code: int, message: str, *, hint: str | None = None, keep_input: 
     of the request handling ran before the refusal: CSRFProtect and the request size check refuse a request in
     a before_request hook that runs before FAB's, so `g.user` may not be set yet."""
     if _wants_json():
-        return jsonify(error=" ".join(part for part in (message, hint) if part), code=_JSON_CODES.get(code, str(code))), code
+        body = {"error": " ".join(part for part in (message, hint) if part), "code": _JSON_CODES.get(code, str(code))}
+        return current_app.response_class(json.dumps(body, ensure_ascii=False), mimetype="application/json"), code
     if "user" not in g:
         g.user = current_user
     back = _same_site_referrer()
