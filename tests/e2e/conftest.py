@@ -206,12 +206,13 @@ def pytest_runtest_call(item):
     return result
 
 
-def _open_page(browser, base_url: str, node=None):
+def _open_page(browser, base_url: str, node=None, **device):
     """A fresh browser context (no cookies) and a page in it. Page errors (JavaScript exceptions, resources
     blocked by the CSP, failed loads) are collected in `page.errors`; every document the page shows is checked
-    with axe-core (`page.a11y`), and the test `node` fails at its end on any violation."""
+    with axe-core (`page.a11y`), and the test `node` fails at its end on any violation. `device`: context options
+    replacing the 1280 × 900 desktop (viewport, is_mobile, has_touch …)."""
     context = browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  viewport={"width": 1280, "height": 900})
+                                  **{"viewport": {"width": 1280, "height": 900}, **device})
     context.set_default_timeout(10_000)
     pg = context.new_page()
     errors: list[str] = []
@@ -260,6 +261,17 @@ def page(browser, live_server, request):
             pass
     else:
         failed_shot.unlink(missing_ok=True)  # no stale failure picture from an earlier run
+    context.close()
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 3}
+
+
+@pytest.fixture()
+def phone(browser, live_server, request):
+    """Like `page`, on a phone: 390 × 844 portrait, touch, a mobile browser (issue 12)."""
+    context, pg = _open_page(browser, live_server, request.node, **PHONE)
+    yield pg
     context.close()
 
 
