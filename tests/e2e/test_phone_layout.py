@@ -119,8 +119,9 @@ def visit(page: Page, path: str, found: list[str]) -> None:
 
 def professional_paths(page: Page) -> list[str]:
     """The professional's pages, the learning ones found by following the links a learner would."""
-    paths = ["/home/", "/hours/declare", "/hours/", "/hours/annual", "/profile/", "/learning/classes",
-             "/learning/centre", "/learning/orders"]
+    paths = ["/home/", "/hours/declare", "/hours/", "/hours/annual", "/hours/standards", "/profile/",
+             "/profile/title", "/notifications/", "/learning/classes", "/learning/centre", "/learning/exams",
+             "/learning/orders"]
     page.goto("/learning/classes")
     paths.append(first_href(page, r"^/learning/classes/\d+$"))
     page.goto("/learning/centre")
