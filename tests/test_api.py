@@ -447,3 +447,21 @@ def test_openapi_document_lists_every_endpoint_and_the_ui_is_served_locally(clie
     assert ui.status_code == 200 and "swagger-ui-bundle.js" in ui.get_data(as_text=True)
     assert "cdn" not in ui.get_data(as_text=True).lower()
     assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_reviewer_never_decides_their_own_declaration(client, fast_world):
+    both = factories.make_account("自审管理员", [(R.PROFESSIONAL, fast_world.unit), (R.UNIT_ADMIN, fast_world.unit)],
+                                  person_unit=fast_world.unit)
+    cheap_passwords()
+    own = make_declaration(fast_world, both)
+    access = tokens_of(client, both, "UnitAdmin")["access_token"]
+    before = state_snapshot()
+    assert own.id not in [r["id"] for r in client.get("/api/v1/review/declarations",
+                                                        headers=bearer(access)).get_json()["items"]]
+    assert client.get(f"/api/v1/review/declarations/{own.id}", headers=bearer(access)).status_code == 404
+    assert client.post(f"/api/v1/review/declarations/{own.id}/decision", json={"action": "approve"},
+                       headers=bearer(access)).status_code == 404
+    batch = client.post("/api/v1/review/declarations/batch", json={"ids": [own.id], "action": "approve"},
+                        headers=bearer(access)).get_json()
+    assert batch["done"] == 0
+    assert_unchanged(before)
