@@ -3,18 +3,19 @@ refresh and revocation (T6), CSRF for cookie sessions, the professional's and th
 web's scope rules (another org's item: 404 and nothing changed), batch decisions, the OpenAPI document."""
 from __future__ import annotations
 
-import datetime
+import io
+import re
 
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import (ApiRefreshToken, Attachment, AuditLog, Declaration, MembershipState, RoleName, TitleChange)
+from app.models import ApiRefreshToken, Attachment, AuditLog, Declaration, RoleName
 from app.workflows import accounts
 from tests import factories
-from tests.helpers import (PNG, YEAR, assert_unchanged, cheap_passwords, credit_year, login, make_change, make_declaration,
-                           make_person, person_of, register, state_snapshot, study_dates, token_for, learning_form,
-                           zh)
+from tests.helpers import (PNG, YEAR, assert_unchanged, cheap_passwords, credit_year, learning_form, login,
+                           make_change, make_correction, make_declaration, make_person, register, state_snapshot,
+                           study_dates, token_for, zh)
 
 R = RoleName
 WRONG = "账号或密码错误"
@@ -169,12 +170,29 @@ def test_removal_of_rights_and_deactivation_revoke_tokens(app, pro, fast_world):
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]}).status_code == 401
 
 
-def test_identity_correction_stamp_revokes_tokens(app, pro):
+def test_identity_correction_revokes_tokens(app, pro, fast_world):
     client = app.test_client()
     body = tokens_of(client, pro)
-    pro.sessions_valid_after = datetime.datetime.now() + datetime.timedelta(seconds=1)
+    make_correction(fast_world, pro, "approved")  # support approves: the 证件号 changes, every session ends
+    assert client.get("/api/v1/me", headers=bearer(body["access_token"])).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]}).status_code == 401
+
+
+def test_deactivation_and_expiry_refuse_tokens(app, pro):
+    client = app.test_client()
+    body = tokens_of(client, pro)
+    pro.active = False  # (an account switched off by support)
     db.session.commit()
     assert client.get("/api/v1/me", headers=bearer(body["access_token"])).status_code == 401
+    pro.active = True
+    db.session.commit()
+    app.config["API_ACCESS_MINUTES"] = -1  # an access token issued already expired
+    try:
+        expired = tokens_of(client, pro)["access_token"]
+    finally:
+        del app.config["API_ACCESS_MINUTES"]
+    response = client.get("/api/v1/me", headers=bearer(expired))
+    assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
 
 
 def test_forged_and_malformed_tokens_are_401(client, pro):
@@ -253,11 +271,11 @@ def test_declare_submit_withdraw_with_attachments_and_timeline(client, pro, fast
     item = created.get_json()
     assert item["state"] == "draft" and item["attachments"] == []
     with_file = client.post(f"/api/v1/me/declarations/{item['id']}/attachments", headers=bearer(access),
-                            data={"attachments": [(__import__("io").BytesIO(PNG), "证书.png")]},
+                            data={"attachments": [(io.BytesIO(PNG), "证书.png")]},
                             content_type="multipart/form-data")
     assert with_file.status_code == 201 and len(with_file.get_json()["attachments"]) == 1
     fake = client.post(f"/api/v1/me/declarations/{item['id']}/attachments", headers=bearer(access),
-                       data={"attachments": [(__import__("io").BytesIO(b"<html>"), "x.png")]},
+                       data={"attachments": [(io.BytesIO(b"<html>"), "x.png")]},
                        content_type="multipart/form-data")
     assert fake.status_code == 400 and fake.get_json()["error"]
     submitted = client.post(f"/api/v1/me/declarations/{item['id']}/submit", headers=bearer(access))
@@ -294,8 +312,6 @@ def test_another_persons_declaration_is_not_found(client, pro, fast_world):
 
 def test_title_change_through_the_web_forms_checks(client, pro):
     access = tokens_of(client, pro)["access_token"]
-    import io
-
     none = client.post("/api/v1/me/title-change", headers=bearer(access), content_type="multipart/form-data",
                        data={"title_series": "卫生技术", "title_level": "正高级", "title_name": "主任医师"})
     assert none.status_code == 400
@@ -438,7 +454,7 @@ def test_openapi_document_lists_every_endpoint_and_the_ui_is_served_locally(clie
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith(("ApiAuth.", "ApiMe.", "ApiReview.")):
             for method in rule.methods & {"GET", "POST"}:
-                path = __import__("re").sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+                path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
                 assert (path, method.lower()) in paths, (path, method)
     for ops in doc["paths"].values():
         for op in ops.values():
