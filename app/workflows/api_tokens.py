@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import Account, ApiRefreshToken, Membership, MembershipState
+from .accounts import record_logout
 from .base import Actor
 
 ACCESS_MINUTES = 15
@@ -116,8 +117,6 @@ def refresh(token: str | None) -> TokenPair | None:
 def logout(account: Account, actor: Actor, token: str | None = None) -> None:
     """The API's logout is the web's: every session and token of the account ends (the stamp), audited once;
     the refresh token presented is marked revoked too."""
-    from .accounts import record_logout
-
     row = _live_refresh(token)
     if row is not None and row.user_id == account.id:
         row.revoked_at = datetime.datetime.now()
