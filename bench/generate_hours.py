@@ -327,7 +327,8 @@ def load_hours(url: str, *, seed: int = 2026, n_records: int = 10_000_000, scale
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         decl = Stream(stack, url, "declaration", decl_cols, "declaration CASCADE")
-        rec = Stream(stack, url, "hour_record", rec_cols, "hour_record, certificate")
+        # CASCADE: enrolment.credited_record_id refers to hour_record (the bench loads no online learning)
+        rec = Stream(stack, url, "hour_record", rec_cols, "hour_record, certificate CASCADE")
         summ = Stream(stack, url, "year_summary", sum_cols, "year_summary")
         did = 0
         hid = 0
