@@ -30,7 +30,7 @@ def days(n: int) -> datetime.date:
 
 
 @pytest.fixture()
-def frozen(monkeypatch):
+def on_day(monkeypatch):
     """clock.today() is what the test sets (days after the real today)."""
     state = {"today": TODAY}
     monkeypatch.setattr(clock, "today", lambda: state["today"])
@@ -232,7 +232,7 @@ def test_outside_the_org_and_beyond_its_scope_nothing(fast_world):
         decl_flow.approve(item, acting)
 
 
-def test_it_ends_by_itself_after_its_end_date(client, fast_world, frozen):
+def test_it_ends_by_itself_after_its_end_date(client, fast_world, on_day):
     w = fast_world
     deputy = deputy_of(w)
     item = pending(w)
@@ -244,11 +244,11 @@ def test_it_ends_by_itself_after_its_end_date(client, fast_world, frozen):
     response = client.post("/delegations/act", data={"csrf_token": token, "id": str(delegation.id)},
                            follow_redirects=True)
     assert zh("This delegation is not in force.") in page(response)
-    frozen(2)
+    on_day(2)
     client.post("/delegations/act", data={"csrf_token": token, "id": str(delegation.id)})
     assert zh("You are reviewing on behalf of %(name)s.", name=display_name(w.unit_admin)) in \
         page(client.get("/delegations/"))
-    frozen(3)  # the day after the end date
+    on_day(3)  # the day after the end date
     with pytest.raises(PermissionDenied):
         decl_flow.approve(item, acting)
     # the session's switch is forgotten: the deputy acts as themselves again

@@ -15,6 +15,7 @@ from ..authz import Actor  # noqa: F401  (the workflows import it from here too)
 from ..extensions import db
 from ..models import AuditLog
 from . import notifications
+from . import deputies
 from .attachments import store_change_files
 from .errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed  # noqa: F401
 
@@ -200,10 +201,8 @@ class StateMachine:
         as_owner = APPLICANT in transition.allowed and self.is_owner(item, actor)
         as_role = actor.role in transition.allowed and self.may_act(item, transition, actor)
         if as_role and actor.on_behalf_of is not None:  # X9: a deputy acts only where the delegator could, today
-            from . import delegation  # (it defines a machine of its own on this module)
-
-            as_role = delegation.permits(actor, self.object_type) and self.may_act(item, transition,
-                                                                                   actor.on_behalf_of)
+            as_role = deputies.permits(actor, self.object_type) and self.may_act(item, transition,
+                                                                                 actor.on_behalf_of)
         if not (as_owner or as_role):
             raise PermissionDenied(_l("You do not have permission to do this."))
         return transition

@@ -24,26 +24,14 @@ from .. import clock
 from ..authz import Actor
 from ..extensions import db
 from ..models import Account, AuditLog, Delegation, DelegationState, Membership, MembershipState, RoleName
-from .accounts import actor_of
+from .accounts import actor_of, display_name
 from .base import APPLICANT, DomainError, PermissionDenied, StateMachine, Transition, audit, now, transaction
+from .deputies import REVIEW_MODULES, SESSION_KEY, acting, holds, permits  # noqa: F401  (the rules of acting)
 
 S = DelegationState
 ADMIN_ROLES = frozenset({RoleName.UNIT_ADMIN, RoleName.DEPT_ADMIN, RoleName.HR_ADMIN})
 MAX_DAYS = 366
 NOTE_MAX = 200
-SESSION_KEY = "delegation_id"
-# The review module (app/authz.py MODULES) each machine's items belong to: a deputy acts on these only, and only
-# where the delegator's org-defined role (if any) ticks the module.
-REVIEW_MODULES = {
-    "registration": "registrations",
-    "declaration": "declarations",
-    "title_change": "personnel",
-    "transfer": "transfers",
-    "org_change": "orgs",
-    "base_report": "hr",
-    "online_class": "class_review",
-    "base_filing": "base_plans_review",
-}
 NOT_IN_FORCE = _l("This delegation is not in force.")
 
 
@@ -67,32 +55,6 @@ machine = DelegationMachine()
 
 # ---------------------------------------------------------------- in force, acting
 
-def _holds(item: Delegation | None, today: datetime.date) -> bool:
-    """In force today between two active admin memberships of one org and role, of active accounts."""
-    if item is None or not item.in_force(today):
-        return False
-    a, b = item.deputy, item.delegator
-    return (a.state == b.state == MembershipState.ACTIVE.value and a.org_id == b.org_id == item.org_id
-            and a.role == b.role and a.user_id != b.user_id and a.user.active and b.user.active)
-
-
-def acting(membership: Membership, session) -> Delegation | None:
-    """The delegation the session's deputy acts under (the switch `act` set), if it still holds; a session whose
-    delegation ended, was revoked or is not this membership's forgets it. No query when the switch is off."""
-    delegation_id = session.get(SESSION_KEY)
-    if not delegation_id:
-        return None
-    item = db.session.scalar(select(Delegation).options(
-        joinedload(Delegation.delegator).joinedload(Membership.user),
-        joinedload(Delegation.delegator).joinedload(Membership.org),
-        joinedload(Delegation.delegator).joinedload(Membership.org_role),
-        joinedload(Delegation.deputy).joinedload(Membership.user)).where(Delegation.id == delegation_id))
-    if item is None or item.deputy_id != membership.id or not _holds(item, clock.today()):
-        session.pop(SESSION_KEY, None)
-        return None
-    return item
-
-
 def deputy_actor(item: Delegation, ip: str | None = None) -> Actor:
     """The deputy as an Actor acting for the delegator: the deputy's own identity, role and org, with the
     delegator's Actor in `on_behalf_of`."""
@@ -101,33 +63,12 @@ def deputy_actor(item: Delegation, ip: str | None = None) -> Actor:
                  on_behalf_of=actor_of(item.delegator, ip), delegation_id=item.id)
 
 
-def permits(actor: Actor, object_type: str) -> bool:
-    """Whether the deputy `actor` may still act for its delegator on an item of this kind: the delegation holds
-    today (read again: a revocation ends it at once) between these two people, and the item's review module is
-    one the delegator's org-defined role (if any) includes."""
-    principal = actor.on_behalf_of
-    if principal is None or actor.delegation_id is None:
-        return False
-    item = db.session.get(Delegation, actor.delegation_id, populate_existing=True)
-    if not _holds(item, clock.today()) or item.deputy.user_id != actor.user_id \
-            or item.delegator.user_id != principal.user_id or item.delegator.role != principal.role.value \
-            or item.deputy.role != actor.role.value:
-        return False
-    module = REVIEW_MODULES.get(object_type)
-    if module is None:
-        return False
-    org_role = item.delegator.org_role
-    if org_role is None:
-        return True
-    return bool(org_role.active and org_role.org_id == item.org_id and module in org_role.modules)
-
-
 def act(membership: Membership, delegation_id: int | None, ip: str | None = None) -> Delegation:
     """The deputy switches to acting for the delegator (the view keeps the id in the session); audited."""
     item = db.session.get(Delegation, delegation_id) if delegation_id and 0 < delegation_id < 2 ** 31 else None
     if item is None or item.deputy_id != membership.id:
         raise PermissionDenied(_l("You do not have permission to do this."))
-    if not _holds(item, clock.today()):
+    if not holds(item, clock.today()):
         raise DomainError(NOT_IN_FORCE)
     with transaction():
         audit(deputy_actor(item, ip), "delegation.act", object_type="delegation", object_id=item.id)
@@ -243,7 +184,6 @@ def revoke(item: Delegation, actor: Actor) -> Delegation:
 
 
 def deputy_display(membership: Membership) -> str:
-    from .accounts import display_name
 
     return display_name(membership.user)
 

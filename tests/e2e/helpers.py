@@ -118,3 +118,32 @@ def tiny_png(rgb: tuple[int, int, int] = (31, 95, 168)) -> bytes:
     row = b"\x00" + bytes(rgb) * 2  # filter byte + two pixels
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(row * 2)) + chunk(b"IEND", b""))
+
+
+TRAINING_TITLE = "急诊急救能力提升培训班"
+
+
+def declare_training(page: "Page") -> None:
+    """The professional declares a 培训进修 of 12 hours with its certificate and submits it for review."""
+    import datetime
+
+    from playwright.sync_api import expect
+
+    from app import clock
+
+    today = clock.today()
+    page.goto("/hours/declare")
+    page.select_option("#subject", "professional")
+    option = page.locator("#form_id option").filter(has_text=re.compile(r"(^|· )培训进修$"))
+    page.select_option("#form_id", option.get_attribute("value"))
+    page.select_option("#year", str(today.year))
+    page.fill("#title", TRAINING_TITLE)
+    page.fill("#hours", "12")
+    for key, value in {"f_organiser": "济南市急救中心", "f_location": "济南",
+                       "start_date": (today - datetime.timedelta(days=5)).isoformat(),
+                       "end_date": (today - datetime.timedelta(days=3)).isoformat()}.items():
+        page.fill(f"#{key}", value)
+    page.set_input_files("#attachments", files=[{"name": "certificate.png", "mimeType": "image/png",
+                                                 "buffer": tiny_png()}])
+    page.click("#submit-declaration")
+    expect(page).to_have_url(re.compile(r"/hours/\d+$"))

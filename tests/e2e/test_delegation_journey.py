@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app import clock
-from tests.e2e.helpers import PROFESSIONAL, UNIT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
-from tests.e2e.test_notifications_journey import TITLE, declare
+from tests.e2e.helpers import (PROFESSIONAL, TRAINING_TITLE as TITLE, UNIT, UNIT_ADMIN, assert_chinese,
+                              assert_no_page_errors, declare_training as declare, doc_shot, login)
 
 pytestmark = pytest.mark.e2e
 DEPUTY = "赵代理"

@@ -5,44 +5,22 @@ Screenshots: test-artifacts/screenshots/6x-*.png.
 """
 from __future__ import annotations
 
-import datetime
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from app import clock
-from tests.e2e.helpers import PROFESSIONAL, UNIT_ADMIN, assert_chinese, assert_no_page_errors, login, tiny_png
+from tests.e2e.helpers import (PROFESSIONAL, TRAINING_TITLE as TITLE, UNIT_ADMIN, assert_chinese,
+                              assert_no_page_errors, declare_training as declare, login)
 
 pytestmark = pytest.mark.e2e
-
-TITLE = "急诊急救能力提升培训班"
 
 
 def bell(page: Page) -> int:
     page.goto("/home/")
     count = page.locator("#bell-count")
     return int(count.inner_text()) if count.count() else 0
-
-
-def declare(page: Page) -> None:
-    """The professional declares a 培训进修 of 12 hours with its certificate and submits it for review."""
-    today = clock.today()
-    page.goto("/hours/declare")
-    page.select_option("#subject", "professional")
-    option = page.locator("#form_id option").filter(has_text=re.compile(r"(^|· )培训进修$"))
-    page.select_option("#form_id", option.get_attribute("value"))
-    page.select_option("#year", str(today.year))
-    page.fill("#title", TITLE)
-    page.fill("#hours", "12")
-    for key, value in {"f_organiser": "济南市急救中心", "f_location": "济南",
-                       "start_date": (today - datetime.timedelta(days=5)).isoformat(),
-                       "end_date": (today - datetime.timedelta(days=3)).isoformat()}.items():
-        page.fill(f"#{key}", value)
-    page.set_input_files("#attachments", files=[{"name": "certificate.png", "mimeType": "image/png",
-                                                 "buffer": tiny_png()}])
-    page.click("#submit-declaration")
-    expect(page).to_have_url(re.compile(r"/hours/\d+$"))
 
 
 def test_bell_rises_opens_the_item_and_tells_the_decision(page: Page, new_page, shot):
