@@ -49,7 +49,7 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def pick_learners(n: int) -> list[dict]:
+def pick_learners(n: int, seed: int = 1) -> list[dict]:
     """Active professionals with a lesson half watched and not complete, one lesson each, spread over the ids, whose
     last beat is older than the engine's MAX_GAP (their first beat of the run starts a new sitting)."""
     import psycopg
@@ -62,8 +62,8 @@ def pick_learners(n: int) -> list[dict]:
             JOIN lesson l ON l.id = lp.lesson_id
             WHERE lp.beat_at < localtimestamp - interval '2 minutes' AND EXISTS (SELECT 1 FROM membership m WHERE m.user_id = u.id AND m.role = 'Professional'
                           AND m.state = 'active') AND lp.completed_at IS NULL AND lp.watched > 0 AND lp.watched < l.duration - 120
-              AND e.state = 'studying' AND e.id %% 997 = 7
-            ORDER BY e.id LIMIT %s""", (n,)).fetchall()
+              AND e.state = 'studying' AND e.id %% 97 = %s
+            ORDER BY e.id LIMIT %s""", (seed % 97, n)).fetchall()
     if len(rows) < n:
         raise SystemExit(f"only {len(rows)} learners with a lesson in progress; run bench/heartbeat.py --fresh")
     return [dict(username=r[0], enrolment_id=r[1], lesson_id=r[2], watched=float(r[3]), duration=float(r[4]))
@@ -176,11 +176,13 @@ class Learner(threading.Thread):
             return
         self.ready.wait()  # every learner logged in and on the player page: the measured beating starts
         begin = time.time()  # the video starts playing; the player's first beat comes later
-        # learners do not beat in lockstep: each one's first beat comes within its first interval
-        time.sleep((self.who["enrolment_id"] % 97) / 97 * self.interval)
+        # learners do not beat in lockstep: each one beats at its own phase of the interval, as players opened at
+        # different moments do
+        phase = (self.who["enrolment_id"] % 97) / 97 * self.interval
+        time.sleep(phase)
         while time.time() - begin < self.seconds:
             self.beat(self.who["watched"] + (time.time() - begin) * self.rate)
-            time.sleep(max(0.0, self.interval - (time.time() - begin) % self.interval))
+            time.sleep(max(0.0, self.interval - (time.time() - begin - phase) % self.interval))
 
 
 def main(argv=None) -> int:
@@ -189,12 +191,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--interval", type=float, default=5, help="seconds between two beats of a learner")
     parser.add_argument("--workers", type=int, default=5, help="gunicorn workers")
+    parser.add_argument("--seed", type=int, default=1, help="which learners (another seed: others)")
     parser.add_argument("--cheaters", type=int, default=10,
                         help="how many of the learners report positions at triple speed (their credit must still "
                              "not exceed the time elapsed)")
     args = parser.parse_args(argv)
 
-    learners = pick_learners(args.learners)
+    learners = pick_learners(args.learners, args.seed)
     before = watched_now(learners)
     port = free_port()
     log(f"gunicorn with {args.workers} workers on 127.0.0.1:{port}, database {URL.rsplit('/', 1)[-1]}")
