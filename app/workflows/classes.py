@@ -718,7 +718,7 @@ def queue(actor: Actor) -> list[OnlineClass]:
     return list(db.session.scalars(
         select(OnlineClass).join(Org, Org.id == OnlineClass.reviewer_org_id)
         .options(selectinload(OnlineClass.base))
-        .where(OnlineClass.state == S.PENDING.value, Org.path.like(f"{actor.scope_path}%"))
+        .where(OnlineClass.state == S.PENDING.value, Org.path.startswith(actor.scope_path, autoescape=True))
         .order_by(OnlineClass.id).limit(200)))
 
 
@@ -726,7 +726,8 @@ def bases_in_region(actor: Actor) -> list[Org]:
     if actor.role != HR or not actor.scope_path:
         return []
     return list(db.session.scalars(select(Org).where(Org.kind == OrgKind.BASE.value,
-                                                     Org.path.like(f"{actor.scope_path}%")).order_by(Org.name)))
+                                                     Org.path.startswith(actor.scope_path, autoescape=True))
+                                      .order_by(Org.name)))
 
 
 def region_classes(actor: Actor, *, state: str = "", track: str = "", year: int | None = None,
@@ -741,7 +742,7 @@ def region_classes(actor: Actor, *, state: str = "", track: str = "", year: int 
     stmt = (select(OnlineClass, Org.name, func.coalesce(enrolled.c.n, 0), func.coalesce(enrolled.c.done, 0))
             .join(Org, Org.id == OnlineClass.base_id)
             .outerjoin(enrolled, enrolled.c.class_id == OnlineClass.id)
-            .where(Org.path.like(f"{actor.scope_path}%")))
+            .where(Org.path.startswith(actor.scope_path, autoescape=True)))
     if state:
         stmt = stmt.where(OnlineClass.state == state)
     if track:
