@@ -165,7 +165,7 @@ class _ClassOrders(BaseView):
             abort(404)
         rows = flow.of_class(online_class)
         return self.render_template("orders/class_orders.html", item=online_class, rows=rows, form=RefundForm(),
-                                    refundable={o.id for o in rows if flow.can_refund(o, actor)},
+                                    refundable=flow.refundable(rows, actor),
                                     endpoint=type(self).__name__, S=OrderState, mask=mask_id_number,
                                     title=_l("Orders of the class"))
 

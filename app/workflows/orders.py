@@ -339,11 +339,26 @@ def refund(order: ClassOrder, actor: Actor, reason: str | None) -> ClassOrder:
 
 
 def can_refund(order: ClassOrder, actor: Actor) -> bool:
-    try:
-        machine.check(order, "refund", actor)
-    except DomainError:
-        return False
-    return not started(order)
+    return order.id in refundable([order], actor)
+
+
+def refundable(orders: list[ClassOrder], actor: Actor) -> set[int]:
+    """The ids of the orders this actor may refund now (can_refund for a list: one query for whether their
+    learners have started, not three per order)."""
+    allowed = []
+    for order in orders:
+        try:
+            machine.check(order, "refund", actor)
+        except DomainError:
+            continue
+        allowed.append(order.id)
+    if not allowed:
+        return set()
+    begun = set(db.session.scalars(select(Enrolment.order_id).where(
+        Enrolment.order_id.in_(allowed),
+        exists().where(LessonProgress.enrolment_id == Enrolment.id)
+        | exists().where(SectionProgress.enrolment_id == Enrolment.id))))
+    return set(allowed) - begun
 
 
 def class_in_scope(class_id: int, actor: Actor) -> OnlineClass | None:
