@@ -153,8 +153,15 @@ def test_a_valid_deputy_approves_on_behalf_and_it_is_audited_and_shown(client, f
     above = client.application.test_client()
     log_in(above, w.dept_admin.username, R.DEPT_ADMIN.value)
     assert shown in page(above.get(f"/review/declarations/{item.id}"))
-    # back to acting as oneself: decisions are one's own again
+    # every page says for whom the deputy acts, until when, and offers to stop
+    banner = zh("You are reviewing on behalf of %(name)s.", name=display_name(w.unit_admin))
+    for url in ("/home/", "/review/declarations/", "/notifications/"):
+        assert banner in page(client.get(url)), url
+        assert zh("Until %(date)s.", date=delegation.end_date.isoformat()) in page(client.get(url))
+    assert banner not in page(above.get("/home/"))
+    # back to acting as oneself: decisions are one's own again, and the banner is gone
     client.post("/delegations/act", data={"csrf_token": token}, follow_redirects=True)
+    assert banner not in page(client.get("/home/"))
     other = pending(w, "另一申报人")
     client.post("/review/declarations/decide", data={"csrf_token": token, "ids": str(other.id), "action": "approve"})
     [own] = db.session.scalars(select(AuditLog).where(AuditLog.object_id == other.id,

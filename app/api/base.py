@@ -19,6 +19,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields
 from ..extensions import csrf, db
 from ..workflows import api_tokens
 from ..workflows.errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
+from . import field_errors
 
 API_PREFIX = "/api/v1"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -151,8 +152,7 @@ def load(schema_class: type[Schema]) -> dict:
     try:
         return schema_class().load(data)
     except ValidationError as exc:
-        raise ApiError(400, INVALID, "invalid", {k: [str(m) for m in (v if isinstance(v, list) else [v])]
-                                                 for k, v in exc.normalized_messages().items()})
+        raise ApiError(400, INVALID, "invalid", field_errors.per_field(exc.normalized_messages()))
 
 
 def require_view(view_name: str, permission: str = "can_index") -> None:

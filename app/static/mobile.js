@@ -32,3 +32,22 @@
   }
   document.querySelectorAll("#main-content table").forEach(label);
 }());
+
+/* Bootstrap 3's collapse writes aria-expanded on the opened menu panel itself (a plain <div>, where the attribute
+   is not allowed) and, since the menu button names the panel by class rather than by id, never on the button.
+   Here the panel loses it and the button says whether the menu is open. */
+(function () {
+  "use strict";
+  document.querySelectorAll(".navbar-collapse").forEach(function (panel) {
+    var buttons = document.querySelectorAll('.navbar-toggle[data-toggle="collapse"]');
+    function sync() {
+      if (panel.hasAttribute("aria-expanded")) { panel.removeAttribute("aria-expanded"); }
+      var open = String(panel.classList.contains("in") || panel.classList.contains("collapsing") && panel.offsetHeight > 0);
+      buttons.forEach(function (button) {
+        if (button.getAttribute("aria-expanded") !== open) { button.setAttribute("aria-expanded", open); }
+      });
+    }
+    sync();
+    new MutationObserver(sync).observe(panel, {attributes: true, attributeFilter: ["aria-expanded", "class"]});
+  });
+}());

@@ -83,5 +83,6 @@ def register(appbuilder, app) -> None:
     """The view, its menu item and the template helpers: an audit row's actor ("A 代 B") and an item's timeline."""
     app.jinja_env.globals["audit_actor"] = flow.who
     app.jinja_env.globals["review_timeline"] = flow.timeline
+    app.jinja_env.globals["deputy_display"] = flow.deputy_display  # the banner of a deputy acting (baselayout)
     appbuilder.add_view(DelegationView(), "Delegations", label=_l("Delegations"), icon="fa-user-plus",
                         category="Review")

@@ -147,3 +147,10 @@ def declare_training(page: "Page") -> None:
                                                  "buffer": tiny_png()}])
     page.click("#submit-declaration")
     expect(page).to_have_url(re.compile(r"/hours/\d+$"))
+
+
+def assert_one_line_bar(page: Page) -> None:
+    """At the desktop width the top bar holds the brand, every menu, the bell and the user menu on one line."""
+    tops = page.evaluate("""() => [...document.querySelectorAll('.navbar-brand, .navbar-nav > li')]
+        .filter(el => el.getBoundingClientRect().height > 0).map(el => Math.round(el.getBoundingClientRect().top))""")
+    assert len(set(tops)) == 1, f"the top bar wraps: item tops {tops}"

@@ -18,9 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from app.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
-from tests.e2e.helpers import doc_shot
-
-from tests.e2e.helpers import assert_no_page_errors, fill_captcha, login
+from tests.e2e.helpers import assert_no_page_errors, assert_one_line_bar, doc_shot, fill_captcha, login
 
 pytestmark = pytest.mark.e2e
 
@@ -188,6 +186,7 @@ def test_every_role_top_bar_by_keyboard_and_menu_pages(page: Page, role: str, id
     expect(page).not_to_have_url(re.compile(r"/login/"))
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     doc_shot(page, f"home-{role}")  # the README shows each role's home page
+    assert_one_line_bar(page)
     assert_top_bar_keyboard(page)
     if role == "UnitAdmin":  # how the keyboard focus looks in the top bar and in an open menu
         page.locator(".navbar .nav > li > a").nth(1).focus()

@@ -326,6 +326,7 @@ def test_menu_fits_a_phone(phone: Page):
     with its items (switch role, password, log out) are 44 px targets; the opened menus do not widen the page."""
     login(phone, UNIT_ADMIN[0], "UnitAdmin")
     assert phone.evaluate(_SMALL_IN_BAR, MIN_TARGET) == []
+    expect(phone.locator(".navbar-toggle")).to_have_attribute("aria-expanded", "false")
     phone.locator(".navbar-toggle").click()
     expect(phone.locator(".navbar-collapse")).to_be_visible()
     phone.wait_for_timeout(500)  # the collapse animation
@@ -337,6 +338,11 @@ def test_menu_fits_a_phone(phone: Page):
     contrast = phone.evaluate("""async () => (await axe.run('.navbar-collapse',
         {runOnly: {type: 'rule', values: ['color-contrast']}})).violations.map(v => v.nodes.map(n => n.target))""")
     assert contrast == [], contrast
+    # and every other axe rule on the opened bar (Bootstrap's aria-expanded on the panel is taken off)
+    opened = phone.evaluate("""async () => (await axe.run('header.top')).violations
+        .map(v => v.id + ': ' + v.nodes.map(n => n.target).join(' '))""")
+    assert opened == [], opened
+    expect(phone.locator(".navbar-toggle")).to_have_attribute("aria-expanded", "true")
     m = measure(phone)
     assert m["scrollWidth"] <= m["viewport"] + 1, m
     phone.locator("form.navbar-logout button").click()
