@@ -61,6 +61,10 @@ class Config:
     # Rate limits (shared storage: Redis in production)
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    # Redis out of reach: the limited forms (logins, public posts) are refused with a clear 503 (app/__init__.py),
+    # never let through unlimited (no swallow_errors, no per-process in-memory fallback); a hung server costs a
+    # request 2 s at most.
+    RATELIMIT_STORAGE_OPTIONS = {"wrap_exceptions": True, "socket_connect_timeout": 2, "socket_timeout": 2}
 
     # The task queue (app/tasks.py): RQ on Redis; `flask worker` runs a worker. Without REDIS_URL, or with
     # TASKS_INLINE, a job runs at once in the process that asks for it.
@@ -126,6 +130,16 @@ class Config:
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "noreply@jxjy.example.cn")
     MAIL_SUPPRESS_SEND = _env_bool("MAIL_SUPPRESS_SEND", False)
     SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+
+    # Logs (app/logs.py): "json" (one object per line) or "text"; empty = JSON in production, text otherwise.
+    # ACCESS_LOG: one line per request (method, path, status, duration_ms, user_id); empty = on with JSON logs.
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower()
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
+    ACCESS_LOG = _env_bool("ACCESS_LOG", False) if os.environ.get("ACCESS_LOG") else None
+
+    # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (1 behind deploy/nginx.conf; 0: none, the
+    # headers are ignored so a client cannot forge its address)
+    PROXY_TRUSTED_HOPS = int(os.environ.get("PROXY_TRUSTED_HOPS", "0"))
 
     # Base URL used in e-mails
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")

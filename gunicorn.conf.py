@@ -17,6 +17,27 @@ preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 
+# With JSON logs (LOG_FORMAT=json, the production default) gunicorn's own lines are JSON objects too, with ID
+# numbers masked (app/logs.py); its access line stays off unless GUNICORN_ACCESS_LOG is set: the app writes one per
+# request with the request id and the user.
+_log_format = (os.environ.get("LOG_FORMAT") or "").strip().lower() or (
+    "json" if os.environ.get("APP_ENV", "production").strip().lower() == "production" else "text")
+if _log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+        "filters": {"mask": {"()": "app.logs.MaskIdNumbers"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["mask"],
+                                "stream": "ext://sys.stderr"}},
+        "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "gunicorn.access": {"level": "INFO" if accesslog else "WARNING", "handlers": ["stderr"],
+                                "propagate": False},
+        },
+    }
+
 
 def post_fork(server, worker):
     """Connections opened by the preloaded app must not be shared by the forked workers."""

@@ -42,8 +42,13 @@ def create_app(config: object | None = None, **overrides) -> Flask:
         # would then serve the city bureau's 20,000-org scope too. Plan each statement for its own values.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         options.setdefault("connect_args", {}).setdefault("options", "-c plan_cache_mode=force_custom_plan")
+        # A connection the server dropped (PostgreSQL restarted, a failover) is found at checkout and replaced:
+        # the requests after a restart succeed without restarting the app.
+        options.setdefault("pool_pre_ping", True)
     os.makedirs(app.instance_path, exist_ok=True)
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    from .logs import configure_logging
+
+    configure_logging(app)  # JSON lines in production (LOG_FORMAT), ID numbers masked in every line
 
     from . import models  # noqa: F401  (register the tables)
     from .authz import fab_roles
@@ -64,6 +69,14 @@ def create_app(config: object | None = None, **overrides) -> Flask:
             super().__init__(url_map, *args, **kwargs)
 
     app.url_map.converters["int"] = RowIdConverter
+    hops = int(app.config.get("PROXY_TRUSTED_HOPS") or 0)
+    if hops:
+        # Behind a reverse proxy (deploy/nginx.conf): the client's address, scheme and host come from the proxy's
+        # X-Forwarded-* headers, trusted for that many proxies only; rate limits, lockouts and the audit log then
+        # see the person's address, not the proxy's. Without a proxy (0) a client cannot forge them.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     with app.app_context():
         db.init_app(app)
@@ -80,6 +93,11 @@ def create_app(config: object | None = None, **overrides) -> Flask:
         register_views(appbuilder)
 
     _register_request_hooks(app)
+    from . import logs
+    from .views import health
+
+    health.init_app(app)  # /healthz, /readyz: answered by the first hook (no login, limits, session, CSRF)
+    logs.init_app(app)  # the request id and the access line: first of all (before the probes' hook)
     from .cli import register_cli
 
     register_cli(app)
@@ -264,6 +282,17 @@ def _register_request_hooks(app: Flask) -> None:
     @app.errorhandler(429)
     def _too_many(_):
         return error_page(429, gettext("Too many requests. Please wait a moment and try again."))
+
+    from limits.errors import StorageError
+
+    @app.errorhandler(StorageError)
+    def _limits_unreachable(exc):
+        """The rate limits' store (Redis) is out of reach: the limited form is refused before its view runs, never
+        served without its limit."""
+        app.logger.error("rate-limit storage unreachable: %s", exc.storage_error)
+        return error_page(503, gettext("This form cannot be accepted right now: the service that counts attempts "
+                                       "(against password guessing) cannot be reached. Nothing was done. Please "
+                                       "try again in a few minutes."))
 
     from sqlalchemy.exc import DataError
 

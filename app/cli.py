@@ -24,6 +24,21 @@ def register_cli(app: Flask) -> None:
         created = seed(persons=persons)
         click.echo("demo data loaded" if created else "demo data already present")
 
+    @app.cli.command("stats-snapshot")
+    @click.option("--year", default=None, help="The year to keep (default: last year).")
+    def stats_snapshot(year) -> None:
+        """Keep the distribution statistics of a year as they stand now (年度统计快照), replacing that year's
+        snapshot if there is one; the scheduler takes last year's on 1 January."""
+        from . import clock
+        from .workflows import stat_snapshots, statistics
+
+        try:
+            snapshot = stat_snapshots.take_snapshot(clock.today().year - 1 if year is None else year)
+        except statistics.BadYear:
+            low, high = statistics.year_range()
+            raise click.ClickException(f"--year {year}: choose a year from {low} to {high}") from None
+        click.echo(f"statistics snapshot of {snapshot.year} taken: {snapshot.rows} rows")
+
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
     def worker(burst: bool) -> None:
@@ -40,13 +55,14 @@ def register_cli(app: Flask) -> None:
     def scheduler() -> None:
         """Run the periodic jobs through RQ's cron scheduler (the worker runs them): the sweep of notification
         e-mails still pending and the expiry of unpaid class orders every minute (each once at the start too: a
-        restart delivers what a crash left), review reminders, escalation and completion reminders every hour."""
+        restart delivers what a crash left), review reminders, escalation and completion reminders every hour, the
+        statistics snapshot of the year just ended at 00:05 on 1 January (the server's local time)."""
         if tasks.inline():
             raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): there is no queue to schedule "
                                        "on")
         from rq.cron import CronScheduler
 
-        from .workflows import notifications, orders, reminders
+        from .workflows import notifications, orders, reminders, stat_snapshots
 
         queue = tasks.queue()
         cron = CronScheduler(connection=queue.connection, logging_level="INFO")
@@ -56,7 +72,13 @@ def register_cli(app: Flask) -> None:
             cron.register(job, queue_name=queue.name, interval=60)
             tasks.enqueue(job, description=description)  # once now: a restart catches up at once
         cron.register(reminders.run, queue_name=queue.name, cron="0 * * * *")
+        cron.register(stat_snapshots.snapshot_last_year, queue_name=queue.name, cron="5 0 1 1 *")  # 年度统计快照
         cron.start()
+
+    from .backup import commands as backup_commands
+
+    for command in backup_commands():  # flask backup --to DIR, flask restore --from DIR --database-url URL
+        app.cli.add_command(command)
 
     @app.cli.group()
     def translate() -> None:

@@ -213,6 +213,9 @@ def seed(persons: int = 240, rng_seed: int = 7) -> bool:
     from .demo_learning import seed_learning  # issue 11: online classes; 王专技 half way through the free one
 
     seed_learning(orgs, DEMO_ACCOUNTS[5][0], DEMO_ACCOUNTS[3][0], DEMO_ACCOUNTS[0][0])
+    from .workflows.stat_snapshots import take_snapshot  # last year's statistics snapshot (年度统计快照)
+
+    take_snapshot(clock.today().year - 1)  # replaces that year's rows if any: idempotent
     return True
 
 

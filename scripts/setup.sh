@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium ffmpeg fonts-noto-cjk fonts-wqy-zenhei poppler-utils postgresql redis-server)
+# postgresql-client: pg_dump and pg_restore for `flask backup` / `flask restore`; nginx: the reverse proxy of
+# deploy/nginx.conf (tests/test_ops.py runs `nginx -t` on it and serves through it on a free port).
+APT_PACKAGES=(chromium ffmpeg fonts-noto-cjk fonts-wqy-zenhei poppler-utils postgresql postgresql-client redis-server
+              nginx)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

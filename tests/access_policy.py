@@ -103,6 +103,7 @@ RESTRICTED.update({"StatisticsView.completion": REVIEWERS})
 RESTRICTED.update({f"StatisticsView.{name}": REVIEWERS for name in ("orgs", "titles", "industries", "qualifications")})
 PUBLIC.add("vendor.static")
 PUBLIC.add("manifest.webmanifest")  # issue 12: the web app manifest (home screen), public like static files
+PUBLIC.update({"health.healthz", "health.readyz"})  # issue 13: the load balancer's probes (tests/test_ops.py)
 # issue 10: staff lookup (learning record, password reset) and hours lookup of the admin's own subtree
 RESTRICTED.update({f"LookupView.{name}": REVIEWERS for name in ("staff", "person", "reset_password", "hours")})
 # issue 10: batch import of staff (U9 / D6 / H5): the admin's own subtree; records of the orgs below included

@@ -413,3 +413,15 @@ def test_logout_is_a_post_and_ends_the_session(client, world):
     r = client.post("/logout/", data={"csrf_token": csrf_from(page(client.get("/logout/")))})
     assert r.status_code == 302
     assert client.get("/home/").status_code == 302
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(client, world, db):
+    """PROXY_TRUSTED_HOPS is 0 without a proxy: a client cannot pick the address the rate limits, the lockout and
+    the audit log see by sending X-Forwarded-For (behind nginx, tests/test_two_nodes.py shows the forwarded one
+    counted)."""
+    from app.models import AuditLog
+
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.9"
+    login(client, professional(world).username, "Wrong#2026x")
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "login").order_by(AuditLog.id.desc())).first()
+    assert row is not None and row.result != "ok" and row.ip == "127.0.0.1"

@@ -9,7 +9,7 @@ from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, Identi
                       OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)
 from .imports import ImportBatch, ImportMode, ImportState  # noqa: F401
 from .rollup import CompletionOrg, CompletionOrgYear, CompletionRollup, CompletionStandard, CompletionUnit  # noqa: F401
-from .tally import StaffTally  # noqa: F401
+from .tally import StaffTally, StaffTallySnapshot, StaffTallyYear  # noqa: F401
 from .learning import (SPECIALTIES, ClassCourse, ClassOrder, ClassSection, ClassState, Enrolment,  # noqa: F401
                        EnrolmentState, Lesson, LessonProgress, OnlineClass, OrderState, PaymentNotice, Question,
                        QuestionKind, QuizAttempt, SectionProgress, SectionState)

@@ -13,6 +13,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from ..extensions import appbuilder
 from ..security import current_actor
 from ..workflows import distribution as dist
+from ..workflows import stat_snapshots
 from ..workflows import statistics as stats
 from .admin import staff_list_url
 from .errors import error_page
@@ -93,7 +94,10 @@ def may_list_staff() -> bool:
 
 
 def _links(page: str, result) -> dict:
-    """The staff list behind each figure: (row index or "total", column key) -> URL."""
+    """The staff list behind each figure: (row index or "total", column key) -> URL. A past year's figures link to
+    nothing: who was counted then is not kept, and today's list would be other people."""
+    if result.snapshot is not None:
+        return {}
     org_id = result.org.id
     links = {}
     if page == "orgs":
@@ -137,25 +141,51 @@ def _completion_rows(result, own_level: str):
            total.pass_rate]
 
 
+def _year_choices() -> list[tuple[int, str]]:
+    """The year select of the distribution pages: this year (the live figures), then every earlier year the
+    statistics cover, each marked when no snapshot of it was taken."""
+    low, high = stats.year_range()
+    kept = stat_snapshots.snapshot_years(low, high)
+    return [(year, gettext("%(year)s (live)", year=year) if year == high else
+             str(year) if year in kept else gettext("%(year)s (no snapshot)", year=year))
+            for year in range(high, low - 1, -1)]
+
+
 def _distribution(view: BaseView, page: str):
     actor = current_actor()
     title, compute = PAGES[page]
     try:
-        result = compute(actor, request.args.get("org"))
+        result = compute(actor, request.args.get("org"), year=request.args.get("year"))
+    except stats.BadYear:
+        low, high = stats.year_range()
+        return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
     except stats.OutOfScope:
         abort(404)
-    own_level = gettext("Own level (%(org)s)", org=result.org.name)
+    except dist.NoSnapshot as missing:
+        message = gettext("No statistics snapshot was kept for %(year)s, so its figures are not known. A year's "
+                          "figures are kept when it ends (on 1 January), from then on.", year=missing.year)
+        if is_export():
+            return error_page(404, message)
+        return view.render_template(
+            f"statistics/{page}.html", page=page, result=None, org=missing.org, year=missing.year, missing=message,
+            years=_year_choices(), year_arg=missing.year, crumbs=stats.breadcrumbs(actor, missing.org), title=title)
+    org = result.org
+    year_arg = result.year if result.snapshot is not None else None  # this year's links stay without a year
+    own_level = gettext("Own level (%(org)s)", org=org.name)
+    name = f"{title}-{result.year}-{org.name}"
     if is_export():
         labels = [label for _key, label in _tables()[page]]
-        return xlsx_response(f"{title}-{result.org.name}", labels, _export_rows(page, result, own_level))
+        return xlsx_response(name, labels, _export_rows(page, result, own_level))
     chart = _chart(page, result, own_level)
-    chart.update(title=gettext("%(page)s: %(org)s", page=title, org=result.org.name), save_label=gettext(
-        "Save as image"), file_name=f"{title}-{result.org.name}")
+    chart.update(title=gettext("%(page)s %(year)s: %(org)s", page=title, year=result.year, org=org.name),
+                 save_label=gettext("Save as image"), file_name=name)
     return view.render_template(
-        f"statistics/{page}.html", page=page, result=result, columns=_tables()[page], cell=_cell,
-        crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level, chart=chart,
+        f"statistics/{page}.html", page=page, result=result, org=org, year=result.year, missing=None,
+        years=_year_choices(), year_arg=year_arg, columns=_tables()[page], cell=_cell,
+        crumbs=stats.breadcrumbs(actor, org), own_level=own_level, chart=chart,
         links=_links(page, result) if may_list_staff() else {},
-        export_url=export_url(f"/statistics/{page}/export", org=request.args.get("org")), title=title)
+        taken_at=f"{result.snapshot.taken_at:%Y-%m-%d %H:%M}" if result.snapshot is not None else None,
+        export_url=export_url(f"/statistics/{page}/export", org=request.args.get("org"), year=year_arg), title=title)
 
 
 class StatisticsView(BaseView):

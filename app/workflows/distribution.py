@@ -9,7 +9,12 @@
 
 Staff are person.is_staff. Every staff figure is read from the staff tally (app.models.tally, kept by triggers):
 a city page reads a few dozen tally rows instead of grouping 850,000 people; the org counts group the subtree's
-orgs (at most 20,000 rows). No person row is loaded into Python."""
+orgs (at most 20,000 rows). No person row is loaded into Python.
+
+Each page is of a year: this year (the default) reads the live tally; a past year reads the year's snapshot
+(年度统计快照, app.workflows.stat_snapshots: the tally and the org figures as they stood when the year ended), a few
+rows by primary key as the live page. A past year without a snapshot raises NoSnapshot: its figures are not known
+(memberships keep no history), and the page says so rather than showing zeros."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -17,12 +22,14 @@ from dataclasses import dataclass, field
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
 
+from .. import clock
 from ..choices import TITLE_SERIES
 from ..extensions import db
 from ..models import Org, OrgKind, OrgState
-from ..models.tally import OWN, QUALIFICATION, STAFF, TITLE, StaffTally
+from ..models.tally import (BELOW, CHILD, INDUSTRY_STAFF, INDUSTRY_UNITS, OWN, QUALIFICATION, STAFF, TITLE,
+                            StaffTally, StaffTallySnapshot, StaffTallyYear)
 from .base import Actor
-from .statistics import current_org
+from .statistics import check_year, current_org
 
 STAFF_HOLDERS = (OrgKind.HR_CITY.value, OrgKind.HR_DISTRICT.value, OrgKind.DEPARTMENT.value, OrgKind.UNIT.value)
 KIND_ORDER = {kind: i for i, kind in enumerate((*STAFF_HOLDERS, OrgKind.BASE.value))}
@@ -35,6 +42,36 @@ SENIOR_LEVELS = ("副高级", "正高级")
 # the same in every language), which the list's search panel shows as it is.
 GRADE_VALUES = {"junior": "初级", "intermediate": "中级", "senior": "高级", "none": "未定级"}
 BLANK = ""  # a series, industry or level not filled in
+ORG_COLUMNS = (OrgKind.DEPARTMENT.value, OrgKind.UNIT.value, OrgKind.BASE.value)  # the orgs page's org columns
+
+
+class NoSnapshot(LookupError):
+    """A past year of which no snapshot was taken: its figures are not known."""
+
+    def __init__(self, year: int, org: Org):
+        super().__init__(year)
+        self.year, self.org = year, org
+
+
+def _open(actor: Actor, org_id, year) -> tuple[Org, int, StaffTallySnapshot | None]:
+    """The org of the page (in the actor's subtree, else OutOfScope), its year (default this year; BadYear when not
+    covered) and, for a past year, its snapshot (NoSnapshot when none was taken)."""
+    this_year = clock.today().year
+    year = check_year(this_year if year in (None, "") else year)
+    org = current_org(actor, org_id)
+    if year == this_year:
+        return org, year, None
+    snapshot = db.session.get(StaffTallySnapshot, year)
+    if snapshot is None:
+        raise NoSnapshot(year, org)
+    return org, year, snapshot
+
+
+def _tally(past: int | None):
+    """The tally a page reads and its condition: the live one (None: this year), or the snapshot of year `past`."""
+    if past is None:
+        return StaffTally, ()
+    return StaffTallyYear, (StaffTallyYear.year == past,)
 
 
 def grade_of(level: str) -> str:
@@ -66,6 +103,8 @@ class OrgCounts:
     rows: list[OrgRow]
     total: OrgRow
     is_root: bool = False
+    year: int = 0
+    snapshot: StaffTallySnapshot | None = None  # a past year's snapshot; None: this year's live figures
 
 
 def _children(org: Org) -> list[Org]:
@@ -84,11 +123,27 @@ def _child_key(org: Org):
     return func.substr(Org.path, 1, depth + slash)
 
 
-def _staff_of(org_ids: list[int]) -> dict[int, int]:
-    """The staff of each org's subtree, from the tally."""
+def _listed_children(org: Org, past: int | None = None) -> list[tuple[Org, str]]:
+    """The listed orgs one level below and their state: today's, or those the snapshot of year `past` recorded
+    (in the same order; an org deleted since is left out)."""
+    if past is None:
+        return [(child, child.state) for child in _children(org)]
+    states = {int(value): state for value, state in db.session.execute(
+        select(StaffTallyYear.value, StaffTallyYear.value2).where(
+            StaffTallyYear.year == past, StaffTallyYear.org_id == org.id, StaffTallyYear.dim == CHILD))}
+    if not states:
+        return []
+    found = db.session.scalars(select(Org).where(Org.id.in_(list(states))).order_by(Org.name, Org.id))
+    return [(child, states[child.id])
+            for child in sorted(found, key=lambda child: KIND_ORDER.get(child.kind, len(KIND_ORDER)))]
+
+
+def _staff_of(org_ids: list[int], past: int | None = None) -> dict[int, int]:
+    """The staff of each org's subtree, from the tally (or the snapshot of year `past`)."""
     if not org_ids:
         return {}
-    stmt = select(StaffTally.org_id, StaffTally.n).where(StaffTally.org_id.in_(org_ids), StaffTally.dim == STAFF)
+    tally, of_year = _tally(past)
+    stmt = select(tally.org_id, tally.n).where(*of_year, tally.org_id.in_(org_ids), tally.dim == STAFF)
     return {org_id: int(n or 0) for org_id, n in db.session.execute(stmt)}
 
 
@@ -98,8 +153,38 @@ def _own_staff(org: Org) -> int:
                or 0)
 
 
-def org_counts(actor: Actor, org_id=None) -> OrgCounts:
-    org = current_org(actor, org_id)
+def org_counts(actor: Actor, org_id=None, year=None) -> OrgCounts:
+    """The orgs page of `year` (default this year) for `org_id` (default the actor's org)."""
+    org, year, snapshot = _open(actor, org_id, year)
+    rows, total = _past_org_rows(org, year) if snapshot is not None else _live_org_rows(org)
+    return OrgCounts(org=org, rows=rows, total=total, is_root=org.id == actor.org_id, year=year, snapshot=snapshot)
+
+
+def _past_org_rows(org: Org, year: int) -> tuple[list[OrgRow], OrgRow]:
+    """The orgs page from the snapshot of `year`: the children it listed, each with the orgs below it (and itself,
+    by its state then) and its staff; the org's own staff; the total of the orgs below the org."""
+    children = _listed_children(org, year)
+    figures = {(org_id, dim, value): int(n) for org_id, dim, value, n in db.session.execute(
+        select(StaffTallyYear.org_id, StaffTallyYear.dim, StaffTallyYear.value, StaffTallyYear.n).where(
+            StaffTallyYear.year == year, StaffTallyYear.org_id.in_([c.id for c, _state in children] + [org.id]),
+            StaffTallyYear.dim.in_((STAFF, BELOW, OWN))))}
+    rows = []
+    for child, state in children:
+        counts = [figures.get((child.id, BELOW, kind), 0)
+                  + int(child.kind == kind and state == OrgState.ACTIVE.value) for kind in ORG_COLUMNS]
+        row = OrgRow(child, *counts, staff=figures.get((child.id, STAFF, BLANK), 0))
+        if state == OrgState.CLOSED.value and not (row.departments + row.units + row.bases + row.staff):
+            continue
+        rows.append(row)
+    own = figures.get((org.id, OWN, BLANK), 0)
+    if own:
+        rows.insert(0, OrgRow(None, staff=own))
+    total = OrgRow(org, *(figures.get((org.id, BELOW, kind), 0) for kind in ORG_COLUMNS),
+                   staff=figures.get((org.id, STAFF, BLANK), 0))
+    return rows, total
+
+
+def _live_org_rows(org: Org) -> tuple[list[OrgRow], OrgRow]:
     key = _child_key(org)
     kinds = {OrgKind.DEPARTMENT.value: 0, OrgKind.UNIT.value: 1, OrgKind.BASE.value: 2}
     stmt = (select(key, Org.kind, func.count())
@@ -121,7 +206,7 @@ def org_counts(actor: Actor, org_id=None) -> OrgCounts:
     if own:
         rows.insert(0, OrgRow(None, staff=own))
     total = OrgRow(org, *(sum(c[i] for c in counts.values()) for i in range(3)), staff=staff.get(org.id, 0))
-    return OrgCounts(org=org, rows=rows, total=total, is_root=org.id == actor.org_id)
+    return rows, total
 
 
 # ------------------------------------------------------------------------------- titles, industries, qualifications
@@ -143,18 +228,26 @@ class Distribution:
     total: Item
     children: list[tuple[Org, int]]  # the orgs one level below with staff, for the drill-down
     is_root: bool = False
+    year: int = 0
+    snapshot: StaffTallySnapshot | None = None  # a past year's snapshot; None: this year's live figures
 
 
-def _drill_choices(org: Org) -> list[tuple[Org, int]]:
-    children = [c for c in _children(org) if c.kind in STAFF_HOLDERS]
-    staff = _staff_of([c.id for c in children])
+def _drill_choices(org: Org, past: int | None = None) -> list[tuple[Org, int]]:
+    children = [c for c, _state in _listed_children(org, past) if c.kind in STAFF_HOLDERS]
+    staff = _staff_of([c.id for c in children], past)
     return [(c, staff[c.id]) for c in children if staff.get(c.id)]
 
 
-def titles(actor: Actor, org_id=None) -> Distribution:
-    org = current_org(actor, org_id)
-    stmt = select(StaffTally.value, StaffTally.value2, StaffTally.n).where(
-        StaffTally.org_id == org.id, StaffTally.dim == TITLE, StaffTally.n > 0)
+def _result(actor: Actor, org: Org, items: list[Item], total: Item, year: int, snapshot) -> Distribution:
+    past = snapshot.year if snapshot is not None else None
+    return Distribution(org, items, total, _drill_choices(org, past), org.id == actor.org_id, year, snapshot)
+
+
+def titles(actor: Actor, org_id=None, year=None) -> Distribution:
+    org, year, snapshot = _open(actor, org_id, year)
+    tally, of_year = _tally(snapshot.year if snapshot is not None else None)
+    stmt = select(tally.value, tally.value2, tally.n).where(
+        *of_year, tally.org_id == org.id, tally.dim == TITLE, tally.n > 0)
     by_series: dict[str, Item] = {}
     total = Item(BLANK)
     for series, level, n in db.session.execute(stmt):
@@ -167,12 +260,23 @@ def titles(actor: Actor, org_id=None) -> Distribution:
             target.staff += n
     order = {name: i for i, name in enumerate(TITLE_SERIES)}
     items = sorted(by_series.values(), key=lambda i: (i.value == BLANK, order.get(i.value, len(order)), i.value))
-    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)
+    return _result(actor, org, items, total, year, snapshot)
 
 
-def industries(actor: Actor, org_id=None) -> Distribution:
+def industries(actor: Actor, org_id=None, year=None) -> Distribution:
     """Per industry of the subtree's orgs: the active units, and the staff of the orgs (their own staff)."""
-    org = current_org(actor, org_id)
+    org, year, snapshot = _open(actor, org_id, year)
+    if snapshot is not None:
+        figures: dict[str, Item] = {}
+        for dim, value, n in db.session.execute(select(StaffTallyYear.dim, StaffTallyYear.value, StaffTallyYear.n)
+                                                .where(StaffTallyYear.year == year, StaffTallyYear.org_id == org.id,
+                                                       StaffTallyYear.dim.in_((INDUSTRY_STAFF, INDUSTRY_UNITS)))):
+            item = figures.setdefault(value, Item(value))
+            if dim == INDUSTRY_STAFF:
+                item.staff = int(n)
+            else:
+                item.units = int(n)
+        return _industry_result(actor, org, list(figures.values()), year, snapshot)
     industry = func.coalesce(Org.industry, BLANK)
     is_unit = case((and_(Org.kind == OrgKind.UNIT.value, Org.state == OrgState.ACTIVE.value), 1), else_=0)
     stmt = (select(industry, func.sum(is_unit), func.coalesce(func.sum(StaffTally.n), 0))
@@ -182,18 +286,24 @@ def industries(actor: Actor, org_id=None) -> Distribution:
             .group_by(industry))
     items = [Item(value, staff=int(staff or 0), units=int(units or 0))
              for value, units, staff in db.session.execute(stmt)]
+    return _industry_result(actor, org, items, year, None)
+
+
+def _industry_result(actor: Actor, org: Org, items: list[Item], year: int, snapshot) -> Distribution:
     items = [i for i in items if i.staff or i.units]
     items.sort(key=lambda i: (i.value == BLANK, -i.staff, -i.units, i.value))
     total = Item(BLANK, staff=sum(i.staff for i in items), units=sum(i.units for i in items))
-    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)
+    return _result(actor, org, items, total, year, snapshot)
 
 
-def qualifications(actor: Actor, org_id=None) -> Distribution:
+def qualifications(actor: Actor, org_id=None, year=None) -> Distribution:
     """Per 职(执)业资格: the staff holding it; the total is the subtree's staff (holders or not)."""
-    org = current_org(actor, org_id)
-    stmt = (select(StaffTally.value, StaffTally.n)
-            .where(StaffTally.org_id == org.id, StaffTally.dim == QUALIFICATION, StaffTally.n > 0)
-            .order_by(StaffTally.n.desc(), StaffTally.value))
+    org, year, snapshot = _open(actor, org_id, year)
+    past = snapshot.year if snapshot is not None else None
+    tally, of_year = _tally(past)
+    stmt = (select(tally.value, tally.n)
+            .where(*of_year, tally.org_id == org.id, tally.dim == QUALIFICATION, tally.n > 0)
+            .order_by(tally.n.desc(), tally.value))
     items = [Item(value, staff=int(n)) for value, n in db.session.execute(stmt)]
-    total = Item(BLANK, staff=_staff_of([org.id]).get(org.id, 0))
-    return Distribution(org, items, total, _drill_choices(org), org.id == actor.org_id)
+    total = Item(BLANK, staff=_staff_of([org.id], past).get(org.id, 0))
+    return _result(actor, org, items, total, year, snapshot)
