@@ -78,13 +78,16 @@ class Config:
     IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "1000"))
     IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
     # Online learning (issue 11). Lesson videos and class covers live outside the web root; a video must be a real
-    # MP4 or WebM under the size cap. Production serves them through the proxy: LEARNING_SENDFILE = "nginx" answers
-    # with X-Accel-Redirect (LEARNING_ACCEL_PREFIX + file name), "apache" with X-Sendfile; empty = Flask's
-    # send_file with range requests.
+    # MP4 or WebM under the size cap.
     LEARNING_FOLDER = os.environ.get("LEARNING_FOLDER", os.path.join(BASE_DIR, "instance", "learning"))
     VIDEO_MAX_BYTES = int(os.environ.get("VIDEO_MAX_BYTES", str(500 * 1024 * 1024)))
-    LEARNING_SENDFILE = os.environ.get("LEARNING_SENDFILE", "")
+    # Protected files (lesson videos, covers, evidence files, base filings) after the platform's own check:
+    # SENDFILE = "nginx" hands them to the proxy by X-Accel-Redirect (each store's internal location below, see
+    # deploy/nginx.conf), "apache" by X-Sendfile; empty = Flask streams them (LEARNING_SENDFILE: the former name).
+    SENDFILE = os.environ.get("SENDFILE") or os.environ.get("LEARNING_SENDFILE", "")
+    LEARNING_SENDFILE = SENDFILE
     LEARNING_ACCEL_PREFIX = os.environ.get("LEARNING_ACCEL_PREFIX", "/protected/learning/")
+    UPLOAD_ACCEL_PREFIX = os.environ.get("UPLOAD_ACCEL_PREFIX", "/protected/uploads/")
     PREVIEW_SECONDS = int(os.environ.get("PREVIEW_SECONDS", "180"))  # the class page's preview of the first lesson
     # Payment: the provider that takes the money (app/payments.py). "simulated" is built in: a QR page and a signed
     # asynchronous callback; a real provider plugs in by name with its own key.

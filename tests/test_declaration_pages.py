@@ -512,6 +512,32 @@ def test_evidence_is_served_as_an_attachment_with_nosniff(client, fast_world, me
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.parametrize("mode", ["nginx", "apache"])
+def test_behind_the_proxy_evidence_leaves_through_it_with_the_same_headers(app, client, fast_world, me, mode,
+                                                                          monkeypatch):
+    """SENDFILE: the platform checks, the proxy sends the file (X-Accel-Redirect into the internal location of
+    deploy/nginx.conf, or X-Sendfile); the name, type and nosniff are the platform's; a stranger gets nothing."""
+    monkeypatch.setitem(app.config, "SENDFILE", mode)
+    item = make_declaration(fast_world, me, "pending_unit", title="代理发送附件")
+    attachment = db.session.scalar(select(Attachment).where(Attachment.declaration_id == item.id))
+    log_in(client, fast_world.unit_admin.username, R.UNIT_ADMIN.value)
+    response = client.get(f"/attachments/{attachment.id}")
+    assert response.status_code == 200 and response.data == b"" and response.mimetype == "image/png"
+    if mode == "nginx":
+        assert response.headers["X-Accel-Redirect"] == f"/protected/uploads/declarations/{attachment.stored_name}"
+    else:
+        assert response.headers["X-Sendfile"] == os.path.abspath(path_of(attachment))
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''%E8%AF%81%E4%B9%A6.png" in response.headers["Content-Disposition"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "private, no-store"
+    stranger = app.test_client()
+    log_in(stranger, fast_world.other_district_admin.username, R.HR_ADMIN.value)
+    refused = stranger.get(f"/attachments/{attachment.id}")
+    assert refused.status_code in (403, 404)
+    assert "X-Accel-Redirect" not in refused.headers and "X-Sendfile" not in refused.headers
+
+
 def test_a_missing_attachment_is_not_found(my_client):
     assert my_client.get("/attachments/999999").status_code == 404
 

@@ -602,10 +602,11 @@ def test_nginx_config_is_valid(nginx_prefix):
 def test_nginx_config_agrees_with_the_app(app):
     conf = _nginx_text()
     # the protected location is the prefix the application's X-Accel-Redirect answers name, and it is internal
-    prefix = app.config["LEARNING_ACCEL_PREFIX"]
-    block = re.search(r"location %s \{(.*?)\}" % re.escape(prefix), conf, re.S)
-    assert block and "internal;" in block.group(1)
-    assert re.search(r"alias\s+instance/learning/;", block.group(1))  # LEARNING_FOLDER's default, under the prefix
+    for key, store in (("LEARNING_ACCEL_PREFIX", "learning"), ("UPLOAD_ACCEL_PREFIX", "uploads")):
+        prefix = app.config[key]
+        block = re.search(r"location %s \{(.*?)\}" % re.escape(prefix), conf, re.S)
+        assert block and "internal;" in block.group(1), key
+        assert re.search(r"alias\s+instance/%s/;" % store, block.group(1)), key  # the store's default folder
     # body limits: at least the application's (so that it answers with its own page), at most a little more
     general = _size(re.search(r"^        client_max_body_size (\w+);", conf, re.M).group(1))
     assert app.config["MAX_CONTENT_LENGTH"] <= general <= app.config["MAX_CONTENT_LENGTH"] + 2 * 1024 ** 2

@@ -2,9 +2,7 @@
 dashboard, 我的考试). The learner's own pages: every route names no person, the session's professional is used."""
 from __future__ import annotations
 
-import os
-
-from flask import abort, current_app, flash, redirect, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import select
@@ -16,7 +14,7 @@ from ..models import SPECIALTIES, Person, Subject
 from ..security import current_actor
 from ..workflows import class_centre as centre_flow
 from .forms import ButtonForm
-from .util import db_id, denied_as, domain_errors
+from .util import db_id, denied_as, domain_errors, send_protected
 
 TRACK_TABS = [(Subject.PUBLIC.value, _l("Public subjects")), (Subject.PROFESSIONAL.value, _l("Professional subjects"))]
 QUERY_MAX = 50
@@ -109,19 +107,7 @@ class ClassCentreView(BaseView):
         with denied_as(404):
             path, mimetype = centre_flow.preview_of(class_id, person, config["LEARNING_FOLDER"],
                                                     config["PREVIEW_SECONDS"])
-        mode = (config.get("LEARNING_SENDFILE") or "").strip().lower()
-        if mode in ("nginx", "x-accel", "x-accel-redirect"):  # the proxy serves the file (and its ranges)
-            response = current_app.response_class(mimetype=mimetype)
-            relative = os.path.relpath(path, config["LEARNING_FOLDER"]).replace(os.sep, "/")
-            response.headers["X-Accel-Redirect"] = f"{config['LEARNING_ACCEL_PREFIX'].rstrip('/')}/{relative}"
-        elif mode in ("apache", "x-sendfile"):
-            response = current_app.response_class(mimetype=mimetype)
-            response.headers["X-Sendfile"] = os.path.abspath(path)
-        else:
-            response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
+        return send_protected(path, "LEARNING_FOLDER", mimetype)
 
     @expose("/classes/<int:class_id>/cover")
     @has_access
@@ -132,10 +118,7 @@ class ClassCentreView(BaseView):
         with denied_as(404):
             path = centre_flow.cover_of(class_id, person, current_app.config["LEARNING_FOLDER"])
         mimetype = "image/png" if path.lower().endswith(".png") else "image/jpeg"
-        response = send_file(path, mimetype=mimetype, conditional=True, max_age=0)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "private, max-age=3600"
-        return response
+        return send_protected(path, "LEARNING_FOLDER", mimetype, cache="private, max-age=3600")
 
     # ------------------------------------------------------------ 学习中心, 我的考试
     @expose("/centre")

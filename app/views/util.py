@@ -1,8 +1,10 @@
 """Small helpers shared by views."""
 from __future__ import annotations
 
+import os
+import unicodedata
 from contextlib import contextmanager
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from flask import abort, current_app, flash, request, send_file
 from flask_babel import gettext
@@ -108,13 +110,60 @@ def may(machine, item, action: str, actor) -> bool:
     return True
 
 
-def send_evidence(row, path: str, *, inline: bool = False):
-    """An uploaded evidence file, to someone the workflow allowed: as an attachment unless `inline` (an image shown
-    on a page), never sniffed into another type, never cached by a shared cache."""
-    response = send_file(path, mimetype=row.content_type, as_attachment=not inline, download_name=row.filename)
+# The stores of protected files and the internal location of the proxy that serves each (deploy/nginx.conf).
+ACCEL_PREFIXES = {"UPLOAD_FOLDER": "UPLOAD_ACCEL_PREFIX", "LEARNING_FOLDER": "LEARNING_ACCEL_PREFIX"}
+
+
+def send_protected(path: str, store: str, mimetype: str, *, download_name: str | None = None,
+                   as_attachment: bool = False, cache: str = "private, no-store"):
+    """A file of a store (UPLOAD_FOLDER, LEARNING_FOLDER) to someone the view's workflow allowed. With SENDFILE
+    "nginx" the proxy sends it (X-Accel-Redirect to the store's internal location, ranges included) and no web
+    worker is held for the transfer; "apache": X-Sendfile; empty (the embedded server): Flask streams it with range
+    requests. Never sniffed into another type."""
+    if not path or not os.path.isfile(path):
+        abort(404)
+    config = current_app.config
+    mode = (config.get("SENDFILE") or config.get("LEARNING_SENDFILE") or "").strip().lower()
+    if mode in ("nginx", "x-accel", "x-accel-redirect"):
+        relative = os.path.relpath(path, config[store]).replace(os.sep, "/")
+        if relative.startswith("../"):
+            abort(404)
+        response = current_app.response_class(mimetype=mimetype)
+        response.headers["X-Accel-Redirect"] = f"{config[ACCEL_PREFIXES[store]].rstrip('/')}/{quote(relative)}"
+        if download_name or as_attachment:
+            _disposition(response, "attachment" if as_attachment else "inline", download_name)
+    elif mode in ("apache", "x-sendfile"):
+        response = current_app.response_class(mimetype=mimetype)
+        response.headers["X-Sendfile"] = os.path.abspath(path)
+        if download_name or as_attachment:
+            _disposition(response, "attachment" if as_attachment else "inline", download_name)
+    else:
+        response = send_file(path, mimetype=mimetype, as_attachment=as_attachment, download_name=download_name,
+                             conditional=True, max_age=0)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = cache
     return response
+
+
+def _disposition(response, kind: str, name: str | None) -> None:
+    """Content-Disposition as Flask's send_file writes it (an ASCII name, and the UTF-8 one for Chinese names)."""
+    if not name:
+        response.headers["Content-Disposition"] = kind
+        return
+    try:
+        name.encode("ascii")
+        response.headers.set("Content-Disposition", kind, filename=name)
+    except UnicodeEncodeError:
+        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        response.headers.set("Content-Disposition", kind, filename=simple,
+                             **{"filename*": f"UTF-8''{quote(name, safe='!#$&+^`|~')}"})
+
+
+def send_evidence(row, path: str, *, inline: bool = False):
+    """An uploaded evidence file (UPLOAD_FOLDER), to someone the workflow allowed: as an attachment unless `inline`
+    (an image shown on a page), never cached by a shared cache."""
+    return send_protected(path, "UPLOAD_FOLDER", row.content_type, download_name=row.filename,
+                          as_attachment=not inline)
 
 
 def limit(config_key: str, methods: list[str] | None = None):
