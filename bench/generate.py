@@ -576,6 +576,7 @@ def main(argv=None) -> int:
     if not args.no_hours:
         generate_hours(args.db_url, bench_state(args.db_url), args.seed, args.hour_records, args.queue_scale)
     else:
+        derived.fill_qualifications(args.db_url, log)
         derived.rebuild(args.db_url, log)  # the triggers were off while loading: count the rollups once
     return 0
 
@@ -606,6 +607,7 @@ def generate_hours(url: str, state: str, seed: int, n_records: int, scale: float
     log("passed (public >= 30, professional >= 60) per year: " + ", ".join(
         f"{p * 100 / max(n, 1):.0f}% of {n:,}" for p, n in zip(stats["passed"], stats["person_years"])))
     log("sizes: " + ", ".join(f"{k} {v}" for k, v in stats["size"].items()) + f"; hours total {total:.1f} s")
+    derived.fill_qualifications(url, log)
     derived.rebuild(url, log)  # the triggers were off while loading: the statistics' rollups counted once
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ def _database_url(worker: str) -> tuple[str, str | None]:
     base, _, name = PG_URL.rpartition("/")
     db_name = f"{name}_{worker}_{uuid.uuid4().hex[:8]}"
     _pg_admin(f'CREATE DATABASE "{db_name}"')
+    # A test database is thrown away: a commit need not wait for its WAL to reach the disk.
+    _pg_admin(f'ALTER DATABASE "{db_name}" SET synchronous_commit = off')
     return f"{base}/{db_name}", db_name
 
 

@@ -57,7 +57,16 @@ def truncate(_db) -> None:
     tables = [t.name for t in reversed(Model.metadata.sorted_tables)]
     with _db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            # DELETE, not TRUNCATE: a TRUNCATE of 60 tables makes new files for every table and index (0.3–0.7 s a
+            # test, the PostgreSQL run's biggest cost); a DELETE of a test's few rows costs a few ms. Triggers are
+            # off meanwhile (the audit log's append-only rule, the rollups', the foreign keys': everything goes),
+            # and every sequence starts again at 1 as after TRUNCATE … RESTART IDENTITY.
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+            conn.execute(text("SET LOCAL session_replication_role = origin"))
+            conn.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n"
+                              " ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()"))
         else:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
