@@ -157,3 +157,4 @@ RESTRICTED.update({f"ApiMe.{name}": PROFESSIONAL for name in (
     "profile", "title_changes", "title_change", "registrations", "declarations", "declare", "declaration", "submit",
     "withdraw", "attachments", "attachment", "annual", "certificate", "classes", "orders")})
 RESTRICTED.update({f"ApiReview.{name}": REVIEWERS for name in ("queue", "detail", "evidence", "decide", "batch")})
+RESTRICTED["ApiDelegations.received"] = REVIEWERS  # a deputy's delegations (X-On-Behalf-Of ids)

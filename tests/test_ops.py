@@ -632,6 +632,10 @@ def test_nginx_config_agrees_with_the_app(app):
         assert os.path.realpath(os.path.join(ROOT, alias.group(1))) == os.path.realpath(folder), url
     # the probes and the proxy headers
     assert "location = /healthz" in conf and "location = /readyz" in conf
+    # a node's deliberate 503 (a login while Redis is away, /readyz) is an answer, not a failed node: counting it
+    # took both nodes out of the upstream and the whole site down (bench/faults.py, redis-stop)
+    [retry] = re.findall(r"proxy_next_upstream ([^;]*);", conf)
+    assert "http_503" not in retry.split() and "error" in retry.split()
     for header in ("X-Request-ID", "X-Forwarded-For", "X-Forwarded-Proto", "Host"):
         assert re.search(r"proxy_set_header %s " % header, conf), header
     assert re.findall(r"server (127\.0\.0\.1:\d+)", conf) == ["127.0.0.1:8001", "127.0.0.1:8002"]

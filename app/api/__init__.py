@@ -7,11 +7,12 @@ from __future__ import annotations
 def register_api(appbuilder, app) -> None:
     from .auth import ApiAuth
     from .base import before_api_request
+    from .delegations import ApiDelegations
     from .docs import ApiDocs, swagger_blueprint
     from .me import ApiMe
     from .review import ApiReview
 
     app.before_request(before_api_request)
     app.register_blueprint(swagger_blueprint())
-    for view in (ApiAuth, ApiMe, ApiReview, ApiDocs):
+    for view in (ApiAuth, ApiMe, ApiReview, ApiDelegations, ApiDocs):
         appbuilder.add_api(view)

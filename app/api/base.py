@@ -17,7 +17,7 @@ from flask_login import current_user
 from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from ..extensions import csrf, db
-from ..workflows import api_tokens
+from ..workflows import api_tokens, deputies
 from ..workflows.errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from . import field_errors
 
@@ -27,6 +27,8 @@ UNAUTHORIZED = _l("Please log in: the access token is missing, expired or revoke
 FORBIDDEN = _l("You do not have permission to do this.")
 NOT_FOUND = _l("Record not found.")
 INVALID = _l("The request could not be understood.")
+NOT_ACTING = _l("You cannot act on behalf of anyone through this delegation: it is not yours or not in force.")
+ON_BEHALF_HEADER = "X-On-Behalf-Of"  # a delegation's id: the deputy acts for its delegator (GET /api/v1/delegations)
 
 
 class ApiError(Exception):
@@ -70,6 +72,7 @@ def before_api_request():
     if request.method not in SAFE_METHODS and current_app.config.get("SESSION_COOKIE_NAME", "session") in \
             request.cookies:
         csrf.protect()  # a cookie is ambient authority: a cross-site form could send it (CSRFError -> 400)
+    g.api_delegation_refused = False
     header = request.headers.get("Authorization")
     if header is None:
         return None
@@ -82,6 +85,16 @@ def before_api_request():
     g._login_user = membership.user
     g.user = membership.user
     g.membership = membership
+    g.delegation = None
+    on_behalf = request.headers.get(ON_BEHALF_HEADER)
+    if on_behalf is not None:  # X9: a deputy acts for the delegator in this request (as the web's switch does)
+        text = on_behalf.strip()
+        item = deputies.acting_by_id(membership, int(text)) if text.isascii() and text.isdigit() \
+            and len(text) <= 10 else None
+        if item is None:
+            g.api_delegation_refused = True
+        else:
+            g.delegation = item
     return None
 
 
@@ -109,6 +122,8 @@ def endpoint(*, auth: bool = True):
                 if auth and (g.get("api_token_refused") or not current_user.is_authenticated
                              or g.get("membership") is None):
                     raise ApiError(401, UNAUTHORIZED, "unauthorized")
+                if g.get("api_delegation_refused"):
+                    raise ApiError(403, NOT_ACTING, "forbidden")
                 return func(self, *args, **kwargs)
             except ApiError as exc:
                 db.session.rollback()

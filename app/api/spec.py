@@ -66,7 +66,10 @@ def build(appbuilder) -> dict:
                    info={"description": "REST API of the platform for the mobile app and scripts. Log in with "
                                         "POST /api/v1/auth/login, then send `Authorization: Bearer <access_token>`; "
                                         "every error is JSON `{\"error\": message, \"code\": code}`, the message "
-                                        "in Chinese (`Accept-Language: en` for English)."},
+                                        "in Chinese (`Accept-Language: en` for English). A deputy (代理审核) "
+                                        "acts for a delegator by adding `X-On-Behalf-Of: <delegation id>` (the "
+                                        "ids are listed by GET /api/v1/delegations); the decisions are recorded "
+                                        "as taken on the delegator's behalf."},
                    servers=[{"url": current_app.config.get("APPLICATION_ROOT", "/").rstrip("/") or "/"}],
                    plugins=[MarshmallowPlugin(schema_name_resolver=_resolver)])
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})

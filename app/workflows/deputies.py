@@ -43,13 +43,23 @@ def acting(membership: Membership, session) -> Delegation | None:
     delegation_id = session.get(SESSION_KEY)
     if not delegation_id:
         return None
+    item = acting_by_id(membership, delegation_id)
+    if item is None:
+        session.pop(SESSION_KEY, None)
+    return item
+
+
+def acting_by_id(membership: Membership, delegation_id) -> Delegation | None:
+    """The delegation `delegation_id` if this membership is its deputy and it holds today (a web session's switch,
+    or an API request's X-On-Behalf-Of header), else None."""
+    if not isinstance(delegation_id, int) or not 0 < delegation_id < 2 ** 31:
+        return None
     item = db.session.scalar(select(Delegation).options(
         joinedload(Delegation.delegator).joinedload(Membership.user),
         joinedload(Delegation.delegator).joinedload(Membership.org),
         joinedload(Delegation.delegator).joinedload(Membership.org_role),
         joinedload(Delegation.deputy).joinedload(Membership.user)).where(Delegation.id == delegation_id))
     if item is None or item.deputy_id != membership.id or not holds(item, clock.today()):
-        session.pop(SESSION_KEY, None)
         return None
     return item
 
