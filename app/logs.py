@@ -60,10 +60,9 @@ class MaskIdNumbers(logging.Filter):
             record.exc_text = mask_id_numbers(record.exc_text)
         if record.stack_info:
             record.stack_info = mask_id_numbers(record.stack_info)
-        for name in ("path",):
-            value = getattr(record, name, None)
-            if isinstance(value, str):
-                setattr(record, name, mask_id_numbers(value))
+        path = getattr(record, "path", None)  # the access line's request path
+        if isinstance(path, str):
+            record.path = mask_id_numbers(path)
         record._id_numbers_masked = True
         return True
 

@@ -175,7 +175,8 @@ def test_a_decision_moves_the_membership_and_the_org_with_it(app, world, db, dec
     assert (reg.state, reg.membership.state, reg.org.state) == (
         "approved" if decision == "approve" else "rejected", membership_state, org_state)
     assert [a.action for a in db.session.scalars(select(AuditLog).where(AuditLog.object_id == reg.id,
-                                                                        AuditLog.object_type == "registration"))] \
+                                                                        AuditLog.object_type == "registration")
+                                                 .order_by(AuditLog.id))] \
         == ["registration.submit", f"registration.{decision}"]
 
 

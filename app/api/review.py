@@ -3,7 +3,7 @@ transfers), an item's before / after details and evidence, approve / reject with
 
 Each kind asks the web review page's own permission (so an org-defined role's modules apply), lists through the
 workflow's own queue query and scope, and decides through the machine's `decide_many` (role, scope, own item and
-state checked there, one transaction and one audit row per item)."""
+state checked there for each item, one audit row per item; a batch is one transaction with a savepoint per item)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -222,8 +222,9 @@ class ApiReview(ApiBase):
 
     @expose(f"/<any({KIND_NAMES}):queue>/batch", methods=["POST"])
     @endpoint()
-    @doc("Approve or reject several items (each in its own transaction; out-of-scope or already handled items are "
-         "listed in `failed` and left unchanged)", body=s.BatchSchema, response=s.BatchResultSchema,
+    @doc("Approve or reject several items (one transaction, each item checked and decided on its own: out-of-scope "
+         "or already handled items are listed in `failed` and left unchanged, the others are decided)",
+         body=s.BatchSchema, response=s.BatchResultSchema,
          errors=(400, 401, 403))
     def batch(self, queue):
         k = _kind(queue)
@@ -232,8 +233,9 @@ class ApiReview(ApiBase):
         ids = list(dict.fromkeys(data["ids"]))
         # an item out of the reviewer's scope is "not found", never decided, whatever the machine would say
         visible, failed = [], []
+        items = k.flow.machine.load_many(ids)  # one query (and its related rows), not one per id
         for item_id in ids:
-            item = db.session.get(k.model, item_id)
+            item = items.get(item_id)
             if item is None or not k.visible(item, actor):
                 failed.append((item_id, str(_l("Record not found."))))
             else:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..authz import Actor  # noqa: F401  (the workflows import it from here too)
 from ..extensions import db
@@ -26,6 +28,11 @@ APPLICANT = "applicant"  # the owner of the item (checked by the machine's `is_o
 # revokes a role (see `StateMachine.enter(..., follows=True)`). Nobody may take it on its own.
 FOLLOWS = "follows"
 HANDLED = _l("This item has just been handled by someone else. Please refresh.")
+CLASHED = _l("This item was being changed by someone else at the same moment. Please refresh and try again.")
+# PostgreSQL's deadlock and serialization failures: two batches of one transaction each locking rows in another
+# order. The one PostgreSQL picks rolls its item back to the item's savepoint and tries it once more.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+_BATCH_AUDITS = "workflow_batch_audits"
 
 
 @dataclass(frozen=True)
@@ -40,11 +47,36 @@ def now() -> datetime.datetime:
     return datetime.datetime.now().replace(microsecond=0)
 
 
+def reread(item, row=None) -> None:
+    """Take the item's own columns as the database has them now, from `row` (its UPDATE … RETURNING) or else by one
+    SELECT by primary key, and forget its related rows, which are then found again by their (possibly new) keys,
+    from the session when it holds them. (`Session.refresh` would also run again every eager load the item was read
+    with: a batch's items are read with their related rows.)"""
+    mapper = sa_inspect(type(item))
+    if row is None:
+        db.session.refresh(item, attribute_names=[a.key for a in mapper.column_attrs])
+    else:
+        values = row._mapping
+        for column in mapper.local_table.columns:
+            set_committed_value(item, mapper.get_property_by_column(column).key, values[column])
+    db.session.expire(item, [r.key for r in mapper.relationships])
+
+
 def audit(actor: Actor | None, action: str, *, object_type: str | None = None, object_id: int | None = None,
           from_state: str | None = None, to_state: str | None = None, comment: str | None = None,
           result: str = "ok") -> AuditLog:
     """Add one audit row to the current transaction (the caller commits)."""
-    row = AuditLog(
+    row = audit_entry(actor, action, object_type=object_type, object_id=object_id, from_state=from_state,
+                      to_state=to_state, comment=comment, result=result)
+    db.session.add(row)
+    return row
+
+
+def audit_entry(actor: Actor | None, action: str, *, object_type: str | None = None, object_id: int | None = None,
+                from_state: str | None = None, to_state: str | None = None, comment: str | None = None,
+                result: str = "ok") -> AuditLog:
+    """An audit row, not yet added to the session."""
+    return AuditLog(
         at=datetime.datetime.now(),
         actor_id=actor.user_id if actor else None,
         actor=actor.display if actor else None,
@@ -60,8 +92,6 @@ def audit(actor: Actor | None, action: str, *, object_type: str | None = None, o
         result=result,
         ip=actor.ip if actor else None,
     )
-    db.session.add(row)
-    return row
 
 
 @contextmanager
@@ -219,40 +249,48 @@ class StateMachine:
         if action in self.reason_required and not comment:
             raise DomainError(_l("A reason is required to reject."), field="reason")
         if self.lock(item, action):
-            db.session.refresh(item)
+            reread(item)
             transition = self.check(item, action, actor, follows=follows)
         target_state, extra = self.resolve(item, transition)
         source, target = transition.source.value, target_state.value
-        result = db.session.execute(
+        columns = {**extra, **self.decided_values(item, transition, actor, comment), **(values or {})}
+        row = db.session.execute(
             update(self.model)
             .where(self.model.id == item.id, self.model.state == source)
-            .values(state=target, **extra, **(values or {}))
+            .values(state=target, **columns)
+            .returning(*self.model.__table__.columns)
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
+        ).first()
+        if row is None:
             raise ConcurrentTransition(HANDLED)
-        db.session.refresh(item)
+        reread(item, row)
         self.on_enter(item, transition, actor, comment)
-        row = None
+        entry = None
         if audit_as:
-            row = audit(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
-                        object_type=self.object_type, object_id=item.id, from_state=source, to_state=target,
-                        comment=comment)
-        self._notify(item, transition, actor, row)
+            entry = audit_entry(actor, audit_as if isinstance(audit_as, str) else f"{self.object_type}.{action}",
+                                object_type=self.object_type, object_id=item.id, from_state=source, to_state=target,
+                                comment=comment)
+            batch = db.session.info.get(_BATCH_AUDITS)
+            if batch is not None:  # a batch writes its items' audit rows together, at its end (see `_batch`)
+                batch.append(entry)
+            else:
+                db.session.add(entry)
+        self._notify(item, transition, actor, entry)
         return transition
+
+    def decided_values(self, item, transition: Transition, actor: Actor | None, comment: str | None) -> dict:
+        """Other columns a transition sets (who decided, when, the reason), written by the state's own UPDATE."""
+        return {}
 
     def _notify(self, item, transition: Transition, actor: Actor | None, audit_row: AuditLog | None) -> None:
         """X2, in the transition's transaction: the messages `notify` returns and, for a machine with `queues`, the
-        reviewers of the queue the item now waits in (see app/workflows/notifications.py). The event's key is the
-        transition's audit row (or the instant), so one transition never notifies a person twice."""
+        reviewers of the queue the item now waits in (see app/workflows/notifications.py), written now or, in a
+        batch, with the batch's others. The event's key is the transition's audit row (or the instant), so one
+        transition never notifies a person twice."""
         if not self.queues and type(self).notify is StateMachine.notify:
             return
-        if audit_row is not None:
-            db.session.flush()
-            key = f"a{audit_row.id}"
-        else:
-            key = f"{transition.action}@{datetime.datetime.now().isoformat()}"
-        notifications.record(self, item, transition, actor, key)
+        key = None if audit_row is not None else f"{transition.action}@{datetime.datetime.now().isoformat()}"
+        notifications.transitioned(notifications.Event(self, item, transition, actor, audit_row, key))
 
     def apply(self, item, action: str, actor: Actor, comment: str | None = None,
               values: dict | None = None) -> Any:
@@ -281,34 +319,142 @@ class StateMachine:
         return True
 
     def decide(self, item, decision: str, actor: Actor, reason: str | None = None):
-        """A reviewer's approve / reject of one item, through the step it means for this item."""
-        return self.apply(item, self.decision_step(item, decision, actor), actor, reason)
+        """A reviewer's approve / reject of one item, through the step it means for this item, in its own
+        transaction."""
+        with transaction():
+            transition = self.enter_decision(item, decision, actor, reason)
+        self.after_commit(item, transition)
+        return item
+
+    def enter_decision(self, item, decision: str, actor: Actor, reason: str | None = None) -> Transition:
+        """`decide` inside the caller's transaction (one item of a batch)."""
+        return self.enter(item, self.decision_step(item, decision, actor), actor, reason)
 
     def decide_many(self, ids: list[int], action: str, actor: Actor, reason: str | None = None):
-        """A reviewer's batch approve / reject (reason required to reject); returns (done, [(id, error)])."""
+        """A reviewer's batch approve / reject (reason required to reject); returns (done, [(id, error)]). See
+        `_batch`: every item is checked and decided as `decide` would, an item refused leaves the others done."""
         if action not in ("approve", "reject"):
             raise DomainError(_l("Unknown action."))
         if action == "reject" and not (reason or "").strip():
             raise DomainError(_l("A reason is required to reject."), field="reason")
-        return self._each(ids, lambda item: self.decide(item, action, actor, reason))
+        return self._batch(ids, lambda item: self.enter_decision(item, action, actor, reason))
 
     def apply_many(self, ids: list[int], action: str, actor: Actor, comment: str | None = None,
                    loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
-        """Apply one action to many items, each in its own transaction; return (done, [(id, error)])."""
-        return self._each(ids, lambda item: self.apply(item, action, actor, comment), loader)
+        """Apply one action to many items (see `_batch`); return (done, [(id, error)])."""
+        return self._batch(ids, lambda item: self.enter(item, action, actor, comment), loader)
 
-    def _each(self, ids: list[int], act: Callable[[Any], Any],
-              loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
-        done, failed = 0, []
-        for item_id in ids:
-            item = loader(item_id) if loader else (db.session.get(self.model, item_id) if 0 < item_id < 2 ** 31
-                                                   else None)
-            if item is None:
-                failed.append((item_id, str(_l("Record not found."))))
-                continue
+    # The related rows `check`, `enter`, `notify` and `waiting` read, loaded with a batch's items (loader options).
+    batch_load: tuple = ()
+
+    def load_many(self, ids: Iterable[int]) -> dict[int, Any]:
+        """The items of these ids (read afresh), with `batch_load`, in one query each; then `prepare_batch`."""
+        ids = sorted({i for i in ids if isinstance(i, int) and 0 < i < 2 ** 31})
+        if not ids:
+            return {}
+        items = list(db.session.scalars(select(self.model).where(self.model.id.in_(ids)).options(*self.batch_load)
+                                        .execution_options(populate_existing=True)))
+        loaded = Loaded((item.id, item) for item in items)
+        related = [r.key for r in sa_inspect(self.model).relationships]
+        loaded.kept = [value for item in items for key in related
+                       if (value := sa_inspect(item).dict.get(key)) is not None]  # held while `enter` rereads items
+        loaded.kept += self.prepare_batch(items) or []
+        return loaded
+
+    def prepare_batch(self, items: list) -> list:
+        """Read ahead, in a few queries, what deciding these items will read row by row (a machine's hook); returns
+        the rows read, which the batch keeps referenced (the session holds its rows weakly)."""
+        return []
+
+    def _batch(self, ids: list[int], step: Callable[[Any], Transition],
+               loader: Callable[[int], Any] | None = None) -> tuple[int, list[tuple[int, str]]]:
+        """Take `step` on each item in one transaction, each item in a savepoint of its own: an item that is refused
+        (state, role, scope, own item: the checks `enter` makes) or loses a race is rolled back to its savepoint and
+        listed with its message, and the others go on. Items are taken in id order (two batches lock rows in the
+        same order); their audit rows are written with them and their notifications together at the end
+        (`notifications.deferred`), all committed at once. Returns (done, [(id, error)]) in the order of `ids`."""
+        order = list(dict.fromkeys(ids))
+        done, failed, entered = 0, {}, []
+        if _BATCH_AUDITS in db.session.info:
+            raise RuntimeError("a batch inside a batch")
+        with transaction():
+            _begin_for_savepoints()
+            items = ({i: loader(i) for i in order} if loader else self.load_many(order))
+            audits = db.session.info[_BATCH_AUDITS] = []
             try:
-                act(item)
-                done += 1
+                with notifications.deferred() as events:
+                    for item_id in sorted(order):
+                        item = items.get(item_id)
+                        if item is None:
+                            failed[item_id] = str(_l("Record not found."))
+                            continue
+                        transition, error = self._in_savepoint(item, step, events, audits)
+                        if error is not None:
+                            failed[item_id] = error
+                        else:
+                            entered.append((item, transition))
+                            done += 1
+                    _write_audits(audits)  # their ids key the notifications written next
+            finally:
+                db.session.info.pop(_BATCH_AUDITS, None)
+        for item, transition in entered:
+            self.after_commit(item, transition)
+        return done, [(i, failed[i]) for i in order if i in failed]
+
+    def _in_savepoint(self, item, step: Callable[[Any], Transition], events: list,
+                      audits: list) -> tuple[Transition | None, str | None]:
+        for attempt in (1, 2):
+            marks = len(events), len(audits)
+            try:
+                with db.session.begin_nested():
+                    return step(item), None
             except DomainError as exc:
-                failed.append((item_id, str(exc.message)))
-        return done, failed
+                del events[marks[0]:], audits[marks[1]:]
+                db.session.expire(item)  # the row is as it was before the savepoint, not as the refused step left it
+                return None, str(exc.message)
+            except DBAPIError as exc:
+                del events[marks[0]:], audits[marks[1]:]
+                db.session.expire(item)
+                if isinstance(exc, IntegrityError):  # a row raced in against a unique index
+                    return None, str(CLASHED)
+                if getattr(exc.orig, "sqlstate", None) not in RETRY_SQLSTATES:
+                    raise
+                if attempt == 2:
+                    return None, str(CLASHED)
+        return None, str(CLASHED)  # pragma: no cover - the loop returns
+
+
+AUDIT_CHUNK = 500  # rows per INSERT (15 values a row: within SQLite's and PostgreSQL's parameter limits)
+
+
+def _write_audits(entries: list[AuditLog]) -> None:
+    """Insert a batch's audit rows with one multi-row INSERT (per AUDIT_CHUNK rows) and give each entry its id. Rows
+    come back matched on what they record (object, action): two entries alike in all of that may swap ids, which
+    tells them apart all the same."""
+    mapper = sa_inspect(AuditLog)
+    columns = [(c.key, mapper.get_property_by_column(c).key) for c in AuditLog.__table__.columns if not c.primary_key]
+    for start in range(0, len(entries), AUDIT_CHUNK):
+        chunk = entries[start:start + AUDIT_CHUNK]
+        rows = [{column: getattr(e, attribute) for column, attribute in columns} for e in chunk]
+        returned = db.session.execute(insert(AuditLog).values(rows).returning(
+            AuditLog.id, AuditLog.object_type, AuditLog.object_id, AuditLog.action)).all()
+        ids: dict[tuple, list[int]] = {}
+        for row in sorted(returned, key=lambda r: r.id):
+            ids.setdefault((row.object_type, row.object_id, row.action), []).append(row.id)
+        for e in chunk:
+            e.id = ids[(e.object_type, e.object_id, e.action)].pop(0)
+
+
+class Loaded(dict):
+    """A batch's items by id, and the rows read ahead for them (`kept`)."""
+
+    kept: list = []
+
+
+def _begin_for_savepoints() -> None:
+    """SQLite's driver opens a transaction only before a write, so a batch's first SAVEPOINT would open one of its
+    own that its RELEASE commits: each item would commit alone, apart from the batch's notifications. Open the
+    transaction first (PostgreSQL has one open already)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN")

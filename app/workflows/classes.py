@@ -687,7 +687,8 @@ def reject(actor: Actor, online_class: OnlineClass, reason: str | None) -> Onlin
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    """The HR queue's batch approve / reject: each class in its own transaction; (done, [(id, error)])."""
+    """The HR queue's batch approve / reject: one transaction, each class in a savepoint of its own
+    (StateMachine._batch); (done, [(id, error)])."""
     return machine.decide_many(ids, action, actor, reason)
 
 

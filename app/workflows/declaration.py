@@ -14,6 +14,7 @@ from flask_babel import gettext, lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 
 from .. import clock
 from .. import validators
@@ -78,6 +79,19 @@ class DeclarationMachine(StateMachine):
         Transition(S.PENDING_DEPT, "reject", S.REJECTED, frozenset({RoleName.DEPT_ADMIN})),
         Transition(S.PENDING_HR, "reject", S.REJECTED, frozenset({RoleName.HR_ADMIN})),
     )
+    batch_load = (selectinload(Declaration.person).selectinload(Person.user), selectinload(Declaration.unit),
+                  selectinload(Declaration.reviewer_org))
+
+    def prepare_batch(self, items: list[Declaration]) -> list:
+        """The orgs of the units' review chains (`chain_for`) and the year summaries the final approvals add to."""
+        kept = []
+        paths = {int(x) for item in items for x in item.unit.path.strip("/").split("/") if x}
+        if paths:
+            kept += db.session.scalars(select(Org).where(Org.id.in_(sorted(paths))).options(selectinload(Org.region)))
+        people = sorted({item.person_id for item in items if item.state == S.PENDING_HR.value})
+        if people:
+            kept += db.session.scalars(select(YearSummary).where(YearSummary.person_id.in_(people)))
+        return kept
 
     def in_scope(self, item: Declaration, actor: Actor) -> bool:
         return (item.reviewer_org is not None and item.person.user_id != actor.user_id
@@ -173,7 +187,11 @@ def chain_for(unit: Org) -> list[Org]:
     """The review chain of a unit: the unit, its competent department (if any), its HR bureau; the region's
     `declaration_levels` may shorten it (2 = unit → HR, 1 = unit only)."""
     ids = [int(x) for x in unit.path.strip("/").split("/") if x]
-    ancestors = {o.id: o for o in db.session.scalars(select(Org).where(Org.id.in_(ids)))}
+    read = []  # held while they are looked up: the session holds its rows weakly
+    if any(identity_key(Org, i) not in db.session.identity_map for i in ids):  # read ahead by a batch, or not
+        read = list(db.session.scalars(select(Org).where(Org.id.in_(ids))))
+    ancestors = {i: o for i in ids if (o := db.session.get(Org, i)) is not None}
+    del read
     path = [ancestors[i] for i in reversed(ids) if i in ancestors]  # nearest first
     dept = next((o for o in path if o.kind == OrgKind.DEPARTMENT.value), None)
     hr = next((o for o in path if o.kind in (OrgKind.HR_DISTRICT.value, OrgKind.HR_CITY.value)), None)
@@ -408,7 +426,8 @@ def reject(item: Declaration, actor: Actor, reason: str | None) -> Declaration:
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    """Batch approve / reject; each item is its own transaction. Returns (done, failures)."""
+    """Batch approve / reject: one transaction, each item in a savepoint of its own (StateMachine._batch). Returns
+    (done, failures)."""
     return machine.decide_many(ids, action, actor, reason)
 
 

@@ -1,10 +1,11 @@
 """X2 notifications: written in the transaction of the state change, shown in the platform, e-mailed by a worker.
 
 The state machines say what a transition tells (`StateMachine.notify`: the applicant hears of a decision) and where
-an item now waits (`StateMachine.waiting`: the org, the admin role and the queue's view); `record` turns both into
-`Notification` rows (one per person and event, never two: a unique key) and keeps the item's `ReviewWait` (what
-the reminders of X3 read). Nothing leaves the database inside the transaction: once it commits, the new rows'
-e-mails are handed to the task queue (`deliver`), inline when there is no worker.
+an item now waits (`StateMachine.waiting`: the org, the admin role and the queue's view); `record_many` turns both
+into `Notification` rows (one per person and event, never two: a unique key) and keeps the item's `ReviewWait` (what
+the reminders of X3 read), for one transition or, inside `deferred()`, for all the items of a batch at once. Nothing
+leaves the database inside the transaction: once it commits, the new rows' e-mails are handed to the task queue
+(`deliver`), inline when there is no worker.
 
 Delivery takes each row in a transaction of its own: a conditional UPDATE (pending -> sent) claims it and holds its
 row lock while the SMTP server takes the message; the claim commits only once the server has accepted it. A row
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
 from flask import current_app, has_request_context, request
 from flask_babel import gettext
 from flask_mail import Message
-from sqlalchemy import case, event, func, select, update
+from sqlalchemy import case, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -38,6 +40,7 @@ MAX_ATTEMPTS = 5
 PAGE_SIZE = 20
 SWEEP_BATCH = 500
 _PENDING_KEY = "notifications_to_deliver"
+_DEFERRED_KEY = "notifications_deferred"
 
 
 @dataclass
@@ -73,15 +76,38 @@ def admins(org_ids: Iterable[int] | None, role: str, view_name: str,
            exclude_user_id: int | None = None) -> list[Account]:
     """The active `role` members of the orgs `org_ids` (None: platform-wide, any org) who may open `view_name`: an
     admin whose org-defined role (U3) lacks the module of the queue hears nothing of its items either."""
-    stmt = (select(Membership).options(selectinload(Membership.user), selectinload(Membership.org_role))
-            .where(Membership.role == role, Membership.state == MembershipState.ACTIVE.value))
-    if org_ids is not None:
-        stmt = stmt.where(Membership.org_id.in_(list(org_ids)))
-    found = {}
-    for m in db.session.scalars(stmt):
-        if m.user_id != exclude_user_id and m.user.active and module_allows(m, view_name):
-            found[m.user_id] = m.user
-    return [found[k] for k in sorted(found)]
+    return admins_many([(org_ids, role, view_name, exclude_user_id)])[0]
+
+
+def admins_many(requests: list[tuple]) -> list[list[Account]]:
+    """`admins` for many (org_ids, role, view_name, exclude_user_id) at once: the memberships of each role over all
+    the orgs asked for are read together (one query per role and its accounts and org-defined roles, whatever the
+    number of requests), then each request keeps its own orgs, people and module."""
+    wanted: dict[tuple[str, bool], set] = {}
+    for org_ids, role, _view, _exclude in requests:
+        ids = wanted.setdefault((role, org_ids is None), set())
+        if org_ids is not None:
+            ids.update(org_ids)
+    members: dict[tuple[str, bool], list[Membership]] = {}
+    for (role, platform), ids in wanted.items():
+        if not platform and not ids:
+            members[(role, platform)] = []
+            continue
+        stmt = (select(Membership).options(selectinload(Membership.user), selectinload(Membership.org_role))
+                .where(Membership.role == role, Membership.state == MembershipState.ACTIVE.value))
+        if not platform:
+            stmt = stmt.where(Membership.org_id.in_(sorted(ids)))
+        members[(role, platform)] = list(db.session.scalars(stmt))
+    found = []
+    for org_ids, role, view_name, exclude_user_id in requests:
+        orgs = None if org_ids is None else set(org_ids)
+        people = {}
+        for m in members[(role, org_ids is None)]:
+            if (orgs is None or m.org_id in orgs) and m.user_id != exclude_user_id and m.user.active \
+                    and module_allows(m, view_name):
+                people[m.user_id] = m.user
+        found.append([people[k] for k in sorted(people)])
+    return found
 
 
 def email_on(user_id: int) -> bool:
@@ -110,57 +136,129 @@ def write(notes: Iterable[Note], *, event: str, object_type: str | None = None,
           object_id: int | None = None) -> int:
     """Add one row per recipient of each note, in the caller's transaction; a (person, event) already notified is
     skipped (the unique key), so running the same event twice notifies nobody twice. Returns the rows added."""
-    rows, seen = [], set()
+    return write_many([(list(notes), event, object_type, object_id)])
+
+
+INSERT_CHUNK = 500  # rows per INSERT (14 values a row: within SQLite's and PostgreSQL's parameter limits)
+
+
+def write_many(events: list[tuple[list[Note], str, str | None, int | None]]) -> int:
+    """`write` for many events (notes, event, object_type, object_id) at once: the recipients' e-mail choices in one
+    query, the rows in one INSERT (per INSERT_CHUNK rows)."""
     at = clock.now().replace(microsecond=0)
-    for note in notes:
-        accounts = [a for a in note.recipients if a is not None]
-        if not accounts:
-            continue
-        prefs = dict(db.session.execute(select(NotificationPref.user_id, NotificationPref.email_on).where(
-            NotificationPref.user_id.in_([a.id for a in accounts]))).all())
-        key = f"{event}:{NotificationKind(note.kind).value}"[:120]
-        for account in accounts:
-            if (account.id, key) in seen:
-                continue
-            seen.add((account.id, key))
-            mailed = prefs.get(account.id, True) and _usable(account.email)
-            rows.append(dict(user_id=account.id, kind=NotificationKind(note.kind).value, title=str(note.title)[:200],
-                             body=str(note.body), link=note.link, object_type=object_type, object_id=object_id,
-                             event=key, created_at=at, email_to=account.email if mailed else None,
-                             email_state=(EmailState.PENDING if mailed else EmailState.SKIPPED).value,
-                             email_attempts=0))
-    if not rows:
+    everyone = {a.id for notes, *_ in events for note in notes for a in note.recipients if a is not None}
+    if not everyone:
         return 0
+    prefs = dict(db.session.execute(select(NotificationPref.user_id, NotificationPref.email_on).where(
+        NotificationPref.user_id.in_(sorted(everyone)))).all())
+    rows = []
+    for notes, event, object_type, object_id in events:
+        seen = set()
+        for note in notes:
+            accounts = [a for a in note.recipients if a is not None]
+            key = f"{event}:{NotificationKind(note.kind).value}"[:120]
+            for account in accounts:
+                if (account.id, key) in seen:
+                    continue
+                seen.add((account.id, key))
+                mailed = prefs.get(account.id, True) and _usable(account.email)
+                rows.append(dict(user_id=account.id, kind=NotificationKind(note.kind).value,
+                                 title=str(note.title)[:200], body=str(note.body), link=note.link,
+                                 object_type=object_type, object_id=object_id, event=key, created_at=at,
+                                 email_to=account.email if mailed else None,
+                                 email_state=(EmailState.PENDING if mailed else EmailState.SKIPPED).value,
+                                 email_attempts=0))
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (dialect.insert(Notification).values(rows)
-            .on_conflict_do_nothing(index_elements=["user_id", "event"])
-            .returning(Notification.id, Notification.email_state))
-    added = db.session.execute(stmt).all()
+    added = []
+    for start in range(0, len(rows), INSERT_CHUNK):
+        stmt = (dialect.insert(Notification).values(rows[start:start + INSERT_CHUNK])
+                .on_conflict_do_nothing(index_elements=["user_id", "event"])
+                .returning(Notification.id, Notification.email_state))
+        added += db.session.execute(stmt).all()
     db.session.info.setdefault(_PENDING_KEY, []).extend(
         i for i, state in added if state == EmailState.PENDING.value)
     return len(added)
 
 
-def record(machine, item, transition, actor, key: str) -> None:
-    """A machine's transition (or a row it opens): the notes of `machine.notify`, and, for a machine with queues,
-    the reviewers where the item now waits, whose `ReviewWait` replaces the item's earlier one."""
-    notes = list(machine.notify(item, transition, actor) or [])
-    if machine.queues:
-        waits = list(machine.waiting(item) or [])
-        db.session.execute(ReviewWait.__table__.delete().where(
-            ReviewWait.object_type == machine.object_type, ReviewWait.object_id == item.id))
-        since = clock.now().replace(microsecond=0)
-        for w in waits:
-            db.session.add(ReviewWait(object_type=machine.object_type, object_id=item.id,
+@dataclass
+class Event:
+    """A machine's transition (or a row it opened) to tell of: keyed by its audit row (or `key`), so that one
+    transition never notifies a person twice."""
+
+    machine: Any
+    item: Any
+    transition: Any
+    actor: Any
+    audit_row: Any = None
+    key: str | None = None
+
+    def event_key(self) -> str:
+        key = f"a{self.audit_row.id}" if self.audit_row is not None else self.key
+        return f"{self.machine.object_type}:{self.item.id}:{key}"
+
+
+def transitioned(event: Event) -> None:
+    """A transition's notifications, in its transaction: written now, or, inside `deferred()`, with the others of
+    the block when it ends."""
+    pending = db.session.info.get(_DEFERRED_KEY)
+    if pending is not None:
+        pending.append(event)
+    else:
+        record_many([event])
+
+
+@contextmanager
+def deferred():
+    """Collect the notifications of the transitions taken inside the block (a batch of decisions) and write them
+    together when it ends without an error, still inside the caller's transaction: one DELETE and one INSERT of
+    wait rows, one query for the next reviewers per role, one for the e-mail choices, one INSERT of notifications,
+    whatever the number of items. Yields the list of collected events: a caller that rolls an item back to its
+    savepoint removes that item's events from it. Nested use joins the outer block."""
+    if _DEFERRED_KEY in db.session.info:
+        yield db.session.info[_DEFERRED_KEY]
+        return
+    events: list[Event] = []
+    db.session.info[_DEFERRED_KEY] = events
+    try:
+        yield events
+    finally:
+        db.session.info.pop(_DEFERRED_KEY, None)
+    record_many(events)
+
+
+def record_many(events: list[Event]) -> None:
+    """The notes of each event's `machine.notify` and, for machines with queues, the reviewers where its item now
+    waits (its `ReviewWait` rows replaced: an item's wait rows follow its latest event)."""
+    if not events:
+        return
+    if any(e.audit_row is not None and e.audit_row.id is None for e in events):
+        db.session.flush()  # the audit rows' ids key the events
+    last = {}
+    for e in events:
+        if e.machine.queues:
+            last[(e.machine.object_type, e.item.id)] = e
+    since = clock.now().replace(microsecond=0)
+    batch, wait_rows, asks, cleared = [], [], [], {}
+    for e in events:
+        notes = list(e.machine.notify(e.item, e.transition, e.actor) or [])
+        if last.get((e.machine.object_type, e.item.id)) is e:
+            cleared.setdefault(e.machine.object_type, []).append(e.item.id)
+            for w in e.machine.waiting(e.item) or []:
+                wait_rows.append(dict(object_type=e.machine.object_type, object_id=e.item.id,
                                       org_id=w.org.id if w.org is not None else None, role=w.role,
                                       view_name=w.view_name, title=str(w.title)[:200], link=w.link, since=since))
-            orgs = None if w.org is None else [w.org.id, *w.also]
-            notes.append(Note(admins(orgs, w.role, w.view_name, w.exclude_user_id), NotificationKind.QUEUE,
-                              w.title, w.body, w.link))
-        if waits:
-            db.session.flush()
-    write(notes, event=f"{machine.object_type}:{item.id}:{key}", object_type=machine.object_type,
-          object_id=item.id)
+                asks.append((notes, w))
+        batch.append((notes, e.event_key(), e.machine.object_type, e.item.id))
+    for object_type, ids in cleared.items():
+        db.session.execute(ReviewWait.__table__.delete().where(
+            ReviewWait.object_type == object_type, ReviewWait.object_id.in_(ids)))
+    if wait_rows:
+        db.session.execute(insert(ReviewWait), wait_rows)
+    reviewers = admins_many([(None if w.org is None else [w.org.id, *w.also], w.role, w.view_name,
+                              w.exclude_user_id) for _notes, w in asks])
+    for (notes, w), accounts in zip(asks, reviewers):
+        notes.append(Note(accounts, NotificationKind.QUEUE, w.title, w.body, w.link))
+    write_many(batch)
 
 
 # ---------------------------------------------------------------- after the commit: hand the e-mails over

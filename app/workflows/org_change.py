@@ -171,14 +171,14 @@ class OrgChangeMachine(StateMachine):
         """approve / reject on the side the actor covers and that still waits."""
         return f"{decision}_{side_for(item, actor)}"
 
-    def decide(self, item: OrgChange, decision: str, actor: Actor, reason: str | None = None) -> OrgChange:
+    def enter_decision(self, item: OrgChange, decision: str, actor: Actor, reason: str | None = None):
         """If the other party moved the request on at the same instant, decide again on what it has become
-        (once)."""
+        (once). The refused attempt wrote nothing: the state's conditional UPDATE is the first write."""
         try:
-            return super().decide(item, decision, actor, reason)
+            return super().enter_decision(item, decision, actor, reason)
         except ConcurrentTransition:
-            db.session.expire_all()
-            return super().decide(db.session.get(OrgChange, item.id), decision, actor, reason)
+            db.session.refresh(item)
+            return super().enter_decision(item, decision, actor, reason)
 
 
 machine = OrgChangeMachine()

@@ -47,6 +47,8 @@ class RegistrationMachine(StateMachine):
         Transition(S.PENDING, "reject", S.REJECTED, REVIEWERS),
         Transition(S.PENDING, "withdraw", S.WITHDRAWN, frozenset({APPLICANT})),
     )
+    batch_load = (selectinload(Registration.reviewer_org), selectinload(Registration.org),
+                  selectinload(Registration.user), selectinload(Registration.membership))
 
     def in_scope(self, item: Registration, actor: Actor) -> bool:
         # Reviewers act on registrations addressed to an org inside their subtree, never on their own.
@@ -55,10 +57,11 @@ class RegistrationMachine(StateMachine):
     def is_owner(self, item: Registration, actor: Actor) -> bool:
         return actor.user_id is not None and item.user_id == actor.user_id
 
+    def decided_values(self, item: Registration, transition: Transition, actor: Actor, comment: str | None) -> dict:
+        return dict(decided_at=now(), decided_by_id=actor.user_id if transition.action != "withdraw" else None,
+                    reason=comment)
+
     def on_enter(self, item: Registration, transition: Transition, actor: Actor, comment: str | None) -> None:
-        item.decided_at = now()
-        item.decided_by_id = actor.user_id if transition.action != "withdraw" else None
-        item.reason = comment
         # The membership (and the org an org registration brings) take the same step through their own
         # machines, in this transaction; the registration's audit row records all of it.
         membership_machine.enter(item.membership, transition.action, actor, follows=True, audit_as=False)
@@ -109,7 +112,8 @@ def reject(reg: Registration, actor: Actor, reason: str | None) -> Registration:
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    """Batch approve / reject; each item is its own transaction. Returns (done, failures)."""
+    """Batch approve / reject: one transaction, each item in a savepoint of its own (StateMachine._batch). Returns
+    (done, failures)."""
     return machine.decide_many(ids, action, actor, reason)
 
 

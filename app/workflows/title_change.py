@@ -61,6 +61,7 @@ class TitleChangeMachine(StateMachine):
         Transition(S.PENDING, "reject", S.REJECTED, REVIEWERS),
         Transition(S.PENDING, "withdraw", S.WITHDRAWN, frozenset({APPLICANT})),
     )
+    batch_load = (selectinload(TitleChange.person).selectinload(Person.user), selectinload(TitleChange.unit))
 
     def in_scope(self, item: TitleChange, actor: Actor) -> bool:
         # A parent unit covers its sub-units; nobody reviews their own change.
@@ -73,10 +74,11 @@ class TitleChangeMachine(StateMachine):
         return (actor.user_id is not None and actor.role == RoleName.PROFESSIONAL
                 and item.person.user_id == actor.user_id)
 
+    def decided_values(self, item: TitleChange, transition: Transition, actor: Actor, comment: str | None) -> dict:
+        return dict(decided_at=now(), decided_by_id=actor.user_id if transition.action != "withdraw" else None,
+                    reason=comment)
+
     def on_enter(self, item: TitleChange, transition: Transition, actor: Actor, comment: str | None) -> None:
-        item.decided_at = now()
-        item.decided_by_id = actor.user_id if transition.action != "withdraw" else None
-        item.reason = comment
         if transition.action == "approve":
             person = item.person
             for key, value in decode(item.after).items():
@@ -234,7 +236,8 @@ def reject(item: TitleChange, actor: Actor, reason: str | None) -> TitleChange:
 
 
 def decide_many(ids: list[int], action: str, actor: Actor, reason: str | None = None):
-    """Batch approve / reject; each item is its own transaction. Returns (done, failures)."""
+    """Batch approve / reject: one transaction, each item in a savepoint of its own (StateMachine._batch). Returns
+    (done, failures)."""
     return machine.decide_many(ids, action, actor, reason)
 
 

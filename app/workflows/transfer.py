@@ -47,6 +47,9 @@ class TransferMachine(StateMachine):
         Transition(S.PENDING_IN, "withdraw", S.WITHDRAWN, frozenset({APPLICANT, RoleName.UNIT_ADMIN})),
     )
 
+    batch_load = (selectinload(Transfer.person).selectinload(Person.user), selectinload(Transfer.from_unit),
+                  selectinload(Transfer.to_unit))
+
     def in_scope(self, item: Transfer, actor: Actor) -> bool:
         """Either unit of the transfer lies in the actor's subtree (who may see it)."""
         return actor.role == RoleName.UNIT_ADMIN and (actor.covers(item.from_unit.path)
