@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, text
 
 from app import clock
 from tests import factories
-from tests.helpers import CAPTCHA, build_matrix, cheap_passwords, snapshot_reference_data, truncate
+from tests.helpers import (CAPTCHA, DISTRIBUTION_PEOPLE, build_matrix, cheap_passwords, make_person, person_of,
+                           snapshot_reference_data, truncate)
 
 # One calendar day for the whole run: constants computed when a module is collected ("today", "this year") and the
 # checks the platform makes while a test runs must agree, even when the run crosses midnight in the platform's zone.
@@ -217,3 +218,24 @@ def smtp_server(app, monkeypatch):
         yield handler
     finally:
         controller.stop()
+
+
+# ------------------------------------------------------------------ the distribution statistics' world
+
+@pytest.fixture()
+def distribution_world(fast_world):
+    """The world with industries and the people of DISTRIBUTION_PEOPLE (titles, qualifications, staff or not)."""
+    from app.extensions import db as _db
+    from app.models import Org
+
+    w = fast_world
+    for org, industry in ((w.unit, "卫生健康"), (w.sub_unit, "卫生健康"), (w.other_unit, "教育")):
+        _db.session.get(Org, org.id).industry = industry
+    _db.session.commit()
+    for attr, name, series, level, quals, staff in DISTRIBUTION_PEOPLE:
+        unit = getattr(w, attr)
+        account = make_person(name, unit) if staff else factories.make_account(name, person_unit=unit)
+        person = person_of(account)
+        person.title_series, person.title_level, person.vocational_qualifications = series, level, quals
+    _db.session.commit()
+    return w

@@ -30,7 +30,7 @@ from app.workflows import registration as reg_flow
 from app.workflows import title_change as title_flow
 from tests import factories
 from tests.factories import actor_for
-from tests.helpers import needs_postgres, zh
+from tests.helpers import needs_postgres, register, zh
 
 R = RoleName
 YEAR = datetime.date.today().year
@@ -77,9 +77,7 @@ def _declarations(db, world, people: list[Person], state: str, reviewer: Org) ->
 
 
 def _registrations(world, n: int) -> list[int]:
-    from tests.test_registration_workflow import register_person
-
-    return [register_person(world.unit, name=f"新注册人{i}").id for i in range(n)]
+    return [register(world.unit, f"新注册人{i}").id for i in range(n)]
 
 
 def _title_changes(db, world, people: list[Person]) -> list[int]:

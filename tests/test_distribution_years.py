@@ -21,10 +21,8 @@ from app.workflows import orgs as org_flow
 from app.workflows import stat_snapshots
 from app.workflows import statistics as stats
 from tests.factories import actor_for, make_org
-from tests.helpers import log_in, make_person, page, person_of, statements, zh
-from tests.test_statistics_distribution import (_staff_under, distribution_world, expected_industries,  # noqa: F401
-                                                expected_orgs, expected_qualifications, expected_titles, orgs_of,
-                                                titles_of)
+from tests.helpers import (expected_industries, expected_orgs, expected_qualifications, expected_titles, log_in,
+                           make_person, orgs_of, page, person_of, staff_under, statements, titles_of, zh)
 
 R = RoleName
 PAGES = ("orgs", "titles", "industries", "qualifications")
@@ -55,7 +53,7 @@ def figures(actor, org: Org, year=None) -> dict:
 
 def expected(org: Org) -> dict:
     """The same figures counted independently from the rows of the database as they are now."""
-    staff = len(_staff_under(org))
+    staff = len(staff_under(org))
     industries = expected_industries(org)
     orgs = {k: v for k, v in expected_orgs(org).items() if any(v)}
     below = [o for o in db.session.scalars(select(Org)) if o.path.startswith(org.path) and o.id != org.id

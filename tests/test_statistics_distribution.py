@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections import Counter
 
 import pytest
 from openpyxl import load_workbook
@@ -17,120 +16,29 @@ from app.models import Membership, Org, OrgKind, Person, RoleName
 from app.workflows import distribution as dist
 from app.workflows import orgs as org_flow
 from app.workflows import statistics as stats
-from app.workflows.title_change import split_list
-from tests import factories
 from tests.factories import actor_for, make_org
-from tests.helpers import is_login_redirect, log_in, make_person, page, person_of, zh
+from tests.helpers import (expected_industries, expected_orgs, expected_qualifications, expected_titles,
+                           is_login_redirect, log_in, make_person, orgs_of, page, person_of, staff_under, titles_of,
+                           zh)
 
 R = RoleName
 PAGES = ("orgs", "titles", "industries", "qualifications")
 
 pytestmark = pytest.mark.usefixtures("fresh_id_sequence")
 
-# (org attribute of the world, name, title series, title level, qualifications, staff?)
-PEOPLE = [
-    ("unit", "甲医甲", "卫生技术", "正高级", "执业医师,主治医师", True),
-    ("unit", "甲医乙", "卫生技术", "副高级", "执业医师", True),
-    ("unit", "甲医丙", "卫生技术", "中级", "执业医师、执业药师", True),
-    ("unit", "甲医丁", "工程技术", "初级", None, True),
-    ("unit", "甲医戊", None, None, "", True),
-    ("sub_unit", "分院甲", "卫生技术", "初级", "执业护士", True),
-    ("sub_unit", "分院乙", "会计", "未定级", "注册会计师；执业医师", True),
-    ("other_unit", "乙校甲", "中小学教师", "中级", "教师资格", True),
-    ("other_unit", "乙校乙", "中小学教师", "副高级", "教师资格,教师资格", True),
-    ("dept", "卫健局甲", "经济", "中级", None, True),
-    ("unit", "非在册人员", "卫生技术", "正高级", "执业医师", False),  # not staff: never counted
-]
-
-
-@pytest.fixture()
-def distribution_world(fast_world):
-    w = fast_world
-    for org, industry in ((w.unit, "卫生健康"), (w.sub_unit, "卫生健康"), (w.other_unit, "教育")):
-        db.session.get(Org, org.id).industry = industry
-    db.session.commit()
-    for attr, name, series, level, quals, staff in PEOPLE:
-        unit = getattr(w, attr)
-        account = make_person(name, unit) if staff else factories.make_account(name, person_unit=unit)
-        person = person_of(account)
-        person.title_series, person.title_level, person.vocational_qualifications = series, level, quals
-    db.session.commit()
-    return w
-
-
-# ------------------------------------------------------------------ the independent count, from the database rows
-
-def _staff_under(org: Org) -> list[tuple[Person, Org]]:
-    """Every staff member of the subtree of `org` with their unit, read row by row (not through the tally)."""
-    rows = db.session.execute(select(Person, Org).join(Org, Org.id == Person.unit_id)
-                              .where(Person.is_staff)).all()
-    return [(p, u) for p, u in rows if u.path.startswith(org.path)]
-
-
-def _grade(level) -> str:
-    return {"初级": "junior", "中级": "intermediate", "副高级": "senior", "正高级": "senior"}.get(level, "none")
-
-
-def expected_titles(org: Org) -> dict:
-    out: dict = {}
-    for p, _u in _staff_under(org):
-        row = out.setdefault(p.title_series or "", Counter())
-        row[_grade(p.title_level)] += 1
-        row["staff"] += 1
-        if p.title_level in ("正高级", "副高级"):
-            row["senior_" + p.title_level] += 1
-    return out
-
-
-def expected_qualifications(org: Org) -> Counter:
-    return Counter(q for p, _u in _staff_under(org) for q in set(split_list(p.vocational_qualifications)))
-
-
-def expected_industries(org: Org) -> dict:
-    out: dict = {}
-    for p, u in _staff_under(org):
-        out.setdefault(u.industry or "", [0, 0])[1] += 1
-    for u in db.session.scalars(select(Org).where(Org.kind == OrgKind.UNIT.value, Org.state == "active")):
-        if u.path.startswith(org.path):
-            out.setdefault(u.industry or "", [0, 0])[0] += 1
-    return out
-
-
-def expected_orgs(org: Org) -> dict:
-    """Per child: [departments, units, bases, staff] of its subtree (itself included); None: own staff."""
-    out: dict = {}
-    for child in db.session.scalars(select(Org).where(Org.parent_id == org.id)):
-        below = [o for o in db.session.scalars(select(Org)) if o.path.startswith(child.path) and o.state == "active"]
-        out[child.id] = [sum(o.kind == k for o in below) for k in ("department", "unit", "base")] + \
-            [len(_staff_under(child))]
-    own = sum(1 for _p, u in _staff_under(org) if u.id == org.id)
-    if own:
-        out[None] = [0, 0, 0, own]
-    return out
-
-
-def titles_of(result) -> dict:
-    return {item.value: Counter({k: v for k, v in item.grades.items() if v}) + Counter({"staff": item.staff})
-            for item in result.items}
-
-
-def orgs_of(result) -> dict:
-    return {(r.org.id if r.org else None): [r.departments, r.units, r.bases, r.staff] for r in result.rows}
-
-
 def check_all(actor, org: Org) -> None:
     titles = dist.titles(actor, org.id)
     assert titles_of(titles) == expected_titles(org), org.name
-    assert titles.total.staff == len(_staff_under(org))
+    assert titles.total.staff == len(staff_under(org))
     quals = dist.qualifications(actor, org.id)
     assert {i.value: i.staff for i in quals.items} == dict(expected_qualifications(org)), org.name
-    assert quals.total.staff == len(_staff_under(org))
+    assert quals.total.staff == len(staff_under(org))
     industries = dist.industries(actor, org.id)
     assert {i.value: [i.units, i.staff] for i in industries.items} == expected_industries(org), org.name
     orgs = dist.org_counts(actor, org.id)
     assert {k: v for k, v in orgs_of(orgs).items() if any(v)} == \
         {k: v for k, v in expected_orgs(org).items() if any(v)}, org.name
-    assert orgs.total.staff == len(_staff_under(org))
+    assert orgs.total.staff == len(staff_under(org))
 
 
 # ------------------------------------------------------------------ figures

@@ -204,6 +204,8 @@ _LAYOUT = """() => {
 def desktop_unchanged(page: Page, path: str) -> str | None:
     page.goto(path)
     page.wait_for_load_state("load")
+    # a video's box takes its size from the file's metadata, which may arrive between the two measures
+    page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.readyState >= 1)")
     with_css = page.evaluate(_LAYOUT)
     page.evaluate("() => { document.querySelector('link[href$=\"mobile.css\"]').disabled = true; }")
     without = page.evaluate(_LAYOUT)
