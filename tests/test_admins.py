@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Account, LoginThrottle, Membership, MembershipState, Person, RoleName
+from app.models import Account, LoginThrottle, Membership, MembershipState, Org, Person, RoleName
 from app.workflows import admins as flow
 from app.validators import mask_id_number
 from app.workflows.base import ConcurrentTransition, DomainError, PermissionDenied
@@ -503,12 +503,13 @@ def test_two_hand_overs_at_once_leave_exactly_one_super_admin(app, fast_world, d
     targets = [membership_of(second_admin(world, f"候任管理员{i}")).id for i in range(2)]
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
+    admin_id, unit_id = world.unit_admin.id, world.unit.id  # read here: a thread must not load through this session
 
     def hand_over(target_id: int) -> None:
         with app.app_context():
             from app.extensions import db as tdb
 
-            actor = actor_for(tdb.session.get(Account, world.unit_admin.id), R.UNIT_ADMIN, world.unit)
+            actor = actor_for(tdb.session.get(Account, admin_id), R.UNIT_ADMIN, tdb.session.get(Org, unit_id))
             tdb.session.commit()
             barrier.wait(timeout=30)
             try:

@@ -377,7 +377,8 @@ def test_lookup_by_id_number_and_name_on_the_page(client, world):
     body = page(post(person.id_number, "周明", captcha="0000"))
     assert cert.number not in body
 
-    audit = _db.session.scalars(select(AuditLog).where(AuditLog.action == "certificate.lookup")).all()
+    audit = _db.session.scalars(select(AuditLog).where(AuditLog.action == "certificate.lookup")
+                                .order_by(AuditLog.id)).all()
     assert [a.result for a in audit] == ["ok", "not_found"]
     assert all(person.id_number not in (a.comment or "") for a in audit)
 
