@@ -12,7 +12,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+if str(HERE.parent) not in sys.path:
+    sys.path.append(str(HERE.parent))  # after bench/: the bench's own run.py stays the one `import run` finds
 
 TALLY_MIGRATION = HERE.parent / "migrations" / "versions" / "b7c8d9e0f1a2_staff_tally.py"
 TABLES = ("staff_tally", "completion_unit", "completion_rollup", "completion_org", "completion_org_year",
