@@ -16,7 +16,7 @@ from app.models import (Account, BaseReport, BaseReportLine, IdentityCorrection,
                         MembershipState, Person, RoleName)
 from app.workflows.base import Actor, audit
 from tests import factories
-from tests.helpers import CJK, login, page, statements, zh
+from tests.helpers import CJK, login, make_declaration, make_person, page, register, statements, zh
 
 R = RoleName
 YEAR = clock.today().year
@@ -313,3 +313,22 @@ def test_big_counts_stop_at_the_cap(app, world, monkeypatch):
                      html)
     html, _seen = home_of(app, world.sysadmin, R.SYSADMIN)
     assert zh("more than %(n)s", n="2") in html  # the accounts
+
+
+def test_what_waits_in_a_city_is_counted_up_to_the_cap(app, world, monkeypatch):
+    """A city reviewer's queue cards count what waits no further than the cap (50,000 pending registrations were a
+    40 ms home page, 100,000 took 77 ms); under it they are exact."""
+    from app.workflows import dashboard
+
+    monkeypatch.setattr(dashboard, "COUNT_CAP", 2)
+    for i in range(3):
+        register(world.unit, f"待审注册{i}")
+        make_declaration(world, make_person(f"待审申报{i}", world.unit), "pending_hr")
+    html, _seen = home_of(app, world.city_admin, R.HR_ADMIN)
+    capped = re.escape(zh("more than %(n)s", n="2"))
+    for card in ("pending-card", "pending-declarations-card"):
+        assert re.search(rf'id="{card}"[^>]*>\s*<span class="stat-number">{capped}', html), card
+    monkeypatch.setattr(dashboard, "COUNT_CAP", 3)
+    html, _seen = home_of(app, world.city_admin, R.HR_ADMIN)
+    for card in ("pending-card", "pending-declarations-card"):
+        assert re.search(rf'id="{card}"[^>]*>\s*<span class="stat-number">3<', html), card
