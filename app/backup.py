@@ -454,54 +454,10 @@ def report(result: Verification, echo=print) -> None:
          + ("" if result.revision[0] == result.revision[1] else "  <-- differs"))
 
 
-# ------------------------------------------------------------------ the commands (registered in app/cli.py)
-
-
-def commands() -> list:
-    import click
-    from flask import current_app
-    from flask.cli import with_appcontext
-
-    @click.command("backup")
-    @click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False),
-                  help="A new (or empty) directory for the backup.")
-    @with_appcontext
-    def backup_command(to_dir: str) -> None:
-        """Back up the database (pg_dump, or SQLite's online backup) and the file store, with a manifest of row
-        counts and checksums."""
-        from .extensions import db
-
-        try:
-            backup(current_app.config, db.engine, to_dir, echo=click.echo)
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    @click.command("restore")
-    @click.option("--from", "from_dir", required=True, type=click.Path(exists=True, file_okay=False),
-                  help="A directory written by `flask backup`.")
-    @click.option("--database-url", required=True,
-                  help="The database to restore into (created if it does not exist; must be empty unless --force).")
-    @click.option("--files-to", type=click.Path(file_okay=False), default=None,
-                  help="Restore the files into DIR/uploads and DIR/learning (default: the configured UPLOAD_FOLDER "
-                       "and LEARNING_FOLDER, which must be empty unless --force).")
-    @click.option("--force", is_flag=True, help="Restore into a database or directory that is not empty.")
-    @click.option("--jobs", default=1, show_default=True, help="Parallel pg_restore jobs.")
-    @with_appcontext
-    def restore_command(from_dir: str, database_url: str, files_to: str | None, force: bool, jobs: int) -> None:
-        """Restore a backup into a new database and file store, then compare row counts and file checksums with
-        the backup's manifest."""
-        try:
-            result = restore(current_app.config, from_dir, database_url, files_to=files_to, force=force, jobs=jobs,
-                             echo=click.echo)
-        except BackupError as exc:
-            raise click.ClickException(str(exc)) from None
-        report(result, echo=click.echo)
-        if not result.ok:
-            raise click.ClickException("The restored data differ from the backup (see above).")
-        stores = ({name: os.path.join(os.path.abspath(files_to), name) for name in ("uploads", "learning")}
-                  if files_to else None)
-        click.echo("Restored and verified." + (f" Serve it with DATABASE_URL={_safe_url(make_url(database_url))} "
-                                               f"UPLOAD_FOLDER={stores['uploads']} "
-                                               f"LEARNING_FOLDER={stores['learning']}" if stores else ""))
-
-    return [backup_command, restore_command]
+def serve_hint(database_url: str, files_to: str | None) -> str:
+    """What to set to serve a restored copy (said by `flask restore`): empty when it went to the configured stores."""
+    if not files_to:
+        return ""
+    stores = {name: os.path.join(os.path.abspath(files_to), name) for name in ("uploads", "learning")}
+    return (f" Serve it with DATABASE_URL={_safe_url(make_url(database_url))} UPLOAD_FOLDER={stores['uploads']} "
+            f"LEARNING_FOLDER={stores['learning']}")

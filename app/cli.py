@@ -1,4 +1,5 @@
-"""Flask CLI commands: demo data, translations, the task-queue worker and its scheduler."""
+"""Flask CLI commands: demo data, translations, the task-queue worker and its scheduler, statistics snapshots,
+backup and restore (the work itself in app/backup.py)."""
 from __future__ import annotations
 
 import os
@@ -6,10 +7,11 @@ import subprocess
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from rq import SimpleWorker
 
-from . import tasks
+from . import backup, tasks
+from .extensions import db
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,10 +77,39 @@ def register_cli(app: Flask) -> None:
         cron.register(stat_snapshots.snapshot_last_year, queue_name=queue.name, cron="5 0 1 1 *")  # 年度统计快照
         cron.start()
 
-    from .backup import commands as backup_commands
+    @app.cli.command("backup")
+    @click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False),
+                  help="A new (or empty) directory for the backup.")
+    def backup_command(to_dir: str) -> None:
+        """Back up the database (pg_dump, or SQLite's online backup) and the file store, with a manifest of row
+        counts and checksums."""
+        try:
+            backup.backup(current_app.config, db.engine, to_dir, echo=click.echo)
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
 
-    for command in backup_commands():  # flask backup --to DIR, flask restore --from DIR --database-url URL
-        app.cli.add_command(command)
+    @app.cli.command("restore")
+    @click.option("--from", "from_dir", required=True, type=click.Path(exists=True, file_okay=False),
+                  help="A directory written by `flask backup`.")
+    @click.option("--database-url", required=True,
+                  help="The database to restore into (created if it does not exist; must be empty unless --force).")
+    @click.option("--files-to", type=click.Path(file_okay=False), default=None,
+                  help="Restore the files into DIR/uploads and DIR/learning (default: the configured UPLOAD_FOLDER "
+                       "and LEARNING_FOLDER, which must be empty unless --force).")
+    @click.option("--force", is_flag=True, help="Restore into a database or directory that is not empty.")
+    @click.option("--jobs", default=1, show_default=True, help="Parallel pg_restore jobs.")
+    def restore_command(from_dir: str, database_url: str, files_to: str | None, force: bool, jobs: int) -> None:
+        """Restore a backup into a new database and file store, then compare row counts and file checksums with
+        the backup's manifest."""
+        try:
+            result = backup.restore(current_app.config, from_dir, database_url, files_to=files_to, force=force,
+                                    jobs=jobs, echo=click.echo)
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        backup.report(result, echo=click.echo)
+        if not result.ok:
+            raise click.ClickException("The restored data differ from the backup (see above).")
+        click.echo("Restored and verified." + backup.serve_hint(database_url, files_to))
 
     @app.cli.group()
     def translate() -> None:

@@ -23,6 +23,7 @@ import time
 import uuid
 
 from flask import Flask, g, has_request_context, request
+from sqlalchemy import inspect
 
 from .validators import mask_id_number
 
@@ -128,8 +129,6 @@ def _user_id():
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     try:
-        from sqlalchemy import inspect
-
         identity = inspect(user).identity
         return identity[0] if identity else None
     except Exception:  # noqa: BLE001 - not a mapped object

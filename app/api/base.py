@@ -17,6 +17,7 @@ from flask_login import current_user
 from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from ..extensions import csrf, db
+from ..views.util import db_id
 from ..workflows import api_tokens, deputies
 from ..workflows.errors import ConcurrentTransition, DomainError, PermissionDenied, TransitionNotAllowed
 from . import field_errors
@@ -88,9 +89,7 @@ def before_api_request():
     g.delegation = None
     on_behalf = request.headers.get(ON_BEHALF_HEADER)
     if on_behalf is not None:  # X9: a deputy acts for the delegator in this request (as the web's switch does)
-        text = on_behalf.strip()
-        item = deputies.acting_by_id(membership, int(text)) if text.isascii() and text.isdigit() \
-            and len(text) <= 10 else None
+        item = deputies.acting_by_id(membership, db_id(on_behalf))
         if item is None:
             g.api_delegation_refused = True
         else:

@@ -15,10 +15,9 @@ from ..authz import API_PROFESSIONAL_VIEW
 from ..extensions import db
 from ..models import Attachment, AuditLog, Declaration, Registration, TitleChange
 from ..security import current_actor
-from ..workflows import annual, certificates, class_centre, orders, title_change as title_flow
-from ..workflows import declaration as decl_flow
 from ..views.util import send_evidence
-from ..workflows import evidence
+from ..workflows import annual, certificates, class_centre, evidence, orders, title_change as title_flow
+from ..workflows import declaration as decl_flow
 from ..workflows.attachments import path_of
 from . import schemas as s
 from .base import ApiBase, ApiError, doc, endpoint, load, not_found, reply, require_view

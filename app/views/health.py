@@ -19,9 +19,12 @@ import time
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.sessions import SessionInterface
+from redis import Redis
 from sqlalchemy import text
 
+from .. import tasks
 from ..extensions import db
+from .input_filter import refuse_bad_characters
 
 blueprint = Blueprint("health", __name__)
 ENDPOINTS = frozenset({"health.healthz", "health.readyz"})
@@ -37,8 +40,6 @@ def healthz():
 
 @blueprint.get("/readyz")
 def readyz():
-    from .. import tasks
-
     checks = {"database": _check(_database), "redis": _check(_redis)}
     if tasks.inline():
         checks["queue"] = {"ok": True, "inline": True}  # no queue: a job runs in the process that asks for it
@@ -83,8 +84,6 @@ def _database() -> dict:
 
 def _redis_client():
     """A client of its own, with short timeouts (the task queue's client waits as long as a job needs)."""
-    from redis import Redis
-
     url = current_app.config["REDIS_URL"]
     clients = current_app.extensions.setdefault("health_redis", {})
     if url not in clients:
@@ -100,8 +99,6 @@ def _redis() -> dict:
 
 
 def _queue() -> dict:
-    from .. import tasks
-
     workers = tasks.workers_listening()
     if workers < 1:
         raise RuntimeError(f"no worker listens on the queue {current_app.config['TASK_QUEUE']!r} "
@@ -113,8 +110,6 @@ def _answer_first():
     """The first before_request hook: a probe is answered here, so no other hook (identity, session, limits,
     input filter, password gate) runs for it."""
     if request.endpoint in ENDPOINTS:
-        from .input_filter import refuse_bad_characters
-
         # a control character in the query is refused here as everywhere (the probes read no input)
         return refuse_bad_characters() or current_app.view_functions[request.endpoint]()
     return None

@@ -124,17 +124,15 @@ def send_protected(path: str, store: str, mimetype: str, *, download_name: str |
         abort(404)
     config = current_app.config
     mode = (config.get("SENDFILE") or config.get("LEARNING_SENDFILE") or "").strip().lower()
-    if mode in ("nginx", "x-accel", "x-accel-redirect"):
-        relative = os.path.relpath(path, config[store]).replace(os.sep, "/")
-        if relative.startswith("../"):
-            abort(404)
+    if mode in ("nginx", "x-accel", "x-accel-redirect", "apache", "x-sendfile"):
         response = current_app.response_class(mimetype=mimetype)
-        response.headers["X-Accel-Redirect"] = f"{config[ACCEL_PREFIXES[store]].rstrip('/')}/{quote(relative)}"
-        if download_name or as_attachment:
-            _disposition(response, "attachment" if as_attachment else "inline", download_name)
-    elif mode in ("apache", "x-sendfile"):
-        response = current_app.response_class(mimetype=mimetype)
-        response.headers["X-Sendfile"] = os.path.abspath(path)
+        if mode.startswith(("apache", "x-sendfile")):
+            response.headers["X-Sendfile"] = os.path.abspath(path)
+        else:
+            relative = os.path.relpath(path, config[store]).replace(os.sep, "/")
+            if relative.startswith("../"):
+                abort(404)
+            response.headers["X-Accel-Redirect"] = f"{config[ACCEL_PREFIXES[store]].rstrip('/')}/{quote(relative)}"
         if download_name or as_attachment:
             _disposition(response, "attachment" if as_attachment else "inline", download_name)
     else:

@@ -186,7 +186,7 @@ def _past_org_rows(org: Org, year: int) -> tuple[list[OrgRow], OrgRow]:
 
 def _live_org_rows(org: Org) -> tuple[list[OrgRow], OrgRow]:
     key = _child_key(org)
-    kinds = {OrgKind.DEPARTMENT.value: 0, OrgKind.UNIT.value: 1, OrgKind.BASE.value: 2}
+    kinds = {kind: i for i, kind in enumerate(ORG_COLUMNS)}
     stmt = (select(key, Org.kind, func.count())
             .where(Org.path.startswith(org.path, autoescape=True), Org.id != org.id,
                    Org.state == OrgState.ACTIVE.value, Org.kind.in_(list(kinds)))

@@ -23,11 +23,9 @@ from ..extensions import db
 from ..models import Org, OrgKind, OrgState
 from ..models.tally import (BELOW, CHILD, INDUSTRY_STAFF, INDUSTRY_UNITS, OWN, StaffTally, StaffTallySnapshot,
                             StaffTallyYear)
+from .distribution import LISTED, ORG_COLUMNS, STAFF_HOLDERS  # what the pages list and count, kept the same way
 from .statistics import check_year
 
-STAFF_HOLDERS = (OrgKind.HR_CITY.value, OrgKind.HR_DISTRICT.value, OrgKind.DEPARTMENT.value, OrgKind.UNIT.value)
-COUNTED = (OrgKind.DEPARTMENT.value, OrgKind.UNIT.value, OrgKind.BASE.value)  # the orgs page's org columns
-LISTED = (OrgState.ACTIVE.value, OrgState.CLOSED.value)  # a child org the orgs page lists
 BATCH = 5000
 LOCK_CLASS = 0x5354  # PostgreSQL advisory lock (class, year): two snapshots of one year wait for each other
 
@@ -95,7 +93,7 @@ def _org_rows(year: int, own: dict[int, int]) -> list[dict]:
             rows.append({"year": year, "org_id": parent_id, "dim": CHILD, "value": str(org_id), "value2": state,
                          "n": 1})
         active = state == OrgState.ACTIVE.value
-        if active and kind in COUNTED:
+        if active and kind in ORG_COLUMNS:
             for ancestor in ancestors:
                 if ancestor != org_id:
                     below[ancestor, kind] += 1
