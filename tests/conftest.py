@@ -74,8 +74,6 @@ def app(worker_id):
         snapshot_reference_data()
         if not pg_name:
             _sqlite_without_fsync()
-        else:
-            _pg_without_autovacuum()
     yield application
     if pg_name:
         from app.extensions import db as _db
@@ -96,16 +94,6 @@ def db(app):
         _db.session.remove()
         truncate(_db)
     limiter.reset()
-
-
-def _pg_without_autovacuum() -> None:
-    """Tests empty the tables with DELETE (tests/helpers.truncate): without a vacuum the freed space is never
-    reused, so rows keep coming back in the order they were written, as they did after TRUNCATE."""
-    from app.extensions import db as _db
-
-    with _db.engine.begin() as conn:
-        for (table,) in conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")):
-            conn.execute(text(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)'))
 
 
 def _sqlite_without_fsync() -> None:

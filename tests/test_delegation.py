@@ -109,7 +109,8 @@ def test_dates_and_overlapping_periods(fast_world):
     delegate(w, a, start=0, end=10, delegator=factories.actor_for(other_boss, R.UNIT_ADMIN, w.unit))
     flow.revoke(first, boss(w))
     assert delegate(w, b, start=0, end=10).id > later.id  # the revoked period is free again
-    audited = db.session.scalars(select(AuditLog).where(AuditLog.action == "delegation.create")).all()
+    audited = db.session.scalars(select(AuditLog).where(AuditLog.action == "delegation.create")
+                                 .order_by(AuditLog.id)).all()
     assert len(audited) == 4 and audited[0].actor == display_name(w.unit_admin)
 
 
