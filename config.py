@@ -77,6 +77,10 @@ class Config:
     # Staff import: files of this many rows or more are checked and written by the queue; the row cap per file.
     IMPORT_BACKGROUND_ROWS = int(os.environ.get("IMPORT_BACKGROUND_ROWS", "1000"))
     IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "100000"))
+    # Exports (X7): a list of more rows than this is written by the queue and downloaded from 导出记录, where its
+    # file is kept this many hours.
+    EXPORT_INLINE_ROWS = int(os.environ.get("EXPORT_INLINE_ROWS", "5000"))
+    EXPORT_KEEP_HOURS = int(os.environ.get("EXPORT_KEEP_HOURS", "72"))
     # Online learning (issue 11). Lesson videos and class covers live outside the web root; a video must be a real
     # MP4 or WebM under the size cap.
     LEARNING_FOLDER = os.environ.get("LEARNING_FOLDER", os.path.join(BASE_DIR, "instance", "learning"))

@@ -71,6 +71,7 @@ STATISTICS_LINKS = (("Org and staff statistics", "/statistics/orgs"), ("Title st
 STATISTICS_MENUS = tuple(menu for menu, _url in STATISTICS_LINKS)
 LOOKUP_VIEW = "LookupView"                      # U10 / D6 / H6 staff lookup (with password reset), hours lookup
 IMPORT_VIEW = "ImportView"                      # U9 / D6 / H5 batch import of staff (issue 10)
+EXPORT_VIEW = "ExportView"                      # X7 导出记录: one's exports written by the task queue (issue 13)
 NOTIFICATION_VIEW = "NotificationView"          # X2 the person's own notifications, the e-mail switch (issue 12)
 REMINDER_SETTINGS_VIEW = "ReminderSettingsView"  # X3 reminder and escalation settings of the HR bureau (issue 12)
 DELEGATION_VIEW = "DelegationView"              # X9 an admin's delegations of review rights, the deputy's switch
@@ -93,7 +94,7 @@ LEARNING_SELF = [(LEARNING_VIEW, "can_.*"), (ORDER_VIEW, "can_.*"), (LESSON_MEDI
 
 SELF_SERVICE = [(CHANGE_FILE_VIEW, "can_.*"), (HOME_VIEW, "can_.*"), (ACCOUNT_VIEW, "can_.*"), (PUBLIC_VIEW, "can_.*"), ("LocaleView", "can_.*"),
                 ("VerifyView", "can_.*"), (PAYMENT_VIEW, "can_.*"), ("My home", "menu_access"),
-                (NOTIFICATION_VIEW, "can_.*")]
+                (NOTIFICATION_VIEW, "can_.*"), (EXPORT_VIEW, "can_.*")]
 HOURS_SELF = [("HoursView", "can_.*"), ("AttachmentView", "can_.*"), ("Hours", "menu_access"),
               ("My declarations", "menu_access"), ("Declare hours", "menu_access"),
               ("Annual completion", "menu_access"),

@@ -58,13 +58,14 @@ def register_cli(app: Flask) -> None:
         """Run the periodic jobs through RQ's cron scheduler (the worker runs them): the sweep of notification
         e-mails still pending and the expiry of unpaid class orders every minute (each once at the start too: a
         restart delivers what a crash left), review reminders, escalation and completion reminders every hour, the
-        statistics snapshot of the year just ended at 00:05 on 1 January (the server's local time)."""
+        removal of export files past EXPORT_KEEP_HOURS every hour, the statistics snapshot of the year just ended at
+        00:05 on 1 January (the server's local time)."""
         if tasks.inline():
             raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): there is no queue to schedule "
                                        "on")
         from rq.cron import CronScheduler
 
-        from .workflows import notifications, orders, reminders, stat_snapshots
+        from .workflows import exports, notifications, orders, reminders, stat_snapshots
 
         queue = tasks.queue()
         cron = CronScheduler(connection=queue.connection, logging_level="INFO")
@@ -75,6 +76,7 @@ def register_cli(app: Flask) -> None:
             tasks.enqueue(job, description=description)  # once now: a restart catches up at once
         cron.register(reminders.run, queue_name=queue.name, cron="0 * * * *")
         cron.register(stat_snapshots.snapshot_last_year, queue_name=queue.name, cron="5 0 1 1 *")  # 年度统计快照
+        cron.register(exports.expire, queue_name=queue.name, cron="20 * * * *")  # export files past their time
         cron.start()
 
     @app.cli.command("backup")

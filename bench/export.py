@@ -1,7 +1,9 @@
 """X7: the export of 100,000 staff rows as the city HR admin, with openpyxl's write-only mode (ours) and with its
-default mode (the baseline), in the same run.
+default mode (the baseline), in the same run; then the same export through the task queue (issue 13): how long
+the web request holds its worker (it reads EXPORT_INLINE_ROWS + 1 rows, records the export, queues it and
+redirects) against the request that writes the whole file, and how long the queue's job takes.
 
-    python bench/export.py [--reps 1] [--no-baseline] [--no-memory]
+    python bench/export.py [--reps 1] [--no-baseline] [--no-memory] [--no-queue]
 
 Each figure is the whole request `GET /staff/export/` through the app (permission, scope, search, the rows read in
 batches, the workbook written and sent), timed on the WSGI call, then once more under tracemalloc for the peak of
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 import time
 import tracemalloc
@@ -94,6 +97,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=1, help="timed runs of each (the median is printed)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--no-queue", action="store_true", help="skip the export through the task queue")
     args = parser.parse_args(argv)
     if bench_state(args.db_url) is None:
         print("no bench database: run bench/generate.py first", file=sys.stderr)
@@ -118,7 +122,51 @@ def main(argv=None) -> int:
         base, mine = results[1], results[0]
         print(f"write-only vs default: {base['seconds'] / mine['seconds']:.2f}x the speed"
               + (f", {base['peak_mib'] / mine['peak_mib']:.1f}x less peak memory" if mine["peak_mib"] else ""))
+    if not args.no_queue:
+        through_queue(app, client, results[0]["seconds"])
     return 0
+
+
+def through_queue(app, client, inline_seconds: float) -> None:
+    """The export as production makes it: the request queues it (RQ on Redis, a queue of its own), the job runs here
+    as a worker runs it (`exports.run`), and the file is read back."""
+    import uuid
+
+    import redis
+    from openpyxl import load_workbook
+
+    from app.extensions import db
+    from app.models import ExportJob
+    from app.workflows import exports
+
+    url = "redis://127.0.0.1:6379/12"
+    redis.Redis.from_url(url).ping()
+    name = f"bench-export-{uuid.uuid4().hex[:8]}"
+    app.config.update(TASKS_INLINE=False, REDIS_URL=url, TASK_QUEUE=name)
+    try:
+        started = time.perf_counter()
+        response = client.get(URL)
+        request_seconds = time.perf_counter() - started
+        if response.status_code != 302 or "/exports/" not in response.headers["Location"]:
+            raise RuntimeError(f"{URL} was not queued: {response.status_code}")
+        export_id = int(response.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+        with app.app_context():
+            started = time.perf_counter()
+            exports.run(export_id)
+            job_seconds = time.perf_counter() - started
+            item = db.session.get(ExportJob, export_id)
+            state, rows, path = item.state, item.rows, exports.file_path(item)
+        body = client.get(f"/exports/{export_id}/file").get_data()
+        written = sum(1 for _ in load_workbook(io.BytesIO(body), read_only=True).worksheets[0].iter_rows()) - 1
+        print(f"through the queue: the web request {request_seconds * 1000:,.0f} ms (redirect to the export's page; "
+              f"{inline_seconds / request_seconds:.0f}x shorter than writing the file in the request), the job "
+              f"{job_seconds:.2f} s, {state}, {rows:,} rows recorded, {written:,} in the file", flush=True)
+        if path:
+            os.remove(path)
+    finally:
+        connection = redis.Redis.from_url(url)
+        for key in connection.scan_iter(f"*{name}*"):
+            connection.delete(key)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,9 @@ SELF_SERVICE.add("NotificationView.index")
 RESTRICTED.update({f"NotificationView.{name}": frozenset(r.value for r in R) for name in ("open", "read", "read_all",
                                                                                             "email")})
 RESTRICTED.update({"ReminderSettingsView.index": HR})
+# issue 13: 导出记录, the person's own background exports (another's is not found)
+SELF_SERVICE.add("ExportView.index")
+RESTRICTED.update({f"ExportView.{name}": frozenset(r.value for r in R) for name in ("show", "status", "download")})
 # issue 11: 班级中心, a class's page, its preview and 报名, 学习中心, 我的考试 (P12): the professional's own pages (a
 # class id names a published class, open to every professional; nothing names another person)
 RESTRICTED.update({f"ClassCentreView.{name}": PROFESSIONAL

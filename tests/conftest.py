@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 
 from app import clock
 from tests import factories
-from tests.helpers import (CAPTCHA, DISTRIBUTION_PEOPLE, build_matrix, cheap_passwords, make_person, person_of,
-                           snapshot_reference_data, truncate)
+from tests.helpers import (CAPTCHA, DISTRIBUTION_PEOPLE, QUEUE_REDIS_URL, build_matrix, cheap_passwords, make_person,
+                           person_of, snapshot_reference_data, truncate)
 
 # One calendar day for the whole run: constants computed when a module is collected ("today", "this year") and the
 # checks the platform makes while a test runs must agree, even when the run crosses midnight in the platform's zone.
@@ -239,3 +239,23 @@ def distribution_world(fast_world):
         person.title_series, person.title_level, person.vocational_qualifications = series, level, quals
     _db.session.commit()
     return w
+
+
+@pytest.fixture()
+def queue_app(app, monkeypatch):
+    """The app on the machine's Redis task queue (a queue of this test's own): staff files of any size and exports
+    of more than 2 rows go to it. A test runs its jobs in-process or starts a real `flask worker`."""
+    import redis
+
+    try:
+        redis.Redis.from_url(QUEUE_REDIS_URL).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server on 127.0.0.1:6379 (scripts/services.sh starts the machine's one)")
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    for key, value in {"TASKS_INLINE": False, "REDIS_URL": QUEUE_REDIS_URL, "TASK_QUEUE": name,
+                       "IMPORT_BACKGROUND_ROWS": 1, "EXPORT_INLINE_ROWS": 2, "TASK_STALE_SECONDS": 60}.items():
+        monkeypatch.setitem(app.config, key, value)
+    yield app
+    connection = redis.Redis.from_url(QUEUE_REDIS_URL)
+    for key in connection.scan_iter(f"*{name}*"):
+        connection.delete(key)

@@ -105,6 +105,8 @@ def login(client, id_number: str, password: str = factories.PASSWORD, role: str 
                                       "captcha": None}, follow=follow)
 
 
+QUEUE_REDIS_URL = "redis://127.0.0.1:6379/14"  # the task-queue tests' Redis database (the scheduler's: 13)
+
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -589,6 +591,7 @@ def urls_and_forms(app, endpoint: str, data: dict) -> list[tuple[str, dict]]:
     values.setdefault("course_id", data.get("other_course", 1))  # issue 11: another base's catalogue
     values["filing_id"] = data["other_filing"]
     values["delegation_id"] = data.get("other_delegation", 1)
+    values["export_id"] = data.get("other_export", 1)  # issue 13: another person's background export
     if view == "ChangeAttachmentView":  # the other unit's title change evidence
         values["attachment_id"] = data["other_change_file"]
     form = {

@@ -10,41 +10,21 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import openpyxl
-import pytest
-import redis
 from sqlalchemy import func, select, text
 
 from app.demo import make_id_number
 from app.extensions import db
 from app.models import Account, ImportBatch
 from app.workflows import staff_import as flow
-from tests.helpers import csrf_from, login, page, zh
+from tests.helpers import QUEUE_REDIS_URL, csrf_from, login, page, zh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REDIS_URL = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture()
-def queue_app(app, monkeypatch):
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.skip("no Redis server on 127.0.0.1:6379 (scripts/services.sh starts the machine's one)")
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    for key, value in {"TASKS_INLINE": False, "REDIS_URL": REDIS_URL, "TASK_QUEUE": name,
-                       "IMPORT_BACKGROUND_ROWS": 1, "TASK_STALE_SECONDS": 60}.items():
-        monkeypatch.setitem(app.config, key, value)
-    yield app
-    connection = redis.Redis.from_url(REDIS_URL)
-    for key in connection.scan_iter(f"*{name}*"):
-        connection.delete(key)
 
 
 def start_worker(app) -> subprocess.Popen:
-    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0", REDIS_URL=REDIS_URL,
+    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0", REDIS_URL=QUEUE_REDIS_URL,
                DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
                TASK_QUEUE=app.config["TASK_QUEUE"], PLATFORM_TIMEZONE=app.config["PLATFORM_TIMEZONE"])
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "run.py", "worker"], cwd=ROOT, env=env,

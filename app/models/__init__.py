@@ -8,6 +8,7 @@ from .hours import (AnnualStandard, Attachment, BaseReport, BaseReportLine, Base
 from .changes import (CHANGE_STATE_LABELS, ChangeAttachment, ChangeState, IdentityCorrection, OrgChange,  # noqa: F401
                       OrgChangeState, OrgRole, TitleChange, Transfer, TransferState)
 from .imports import ImportBatch, ImportMode, ImportState  # noqa: F401
+from .exports import ExportJob, ExportState  # noqa: F401  (issue 13: exports through the task queue)
 from .rollup import CompletionOrg, CompletionOrgYear, CompletionRollup, CompletionStandard, CompletionUnit  # noqa: F401
 from .tally import StaffTally, StaffTallySnapshot, StaffTallyYear  # noqa: F401
 from .learning import (SPECIALTIES, ClassCourse, ClassOrder, ClassSection, ClassState, Enrolment,  # noqa: F401

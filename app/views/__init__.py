@@ -13,6 +13,7 @@ def register_views(appbuilder) -> None:
     from .catalogue import AnnualStandardModelView, LearningFormModelView
     from .hours import AttachmentView, DeclarationReviewView, HoursView
     from .home import HomeView
+    from .exports import ExportView
     from .imports import ImportView
     from .lookup import LookupView
     from .org_admins import OrgAdminsView, SubUnitView
@@ -36,6 +37,7 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view_no_menu(PublicView())
     appbuilder.add_view_no_menu(VerifyView())
     appbuilder.add_view_no_menu(AccountView())
+    appbuilder.add_view_no_menu(ExportView())  # 导出记录: in the user menu of every role
     appbuilder.add_view(HomeView(), "My home", label=_l("My home"), icon="fa-home")
     appbuilder.add_view(HoursView(), "My declarations", label=_l("My declarations"), icon="fa-list",
                         category="Hours", category_label=_l("Hours"), category_icon="fa-clock-o")

@@ -77,6 +77,17 @@ AUDIT_ACTIONS = {
     "delegation.create": _l("Review rights delegated"),  # X9
     "delegation.revoke": _l("Delegation revoked"),
     "delegation.act": _l("Started reviewing as a deputy"),
+    "import_batch.upload": _l("Staff file uploaded"),
+    "import_batch.checked": _l("Staff file checked"),
+    "import_batch.confirm": _l("Staff import confirmed"),
+    "import_batch.done": _l("Staff imported"),
+    "import_batch.refuse": _l("Staff file refused"),
+    "import_batch.interrupt": _l("Staff import interrupted"),
+    "export_job.start": _l("Background export asked"),
+    "export_job.done": _l("Background export written"),
+    "export_job.fail": _l("Background export not made"),
+    "export_job.interrupt": _l("Background export interrupted"),
+    "export_job.expire": _l("Export file removed"),
 }
 AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration"), "membership": _l("Role"),
                  "declaration": _l("Hour declaration"), "base_report": _l("Base report"),
@@ -84,7 +95,8 @@ AUDIT_OBJECTS = {"account": _l("User account"), "registration": _l("Registration
                  "transfer": _l("Unit transfer"), "identity_correction": _l("Identity correction"),
                  "org_change": _l("Organisation change"), "org": _l("Organisation"), "org_role": _l("Role"),
                  "person": _l("Professional"), "base_filing": _l("Base plan or annual report"),
-                 "delegation": _l("Delegation")}
+                 "delegation": _l("Delegation"), "import_batch": _l("Batch import"),
+                 "export_job": _l("Background export")}
 AUDIT_RESULTS = {"ok": _l("Succeeded"), "fail": _l("Failed")}
 STATES = {**{s.value: label for s, label in MEMBERSHIP_STATE_LABELS.items()},
           **{s.value: label for s, label in REGISTRATION_STATE_LABELS.items()},

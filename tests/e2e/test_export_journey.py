@@ -1,0 +1,79 @@
+"""Issue 13 in a real browser: a unit admin exports the staff list; past EXPORT_INLINE_ROWS rows the export goes to
+the task queue, the page shows it being written, a real `flask worker` writes it, the page notices by itself and
+offers the file, which downloads; 导出记录 in the user menu lists it.
+
+Screenshots: docs/screenshots/export-writing.png, export-done.png.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import uuid
+
+import openpyxl
+import pytest
+import redis
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import ROOT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
+from tests.helpers import QUEUE_REDIS_URL
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture()
+def on_the_queue(app, monkeypatch):
+    try:
+        redis.Redis.from_url(QUEUE_REDIS_URL).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis server on 127.0.0.1:6379")
+    name = f"test-e2e-{uuid.uuid4().hex[:8]}"
+    for key, value in {"TASKS_INLINE": False, "REDIS_URL": QUEUE_REDIS_URL, "TASK_QUEUE": name,
+                       "EXPORT_INLINE_ROWS": 2}.items():
+        monkeypatch.setitem(app.config, key, value)
+    yield app
+    connection = redis.Redis.from_url(QUEUE_REDIS_URL)
+    for key in connection.scan_iter(f"*{name}*"):
+        connection.delete(key)
+
+
+def run_worker(app) -> None:
+    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0",
+               REDIS_URL=QUEUE_REDIS_URL, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               TASK_QUEUE=app.config["TASK_QUEUE"], UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
+               PLATFORM_TIMEZONE=app.config["PLATFORM_TIMEZONE"])
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "run.py", "worker", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_big_export_is_written_by_the_worker_and_downloaded(page: Page, on_the_queue):
+    login(page, UNIT_ADMIN[0], "UnitAdmin")
+    page.goto("/staff/list/")
+    page.locator("a", has_text="导出 Excel").first.click()
+    page.wait_for_url("**/exports/*")
+    expect(page.locator("h2")).to_contain_text("人员")
+    expect(page.locator(".export-state")).to_have_text("正在导出")
+    expect(page.locator(".alert-info, .alert")).not_to_have_count(0)
+    assert_chinese(page)
+    doc_shot(page, "export-writing")
+
+    run_worker(on_the_queue)
+    expect(page.locator("#download-export")).to_be_visible(timeout=15_000)  # the page polled and reloaded itself
+    expect(page.locator(".export-state")).to_have_text("可以下载")
+    assert_chinese(page)
+    doc_shot(page, "export-done")
+    with page.expect_download() as download:
+        page.click("#download-export")
+    assert download.value.suggested_filename.endswith(".xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(download.value.path().read_bytes())).worksheets[0]
+    assert sheet.max_row > 3 and sheet.cell(1, 1).value == "姓名"
+
+    page.click("#user-menu")
+    page.click("#export-records")
+    expect(page.locator("h2")).to_have_text("导出记录")
+    expect(page.locator(".export-record")).to_have_count(1)
+    assert_chinese(page)
+    assert_no_page_errors(page)
