@@ -8,7 +8,7 @@ import zipfile
 
 import openpyxl
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.demo import make_id_number
 from app.extensions import db
@@ -16,7 +16,7 @@ from app.models import Account, ImportBatch, Membership, Person, RoleName
 from app.workflows import staff_import as flow
 from app.workflows.spreadsheet import FileRefused
 from tests import factories
-from tests.helpers import csrf_from, login, page, zh
+from tests.helpers import csrf_from, login, make_person, page, zh
 
 pytestmark = pytest.mark.usefixtures("fresh_id_sequence")
 
@@ -497,3 +497,65 @@ def test_memory_of_check_and_import_does_not_grow_with_the_file(app, world, monk
             assert done.created_rows == done.valid_rows > 0
     growth = (peaks[2] - peaks[1]) / 6000
     assert growth < 60, f"{growth:.0f} bytes a row more (peaks {peaks})"
+
+
+# ---------------------------------------------------------------- the completion rollup (issue 13)
+
+def rollup_rows() -> tuple:
+    db.session.expire_all()
+    return tuple(sorted(db.session.execute(text(f"SELECT * FROM {table}")).tuples().all())
+                 for table in ("completion_unit", "completion_org", "completion_rollup", "completion_org_year"))
+
+
+@pytest.mark.parametrize("mode", ["valid", "all"])
+def test_imported_people_are_counted_in_the_rollup_exactly_once(app, world, monkeypatch, mode):
+    """PostgreSQL defers the imported people's rollup to one step before the commit; both databases end with the
+    figures a rebuild from scratch gives (a refused all-or-nothing import leaves them as they were)."""
+    from app.models import rollup
+    from app.workflows.base import transaction
+
+    people = [row(n) for n in range(1, 6)] + ([row(9, id_number="123")] if mode == "all" else [])
+    monkeypatch.setattr(flow, "CHUNK", 2)  # several INSERT statements in the transaction
+    with app.test_request_context():
+        batch = start(world, xlsx(people), mode=mode)
+    before = rollup_rows()
+    with app.test_request_context():
+        result = flow.confirm(actor(world), batch.id)
+    after = rollup_rows()
+    if mode == "all":
+        assert result.state == "refused" and after == before
+        return
+    assert result.state == "done" and result.created_rows == 5
+    units = dict(after[0])
+    assert units[world.unit.id] == dict(before[0]).get(world.unit.id, 0) + 5
+    with transaction():
+        rollup.rebuild(db.session.connection())
+    assert rollup_rows() == after
+
+
+def test_an_import_holds_no_rollup_row_while_it_writes_its_people(app, world, monkeypatch):
+    """PostgreSQL: while the import writes (here: between two chunks), another transaction can take the root
+    org's rollup row at once, so hour approvals of the whole city do not wait for the import."""
+    from tests.helpers import needs_postgres
+
+    needs_postgres(db)
+    make_person("已在职人员", world.unit)  # the city's rollup row exists
+    monkeypatch.setattr(flow, "CHUNK", 2)
+    with app.test_request_context():
+        batch = start(world, xlsx([row(n) for n in range(1, 6)]))
+    real_insert, free = flow._insert, []
+
+    def insert_then_try_the_root(chunk):
+        written = real_insert(chunk)
+        with db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '200ms'"))
+            free.append(other.execute(text("SELECT org_id FROM completion_org WHERE org_id = :root FOR UPDATE"),
+                                      {"root": world.city.id}).scalar())
+            other.rollback()
+        return written
+
+    monkeypatch.setattr(flow, "_insert", insert_then_try_the_root)
+    with app.test_request_context():
+        result = flow.confirm(actor(world), batch.id)
+    assert result.state == "done" and result.created_rows == 5
+    assert free == [world.city.id] * 3  # every try took the row (a held lock: "lock timeout" raised)

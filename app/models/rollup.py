@@ -235,12 +235,22 @@ BULK = "completion.bulk"
 BULK_SKIP = f"IF current_setting('{BULK}', true) = 'on' THEN RETURN NULL; END IF;\n"
 LOCK_ROOTS = ("PERFORM 1 FROM completion_org h WHERE h.org_id IN (SELECT o.id FROM org o WHERE o.parent_id IS NULL)"
               " ORDER BY h.org_id FOR UPDATE")
+# PostgreSQL: a transaction that inserts many people (a staff import) sets this (transaction-local) while it writes
+# them: the person inserts neither lock the root rows nor touch the rollup, and the transaction adds all its people
+# to the rollup in one short step before it commits (statement_triggers.people_joined). The rows every writer
+# waits for (the city's) are then held for that step only, not for the whole import.
+DEFER_PEOPLE = "completion.defer_people"
+DEFERRED = f"current_setting('{DEFER_PEOPLE}', true) = 'on'"
 # PostgreSQL: every statement that writes what the rollup counts first locks the root orgs' rows (the city's), before
 # it locks any row of its own: writers of the rollup take their locks in one order, so that a transaction writing
 # for many people (a base report, a batch of transfers) and one writing for a person of the same units or the
 # same person wait for each other instead of each holding a row the other needs (a deadlock).
 LOCKED_WRITES = {"year_summary": "INSERT OR DELETE OR UPDATE",
                  "person": "INSERT OR DELETE OR UPDATE OF is_staff, unit_id", "org": "UPDATE OF region_id, path"}
+
+
+LOCK_ROOTS_UNLESS_DEFERRED = (f"IF TG_TABLE_NAME = 'person' AND {DEFERRED} THEN RETURN NULL; END IF;\n"
+                              f"{LOCK_ROOTS};")
 
 
 def trigger_ddl(dialect: str) -> tuple[list[str], list[str], list[str]]:
@@ -284,7 +294,7 @@ def trigger_ddl(dialect: str) -> tuple[list[str], list[str], list[str]]:
                 function(name, body),
                 f"CREATE TRIGGER {name} AFTER {events} ON {table} FOR EACH ROW {when} EXECUTE FUNCTION {name}()"])
             drop += [f"DROP TRIGGER IF EXISTS {name} ON {table}", f"DROP FUNCTION IF EXISTS {name}()"]
-        units.append(function("completion_lock", LOCK_ROOTS + ";"))
+        units.append(function("completion_lock", LOCK_ROOTS_UNLESS_DEFERRED))
         for table, events in LOCKED_WRITES.items():
             units.append(f"CREATE TRIGGER completion_lock BEFORE {events} ON {table} FOR EACH STATEMENT"
                          " EXECUTE FUNCTION completion_lock()")

@@ -15,8 +15,10 @@ statement triggers, and one writer without row versions does not suffer this).
 """
 from __future__ import annotations
 
-from .rollup import (BULK_SKIP, UPSERT_ORG, UPSERT_ORG_YEAR, UPSERT_ROLLUP, ancestors_sql, passed_by_key_sql,
-                     region_sql, took_sql, trigger_ddl)
+from sqlalchemy import text
+
+from .rollup import (BULK_SKIP, DEFER_PEOPLE, DEFERRED, LOCK_ROOTS, UPSERT_ORG, UPSERT_ORG_YEAR, UPSERT_ROLLUP,
+                     ancestors_sql, passed_by_key_sql, region_sql, took_sql, trigger_ddl)
 
 EVENTS = ("INSERT", "UPDATE", "DELETE")
 OLD, NEW = "old_rows", "new_rows"
@@ -145,8 +147,41 @@ STATEMENT_TRIGGERS = {
 }
 
 
+# (name, event) of the statement triggers that a transaction deferring its people (DEFER_PEOPLE) skips
+DEFERRABLE = {("completion_person", "INSERT")}
+DEFER_SKIP = f"IF {DEFERRED} THEN RETURN NULL; END IF;\n"
+
+
 def _name(base: str, event: str) -> str:
     return f"{base}_{event.lower()}s"
+
+
+def defer_people(conn) -> bool:
+    """PostgreSQL: the people this transaction inserts from now on join the rollup only at `people_joined` (see
+    rollup.DEFER_PEOPLE); returns whether they do (elsewhere the triggers count them as they come)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    conn.execute(text(f"SELECT set_config('{DEFER_PEOPLE}', 'on', true)"))
+    return True
+
+
+def people_joined_sql() -> list[str]:
+    """The INSERT trigger's figures (person_sql) over the people of the accounts :ids instead of a statement's rows."""
+    joined = "(SELECT * FROM person WHERE user_id = ANY(:ids))"
+    statements = [s.replace(f"FROM {NEW} r", f"FROM {joined} r") for s in person_sql("INSERT")]
+    assert all(joined in s for s in statements)
+    return statements
+
+
+def people_joined(conn, user_ids: list[int]) -> None:
+    """End a `defer_people`: lock the root rows (the order every writer of the rollup takes), then add the people of
+    these accounts to their units' headcounts and rollup rows (the subtree rows follow by their triggers)."""
+    conn.execute(text(f"SELECT set_config('{DEFER_PEOPLE}', 'off', true)"))
+    if not user_ids:
+        return
+    conn.execute(text(LOCK_ROOTS.replace("PERFORM", "SELECT", 1)))
+    for statement in people_joined_sql():
+        conn.execute(text(statement), {"ids": list(user_ids)})
 
 
 def create_ddl() -> list[str]:
@@ -155,7 +190,8 @@ def create_ddl() -> list[str]:
     for base, (table, statements, bulk) in STATEMENT_TRIGGERS.items():
         for event in EVENTS:
             name = _name(base, event)
-            body = (BULK_SKIP if bulk else "") + "".join(f"  {s};\n" for s in statements(event))
+            body = ((BULK_SKIP if bulk else "") + (DEFER_SKIP if (base, event) in DEFERRABLE else "")
+                    + "".join(f"  {s};\n" for s in statements(event)))
             # jit off: the planner cannot know a transition table's size and the costs of the generic plans
             # pass jit_above_cost; compiling them took 1-2 s a statement, for statements of milliseconds
             ddl += [f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql SET jit = off AS $$\nBEGIN\n{body}"
