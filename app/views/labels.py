@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import datetime
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext, lazy_gettext as _l
 
 from ..models.account import MEMBERSHIP_STATE_LABELS, ROLE_LABELS
 from ..models.changes import CHANGE_STATE_LABELS, ORG_CHANGE_STATE_LABELS, TRANSFER_STATE_LABELS
 from ..models.hours import DECLARATION_STATE_LABELS
 from ..models.org import ORG_STATE_LABELS
 from ..models.registration import REGISTRATION_STATE_LABELS
+from ..workflows.base import COUNT_CAP
 from ..workflows.declaration import FIELDS
 
 AUDIT_ACTIONS = {
@@ -138,6 +139,19 @@ def field_label(key: str):
     return FIELDS[key][0] if key in FIELDS else key
 
 
+def pending_text(n: int) -> str:
+    """A queue's pending count as its heading shows it: counts stop at COUNT_CAP (workflows.base.capped_count)."""
+    if n > COUNT_CAP:
+        return gettext("More than %(n)s pending", n="{:,}".format(COUNT_CAP))
+    return gettext("%(n)s pending", n=n)
+
+
+def count_text(n: int) -> str:
+    """A capped count as a badge shows it."""
+    return "{:,}+".format(COUNT_CAP) if n > COUNT_CAP else str(n)
+
+
 def register_template_helpers(app) -> None:
     app.jinja_env.globals.update(
-        fields_label=field_label, audit_action=label(AUDIT_ACTIONS), declaration_state=label(DECLARATION_STATES))
+        fields_label=field_label, audit_action=label(AUDIT_ACTIONS), declaration_state=label(DECLARATION_STATES),
+        pending_text=pending_text, count_text=count_text)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -93,6 +93,17 @@ def audit_entry(actor: Actor | None, action: str, *, object_type: str | None = N
         ip=actor.ip if actor else None,
     )
 
+
+
+# A count a page shows of rows that grow with the city (what waits in a reviewer's queue, the home page's cards)
+# stops here: an exact count of a city's pending rows costs in proportion to them; past it the page says "more
+# than 10,000".
+COUNT_CAP = 10_000
+
+
+def capped_count(ids: Select) -> int:
+    """How many rows `ids` (a select of one column) gives, read no further than COUNT_CAP + 1."""
+    return db.session.scalar(select(func.count()).select_from(ids.limit(COUNT_CAP + 1).subquery())) or 0
 
 @contextmanager
 def transaction(conflict: Callable[[], Exception] | None = None):

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import clock
@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import BaseFiling, FilingKind, FilingState, Org, OrgKind, OrgState, RoleName
 from ..validators import ValidationError, check_plain_text, parse_number
 from .attachments import MAX_BYTES, check_content
-from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, now, transaction
+from .base import Actor, DomainError, PermissionDenied, StateMachine, Transition, capped_count, now, transaction
 from .base_reports import BaseReportMachine
 from .orgs import subtree_ids
 from .spreadsheet import MAX_UNPACKED, OLE_MAGIC, ZIP_MAGIC
@@ -285,8 +285,8 @@ def queue(actor: Actor, *, state: str | None = S.PENDING.value, kind: str | None
 def pending_count(actor: Actor) -> int:
     if actor.role != RoleName.HR_ADMIN or not actor.scope_path:
         return 0
-    return db.session.scalar(select(func.count(BaseFiling.id)).where(
-        BaseFiling.state == S.PENDING.value, BaseFiling.reviewer_org_id.in_(subtree_ids(actor.scope_path)))) or 0
+    return capped_count(select(BaseFiling.id).where(
+        BaseFiling.state == S.PENDING.value, BaseFiling.reviewer_org_id.in_(subtree_ids(actor.scope_path))))
 
 
 def can_see(item: BaseFiling, actor: Actor) -> bool:

@@ -24,7 +24,7 @@ from . import org_change as org_change_flow
 from . import registration as reg_flow
 from . import title_change as title_flow
 from . import transfer as transfer_flow
-from .base import Actor
+from .base import COUNT_CAP, Actor
 from .orgs import subtree_ids
 
 RECENT = 10        # rows of a "recent" list
@@ -59,13 +59,9 @@ def _identity(actor: Actor) -> Select:
     return stmt if id_flow.is_decider(actor) else _none(stmt)
 
 
-# Counts of people and accounts stop here: an exact count of a city's million rows is a scan on every home page;
-# past it the page says "more than 10,000" (the generated lists cap their counts at the same figure).
-COUNT_CAP = 10_000
-
-
 def _capped(rows: Select) -> Select:
-    """The count of `rows`, read no further than COUNT_CAP + 1 rows."""
+    """The count of `rows`, read no further than COUNT_CAP + 1 rows (base.capped_count, as a statement: the home
+    page reads its counts in one round trip)."""
     return select(func.count()).select_from(rows.limit(COUNT_CAP + 1).subquery())
 
 

@@ -22,8 +22,8 @@ from ..extensions import db
 from ..models import (AuditLog, Declaration, DeclarationState, HourRecord, LearningForm, NotificationKind, Org, OrgKind,
                       Person, RoleName, Subject, YearSummary)
 from .attachments import delete_files, path_of, store_attachments
-from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now,
-                   transaction)
+from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, capped_count,
+                   now, transaction)
 from .export import in_batches
 from .notifications import Note, Waiting, reason_line
 from .orgs import subtree_ids
@@ -497,8 +497,7 @@ def pending_count(actor: Actor) -> int:
     state = next((s for s, role in REVIEW_ROLE.items() if role == actor.role), None)
     if state is None:
         return 0
-    return db.session.scalar(_scoped(select(func.count(Declaration.id)).where(
-        Declaration.state == state.value), actor)) or 0
+    return capped_count(_scoped(select(Declaration.id).where(Declaration.state == state.value), actor))
 
 
 def can_see(item: Declaration, actor: Actor) -> bool:

@@ -16,7 +16,7 @@ from ..models import Account, IdentityCorrection, NotificationKind, Person, Regi
 from ..models.changes import ChangeState
 from ..validators import ValidationError, birth_date_and_gender, validate_id_number, validate_person_name
 from .attachments import change_files, sniff
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, capped_count, now
 from .notifications import Note, Waiting
 
 S = ChangeState
@@ -211,8 +211,8 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, afte
 def pending_count(actor: Actor) -> int:
     if not is_decider(actor):
         return 0
-    return db.session.scalar(select(func.count(IdentityCorrection.id)).where(
-        IdentityCorrection.state == S.PENDING.value, IdentityCorrection.user_id != actor.user_id)) or 0
+    return capped_count(select(IdentityCorrection.id).where(
+        IdentityCorrection.state == S.PENDING.value, IdentityCorrection.user_id != actor.user_id))
 
 
 def can_see(item: IdentityCorrection, actor: Actor) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..authz import ORG_CHANGE_REVIEW_VIEW
@@ -16,7 +16,7 @@ from ..models.changes import PENDING_ORG_CHANGE_STATES
 from ..models.org import ALLOWED_PARENTS
 from ..validators import ValidationError, validate_credit_code
 from .base import (APPLICANT, Actor, ConcurrentTransition, DomainError, PermissionDenied, StateMachine, Transition,
-                   audit, now)
+                   audit, capped_count, now)
 from .notifications import Note, Waiting
 from .orgs import longest_path_below, rewrite_subtree, subtree_ids
 from .pending import blocked_message, pending_for_org
@@ -398,7 +398,7 @@ def queue(actor: Actor, tab: str = TODO, after_id: int | None = None, limit: int
 
 
 def todo_count(actor: Actor) -> int:
-    return db.session.scalar(_filtered(select(func.count(OrgChange.id)), actor, TODO)) or 0
+    return capped_count(_filtered(select(OrgChange.id), actor, TODO))
 
 
 def _ancestor_paths(scope_path: str) -> list[str]:

@@ -6,7 +6,7 @@ from typing import Iterator
 
 from flask import current_app
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..authz import REVIEW_VIEW
@@ -18,7 +18,8 @@ from ..validators import birth_date_and_gender
 from .accounts import (LOGIN_FAILED, check_new_password, display_name, find_account, hash_password,
                        verify_password)
 from .attachments import change_files, store_change_files
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now, transaction
+from .base import (APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, capped_count,
+                   now, transaction)
 from .export import in_batches
 from .memberships import machine as membership_machine
 from .notifications import Note, Waiting
@@ -272,8 +273,7 @@ def _store_licence(reg: Registration, licence: tuple[str, bytes] | None):
 
 
 def pending_count(actor: Actor) -> int:
-    stmt = select(func.count(Registration.id)).where(Registration.state == S.PENDING.value)
-    return db.session.scalar(_scoped(stmt, actor)) or 0
+    return capped_count(_scoped(select(Registration.id).where(Registration.state == S.PENDING.value), actor))
 
 
 def _scoped(stmt, actor: Actor):

@@ -8,7 +8,7 @@ import json
 import re
 
 from flask_babel import gettext, lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..authz import PERSONNEL_REVIEW_VIEW
@@ -16,7 +16,7 @@ from ..extensions import db
 from ..models import NotificationKind, Person, RoleName, TitleChange
 from ..models.changes import TITLE_FIELDS, ChangeState
 from .attachments import change_files
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, now
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, audit, capped_count, now
 from .notifications import Note, Waiting
 from .orgs import subtree_ids
 from .pending import lock_person
@@ -270,8 +270,7 @@ def queue(actor: Actor, state: str = S.PENDING.value, q: str | None = None, afte
 
 
 def pending_count(actor: Actor) -> int:
-    return db.session.scalar(_scoped(select(func.count(TitleChange.id)).where(
-        TitleChange.state == S.PENDING.value), actor)) or 0
+    return capped_count(_scoped(select(TitleChange.id).where(TitleChange.state == S.PENDING.value), actor))
 
 
 def can_see(item: TitleChange, actor: Actor) -> bool:

@@ -20,7 +20,7 @@ from ..models import (Account, Declaration, Membership, MembershipState, Notific
                       Person, RoleName, Transfer, TransferState)
 from ..models.changes import PENDING_TRANSFER_STATES
 from . import memberships
-from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, now
+from .base import APPLICANT, Actor, DomainError, PermissionDenied, StateMachine, Transition, capped_count, now
 from .notifications import Note, Waiting, reason_line
 from .orgs import subtree_ids
 from .pending import blocked_message, lock_person, pending_for_person
@@ -361,7 +361,7 @@ def waiting_tab(item: Transfer, actor: Actor) -> str | None:
 
 
 def pending_count(actor: Actor, tab: str) -> int:
-    return db.session.scalar(_scoped(select(func.count(Transfer.id)), actor, tab)) or 0
+    return capped_count(_scoped(select(Transfer.id), actor, tab))
 
 
 def can_withdraw_as_unit(item: Transfer, actor: Actor) -> bool:
