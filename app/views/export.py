@@ -32,6 +32,7 @@ def xlsx_response(title: str, labels: list, rows: Iterator):
         rows = iter(rows)
         head = list(itertools.islice(rows, exports.inline_rows() + 1))
         if len(head) > exports.inline_rows():
+            getattr(rows, "close", lambda: None)()  # the rows' reader (a server-side cursor) ends before the commit
             return _queue(title)
         rows = itertools.chain(head, rows)
     spool = tempfile.TemporaryFile(suffix=".xlsx")
