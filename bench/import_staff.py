@@ -114,18 +114,24 @@ def import_once(app, path: str, n: int, memory: bool = False) -> dict:
     from flask import g
     from sqlalchemy import select
 
+    from sqlalchemy import text
+
     from app.extensions import db
-    from app.models import Account, Membership, RoleName, statement_triggers
+    from app.models import Account, Membership, RoleName
     from app.workflows import accounts, staff_import as flow
 
-    joined, real_joined = [], statement_triggers.people_joined
+    folds, real_finish = [], flow._finish
 
-    def timed_joined(conn, user_ids):  # the one step that holds the city's rollup row (PostgreSQL)
-        started = time.perf_counter()
-        real_joined(conn, user_ids)
-        joined.append(time.perf_counter() - started)
+    def finish_after_the_fold(batch, action, *args):
+        """The rollups' deferred folds run at the commit, which the bench's outer transaction never reaches: run
+        them here, timed (the one step that holds the city's rollup rows, PostgreSQL)."""
+        if action == "done":
+            started = time.perf_counter()
+            db.session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+            folds.append(time.perf_counter() - started)
+        return real_finish(batch, action, *args)
 
-    statement_triggers.people_joined = timed_joined
+    flow._finish = finish_after_the_fold
     with app.test_request_context(), rolled_back(db):
         admin = db.session.scalar(select(Account).where(Account.username == id_number_of(ADMIN)))
         membership = db.session.scalar(select(Membership).where(Membership.user_id == admin.id,
@@ -149,9 +155,8 @@ def import_once(app, path: str, n: int, memory: bool = False) -> dict:
         if memory:
             tracemalloc.stop()
         assert done.state == "done" and done.created_rows == n, (done.state, done.message)
-    statement_triggers.people_joined = real_joined
-    return {"check": t1 - t0, "import": t2 - t1, "peak": peak, "check_peak": check_peak,
-            "rollup_step": sum(joined)}
+    flow._finish = real_finish
+    return {"check": t1 - t0, "import": t2 - t1, "peak": peak, "check_peak": check_peak, "fold": sum(folds)}
 
 
 def baseline_once(app, path: str, n: int) -> float:
@@ -215,8 +220,8 @@ def main() -> None:
                   f"database checks again + write) {result['import']:6.2f} s = {total:6.2f} s, {n / total:,.0f} rows/s"
                   + (f" | target {target:.0f} s: {'met' if total < target else 'NOT MET'}" if target else ""),
                   flush=True)
-            print(f"{'':>7}  the city's rollup row held for the people's rollup step only: "
-                  f"{result['rollup_step'] * 1000:,.0f} ms (not the whole write)", flush=True)
+            print(f"{'':>7}  the city's rollup rows are held from the rollups' fold at the commit only: "
+                  f"{result['fold'] * 1000:,.0f} ms (not the whole write)", flush=True)
             if not args.no_memory:
                 peaks = import_once(app, path, n, memory=True)
                 peak = max(peaks["check_peak"], peaks["peak"])

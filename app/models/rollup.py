@@ -236,9 +236,9 @@ BULK_SKIP = f"IF current_setting('{BULK}', true) = 'on' THEN RETURN NULL; END IF
 LOCK_ROOTS = ("PERFORM 1 FROM completion_org h WHERE h.org_id IN (SELECT o.id FROM org o WHERE o.parent_id IS NULL)"
               " ORDER BY h.org_id FOR UPDATE")
 # PostgreSQL: a transaction that inserts many people (a staff import) sets this (transaction-local) while it writes
-# them: the person inserts neither lock the root rows nor touch the rollup, and the transaction adds all its people
-# to the rollup in one short step before it commits (statement_triggers.people_joined). The rows every writer
-# waits for (the city's) are then held for that step only, not for the whole import.
+# them: the person inserts neither lock the root rows nor touch the rollup, and the transaction's people join the
+# rollup at its commit (statement_triggers.DEFERRED_INSERT). The rows every writer waits for (the city's) are then
+# held from that fold to the commit only, not for the whole import.
 DEFER_PEOPLE = "completion.defer_people"
 DEFERRED = f"current_setting('{DEFER_PEOPLE}', true) = 'on'"
 # PostgreSQL: every statement that writes what the rollup counts first locks the root orgs' rows (the city's), before

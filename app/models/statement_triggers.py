@@ -147,41 +147,47 @@ STATEMENT_TRIGGERS = {
 }
 
 
-# (name, event) of the statement triggers that a transaction deferring its people (DEFER_PEOPLE) skips
-DEFERRABLE = {("completion_person", "INSERT")}
-DEFER_SKIP = f"IF {DEFERRED} THEN RETURN NULL; END IF;\n"
-
-
 def _name(base: str, event: str) -> str:
     return f"{base}_{event.lower()}s"
 
 
-def defer_people(conn) -> bool:
-    """PostgreSQL: the people this transaction inserts from now on join the rollup only at `people_joined` (see
-    rollup.DEFER_PEOPLE); returns whether they do (elsewhere the triggers count them as they come)."""
-    if conn.dialect.name != "postgresql":
-        return False
-    conn.execute(text(f"SELECT set_config('{DEFER_PEOPLE}', 'on', true)"))
-    return True
+# A transaction deferring its people (rollup.DEFER_PEOPLE, a staff import): its person inserts count into
+# completion_unit_delta, a table of its own uncommitted rows that no other transaction waits for, and a deferred
+# trigger folds them into completion_unit once, at its commit (as staff_tally_delta is folded): the root rows,
+# which every writer of the rollup locks first, are held from that fold to the commit only. A person just inserted
+# has no year summary yet (year_summary references person), so an insert changes only its unit's headcount.
+DEFERRED_INSERT = (f"IF {DEFERRED} THEN\n"
+                   "  INSERT INTO completion_unit_delta (unit_id, n) SELECT r.unit_id, count(*)"
+                   f" FROM {NEW} r WHERE r.is_staff AND r.unit_id IS NOT NULL GROUP BY r.unit_id;\n"
+                   "  RETURN NULL;\nEND IF;\n")
+DEFERRABLE = {("completion_person", "INSERT"): DEFERRED_INSERT}
+FOLD_DDL = [
+    "CREATE TABLE completion_unit_delta (unit_id integer NOT NULL, n integer NOT NULL)",
+    f"""CREATE FUNCTION completion_unit_fold() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF current_setting('completion.folded', true) = CAST(txid_current() AS text) THEN
+        RETURN NULL;
+      END IF;
+      PERFORM set_config('completion.folded', CAST(txid_current() AS text), true);
+      {LOCK_ROOTS};
+      WITH gone AS (DELETE FROM completion_unit_delta RETURNING unit_id, n)
+      INSERT INTO completion_unit (unit_id, headcount)
+      SELECT unit_id, sum(n) FROM gone GROUP BY unit_id HAVING sum(n) <> 0 ORDER BY unit_id
+      ON CONFLICT (unit_id) DO UPDATE SET headcount = completion_unit.headcount + excluded.headcount;
+      RETURN NULL;
+    END $$""",
+    """CREATE CONSTRAINT TRIGGER completion_unit_fold AFTER INSERT ON completion_unit_delta
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION completion_unit_fold()""",
+]
+FOLD_DROP = ["DROP TRIGGER IF EXISTS completion_unit_fold ON completion_unit_delta",
+             "DROP FUNCTION IF EXISTS completion_unit_fold()", "DROP TABLE IF EXISTS completion_unit_delta"]
 
 
-def people_joined_sql() -> list[str]:
-    """The INSERT trigger's figures (person_sql) over the people of the accounts :ids instead of a statement's rows."""
-    joined = "(SELECT * FROM person WHERE user_id = ANY(:ids))"
-    statements = [s.replace(f"FROM {NEW} r", f"FROM {joined} r") for s in person_sql("INSERT")]
-    assert all(joined in s for s in statements)
-    return statements
-
-
-def people_joined(conn, user_ids: list[int]) -> None:
-    """End a `defer_people`: lock the root rows (the order every writer of the rollup takes), then add the people of
-    these accounts to their units' headcounts and rollup rows (the subtree rows follow by their triggers)."""
-    conn.execute(text(f"SELECT set_config('{DEFER_PEOPLE}', 'off', true)"))
-    if not user_ids:
-        return
-    conn.execute(text(LOCK_ROOTS.replace("PERFORM", "SELECT", 1)))
-    for statement in people_joined_sql():
-        conn.execute(text(statement), {"ids": list(user_ids)})
+def defer_people(conn) -> None:
+    """PostgreSQL: the people this transaction inserts from now on join the rollup at its commit (see
+    DEFERRED_INSERT); elsewhere the triggers count them as they come (SQLite has one writer at a time)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT set_config('{DEFER_PEOPLE}', 'on', true)"))
 
 
 def create_ddl() -> list[str]:
@@ -190,7 +196,7 @@ def create_ddl() -> list[str]:
     for base, (table, statements, bulk) in STATEMENT_TRIGGERS.items():
         for event in EVENTS:
             name = _name(base, event)
-            body = ((BULK_SKIP if bulk else "") + (DEFER_SKIP if (base, event) in DEFERRABLE else "")
+            body = ((BULK_SKIP if bulk else "") + DEFERRABLE.get((base, event), "")
                     + "".join(f"  {s};\n" for s in statements(event)))
             # jit off: the planner cannot know a transition table's size and the costs of the generic plans
             # pass jit_above_cost; compiling them took 1-2 s a statement, for statements of milliseconds

@@ -248,7 +248,6 @@ class Outcome:
     created: int = 0
     failed: int = 0
     preview: list = field(default_factory=list)  # the first PREVIEW_ROWS failed rows: [row number, [reasons], [cells]]
-    accounts: list = field(default_factory=list)  # the ids of the accounts written
 
     def fail(self, out, number: int, reasons: list[str], cells: list[str]) -> None:
         """Count a failed row, write it to the failed-rows file `out`, keep it if it is among the first ones."""
@@ -366,9 +365,7 @@ def _process(batch: ImportBatch, actor: Actor, write: bool) -> Outcome:
                 outcome.fail(failed_file, number, reasons, cells)
         outcome.valid += len(good)
         if write and not (stop_writing and outcome.failed):
-            written = _insert(good)
-            outcome.accounts += written
-            outcome.created += len(written)
+            outcome.created += _insert(good)
         tasks.progress(outcome.total, batch.total_rows or outcome.total)
         chunk = []
 
@@ -431,12 +428,11 @@ PROFILE_KEYS = ("gender", "birth_date", "ethnicity", "department", "education", 
                 "degree", "title_series", "title_level", "title_name", "title_date", "vocational_qualifications")
 
 
-def _insert(rows: list[tuple[int, dict]]) -> list[int]:
-    """Accounts, memberships and profiles of one chunk: one INSERT each; returns the accounts' ids. The memberships
-    go first: the profiles are then staff as they are inserted, instead of being inserted and then updated by the
-    staff flag's trigger."""
+def _insert(rows: list[tuple[int, dict]]) -> int:
+    """Accounts, memberships and profiles of one chunk: one INSERT each. The memberships go first: the profiles are
+    then staff as they are inserted, instead of being inserted and then updated by the staff flag's trigger."""
     if not rows:
-        return []
+        return 0
     now = datetime.datetime.now()
     accounts_rows = [dict(username=v["id_number"], first_name=v["name"], last_name="", active=True,
                           id_type=v["id_type"], email=v.get("email") or f"{v['id_number'].lower()}@{NO_EMAIL_DOMAIN}",
@@ -450,7 +446,7 @@ def _insert(rows: list[tuple[int, dict]]) -> list[int]:
     _insert_many(Person.__table__, [
         dict({k: v.get(k) for k in PROFILE_KEYS}, user_id=uid, name=v["name"], id_number=v["id_number"],
              unit_id=v["unit_id"], postdoc=False, created_at=now) for uid, (_n, v) in zip(user_ids, rows)])
-    return user_ids
+    return len(rows)
 
 
 def _insert_many(table, rows: list[dict], returning: str | None = None) -> dict:
@@ -652,9 +648,9 @@ def check_job(batch_id: int) -> None:
 
 def write_job(batch_id: int) -> None:
     def body(batch, actor):
-        # the people join the completion rollup in one step at the end: the city's rollup rows, which every hour
-        # approval waits for, are held for that step only, not for the whole write (PostgreSQL)
-        deferred = statement_triggers.defer_people(db.session.connection())
+        # the people join the completion rollup at the commit: the city's rollup rows, which every hour approval
+        # waits for, are held from then to the end of the commit only, not for the whole write (PostgreSQL)
+        statement_triggers.defer_people(db.session.connection())
         outcome = _process(batch, actor, write=True)
         if outcome.failed and batch.mode == ImportMode.ALL_OR_NOTHING.value:
             db.session.rollback()
@@ -662,8 +658,6 @@ def write_job(batch_id: int) -> None:
             _finish(batch, "refuse", actor, outcome, gettext(
                 "%(n)s rows have problems: as asked, nothing was imported.", n=outcome.failed))
         else:
-            if deferred:
-                statement_triggers.people_joined(db.session.connection(), outcome.accounts)
             _finish(batch, "done", actor, outcome, None)
         db.session.commit()  # the rows and the batch's result: one transaction
         _keep_failures(batch)
