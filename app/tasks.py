@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -30,6 +31,19 @@ def _redis() -> Redis:
     if url not in clients:
         clients[url] = Redis.from_url(url)
     return clients[url]
+
+
+def reachable() -> bool:
+    """Whether the queue's Redis answers now (within 2 s): work that can also be done in the request (an export)
+    is done there rather than refused while the queue is away."""
+    url = current_app.config["REDIS_URL"]
+    clients = current_app.extensions.setdefault("task_redis_probe", {})
+    if url not in clients:
+        clients[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        return bool(clients[url].ping())
+    except RedisError:
+        return False
 
 
 def queue():

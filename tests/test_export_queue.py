@@ -165,6 +165,14 @@ def test_an_export_whose_worker_vanished_is_marked_interrupted(queue_app, world)
     assert record(export_id).state == ExportState.INTERRUPTED.value
 
 
+def test_a_big_list_is_written_in_the_request_while_the_queue_is_out_of_reach(queue_app, world, monkeypatch):
+    staff(world, 3)
+    monkeypatch.setitem(queue_app.config, "REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    response = client_of(queue_app, world.city_admin, R.HR_ADMIN).get("/staff/export/")
+    assert response.status_code == 200 and response.mimetype == XLSX and len(rows_of(response.get_data())) == 4
+    assert db.session.scalar(select(ExportJob.id)) is None
+
+
 def test_a_queued_export_waiting_without_a_worker_says_so(queue_app, world):
     staff(world, 3)
     client = client_of(queue_app, world.city_admin, R.HR_ADMIN)
