@@ -154,8 +154,11 @@
   });
 
   video.addEventListener("timeupdate", function () {
+    // a seek is judged by the "seeking" handler: a timeupdate queued before it (a busy page) would otherwise see
+    // the seek's target, take it for playing and stop at a pop-up the seek is about to be snapped back from
+    if (video.seeking) { return; }
     var t = video.currentTime;
-    if (!video.seeking && t > reached && t - lastTime < SLACK) { reached = t; }
+    if (t > reached && t - lastTime < SLACK) { reached = t; }
     lastTime = t;
     var q = gate();
     if (q && !completed && t >= q.at && !current) {
