@@ -81,6 +81,10 @@ class Config:
     # file is kept this many hours.
     EXPORT_INLINE_ROWS = int(os.environ.get("EXPORT_INLINE_ROWS", "5000"))
     EXPORT_KEEP_HOURS = int(os.environ.get("EXPORT_KEEP_HOURS", "72"))
+    # A batch of 年度结业证书 (.zip of PDFs) from the completion statistics: made in the request up to this many,
+    # in the task queue beyond; a batch of more people is refused (print each org below separately).
+    CERTIFICATE_INLINE = int(os.environ.get("CERTIFICATE_INLINE", "20"))
+    CERTIFICATE_BATCH_MAX = int(os.environ.get("CERTIFICATE_BATCH_MAX", "5000"))
     # Online learning (issue 11). Lesson videos and class covers live outside the web root; a video must be a real
     # MP4 or WebM under the size cap.
     LEARNING_FOLDER = os.environ.get("LEARNING_FOLDER", os.path.join(BASE_DIR, "instance", "learning"))

@@ -129,8 +129,25 @@ stop_all() {
       if [ -f "$RUN_DIR/${names[$i]}.pid" ]; then kill -KILL "$(cat "$RUN_DIR/${names[$i]}.pid")" 2>/dev/null || true; fi
     fi
     wait "$pid" 2>/dev/null || true
+    # a supervised process outliving its supervisor (seen once with the machine busy): waited for, then killed
+    if [ -f "$RUN_DIR/${names[$i]}.pid" ]; then
+      local inner
+      inner=$(cat "$RUN_DIR/${names[$i]}.pid")
+      waited=0
+      while running "$inner" && [ $waited -lt 150 ]; do sleep 0.2; waited=$((waited + 1)); done
+      if running "$inner"; then
+        say "${names[$i]} process ($inner) did not stop in 30 s: killed"
+        kill -KILL "$inner" 2>/dev/null || true
+      fi
+    fi
   done
   [ ${#children[@]} -eq 0 ] || say "stopped: ${names[*]}"
+}
+running() {  # running PID: the process exists and is not a zombie (one whose parent is gone may wait to be reaped)
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat:0:1}" != Z ]
 }
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM

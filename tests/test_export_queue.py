@@ -195,7 +195,7 @@ def test_files_expire_after_their_time(queue_app, world):
     assert exports.expire() == 1
     item = record(export_id)
     assert item.state == ExportState.EXPIRED.value and not os.path.exists(path)
-    assert zh("The file is no longer kept: export the list again.") in page(client.get(f"/exports/{export_id}"))
+    assert zh("The file is no longer kept: export it again.") in page(client.get(f"/exports/{export_id}"))
 
 
 def test_every_export_address_of_the_url_map_ends_in_the_one_export_response(app, world):

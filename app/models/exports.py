@@ -5,6 +5,7 @@ import datetime
 import enum
 
 from flask_appbuilder import Model
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
@@ -32,10 +33,11 @@ EXPORT_STATE_LABELS = {
 
 
 class ExportJob(Model):
-    """An export too big for a web request: the list's own export address (path and query, replayed by the worker
-    as the person who asked, with their rights at that moment), who asked and as which membership (and delegation),
-    the session's login time (a session ended since, by a password change or "log out everywhere", stops the
-    export), and the result: rows, the stored file and its size."""
+    """An export too big for a web request (a list's .xlsx, or a batch of certificates as a .zip of PDFs): its own
+    export address (path and query, replayed by the worker as the person who asked, with their rights at that
+    moment), who asked and as which membership (and delegation), the session's login time (a session ended since,
+    by a password change or "log out everywhere", stops the export), and the result: rows (or certificates), the
+    stored file and its size."""
 
     __tablename__ = "export_job"
     __table_args__ = (Index("ix_export_job_membership_id", "membership_id", "id"),)
@@ -47,6 +49,7 @@ class ExportJob(Model):
     locale: Mapped[str] = mapped_column(String(10), nullable=False, default="zh")
     ip: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(200), nullable=False)
+    kind: Mapped[str] = mapped_column(String(10), nullable=False, default="xlsx", server_default="xlsx")  # xlsx | zip
     url: Mapped[str] = mapped_column(String(2000), nullable=False)
     state: Mapped[str] = mapped_column(String(20), nullable=False, default=ExportState.WRITING.value)
     job_id: Mapped[str | None] = mapped_column(String(64))
@@ -62,6 +65,16 @@ class ExportJob(Model):
     @property
     def state_label(self):
         return ExportState(self.state).label
+
+    @property
+    def is_certificates(self) -> bool:
+        """A batch of certificates (a .zip of PDFs, one per person) rather than a list's sheet."""
+        return self.kind == "zip"
+
+    @property
+    def count_text(self) -> str:
+        return (gettext("%(n)s certificates", n="{:,}".format(self.rows)) if self.is_certificates
+                else gettext("%(n)s rows", n="{:,}".format(self.rows)))
 
     @property
     def running(self) -> bool:

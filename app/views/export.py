@@ -15,45 +15,50 @@ from ..security import current_actor, current_membership
 from ..workflows import export, exports
 
 MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MIMES = {"xlsx": MIME, "zip": "application/zip"}
 
 
 def xlsx_response(title: str, labels: list, rows: Iterator):
-    """The rows as an .xlsx download named after the list and today. The workbook is written to a temporary file
-    (never built in memory), removed when the response closes; the Chinese file name goes out as RFC 5987
-    `filename*` (with an ASCII fallback `filename`).
+    """The rows as an .xlsx download named after the list and today (the sheet: app/workflows/export.py)."""
+    return file_response(title, "xlsx", rows, lambda dest, items: export.write(dest, title, labels, items),
+                         exports.inline_rows(), gettext(
+        "The list has more than %(n)s rows: it is being written in the background. The file will wait here and "
+        "under the export records.", n="{:,}".format(exports.inline_rows())))
 
-    Every export passes here, so this is where a big one leaves the request: past EXPORT_INLINE_ROWS rows (read
-    ahead, one more than the limit) the export is queued and the person sent to its page; in the worker's replay of
-    the same address the rows go to the file store."""
+
+def file_response(title: str, suffix: str, items: Iterator, write, inline: int, queued_message: str,
+                  every: int = exports.PROGRESS_EVERY):
+    """A file made of `items` by `write(dest, items)` (which returns how many it wrote), as a download named after
+    the title and today. The file is written to a temporary file (never built in memory), removed when the response
+    closes; the Chinese file name goes out as RFC 5987 `filename*` (with an ASCII fallback `filename`).
+
+    Every export passes here, so this is where a big one leaves the request: past `inline` items (read ahead, one
+    more than the limit) the export is queued and the person sent to its page; in the worker's replay of the same
+    address the file goes to the store."""
+    name = f"{title}-{clock.today():%Y%m%d}.{suffix}"
     if exports.replaying():
-        exports.write_replayed(title, labels, rows)
+        exports.write_replayed(name, items, write, every)
         return "", 204
     if exports.queued():
-        rows = iter(rows)
-        head = list(itertools.islice(rows, exports.inline_rows() + 1))
-        if len(head) > exports.inline_rows() and tasks.reachable():  # (the queue away: written here, as before)
-            getattr(rows, "close", lambda: None)()  # the rows' reader (a server-side cursor) ends before the commit
-            return _queue(title)
-        rows = itertools.chain(head, rows)
-    spool = tempfile.TemporaryFile(suffix=".xlsx")
+        items = iter(items)
+        head = list(itertools.islice(items, inline + 1))
+        if len(head) > inline and tasks.reachable():  # (the queue away: written here, as before)
+            getattr(items, "close", lambda: None)()  # the rows' reader (a server-side cursor) ends before the commit
+            item = exports.start(current_actor(), current_membership().id, session.get("auth_at") or 0,
+                                 str(get_locale() or "zh"), title, request.full_path, kind=suffix)
+            flash(queued_message, "info")
+            return redirect(url_for("ExportView.show", export_id=item.id))
+        items = itertools.chain(head, items)
+    spool = tempfile.TemporaryFile(suffix=f".{suffix}")
     try:
-        export.write(spool, title, labels, rows)
+        write(spool, items)
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    name = f"{title}-{clock.today():%Y%m%d}.xlsx"
-    response = send_file(spool, mimetype=MIME, as_attachment=True, download_name=name, max_age=0)
+    response = send_file(spool, mimetype=MIMES[suffix], as_attachment=True, download_name=name, max_age=0)
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _queue(title: str):
-    item = exports.start(current_actor(), current_membership().id, session.get("auth_at") or 0,
-                         str(get_locale() or "zh"), title, request.full_path)
-    flash(gettext("The list has more than %(n)s rows: it is being written in the background. The file will wait "
-                  "here and under the export records.", n="{:,}".format(exports.inline_rows())), "info")
-    return redirect(url_for("ExportView.show", export_id=item.id))
 
 
 def is_export() -> bool:

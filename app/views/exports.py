@@ -2,14 +2,14 @@
 file. The work is in app/workflows/exports.py; app/views/export.py sends a big export here."""
 from __future__ import annotations
 
-from flask import abort, jsonify
+from flask import abort, current_app, jsonify
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import lazy_gettext as _l
 
 from .. import tasks
 from ..security import current_membership
 from ..workflows import exports as flow
-from .export import MIME
+from .export import MIMES
 from .util import db_id, send_protected
 
 
@@ -31,7 +31,8 @@ class ExportView(BaseView):
         for item in records:
             flow.watch(item)
         return self.render_template("exports/index.html", records=records, keep_hours=flow.keep_hours(),
-                                    inline_rows=flow.inline_rows(), title=_l("Export records"))
+                                    inline_rows=flow.inline_rows(),
+                                    inline_certificates=current_app.config["CERTIFICATE_INLINE"], title=_l("Export records"))
 
     @expose("/<export_id>")
     @has_access
@@ -56,5 +57,5 @@ class ExportView(BaseView):
     @has_access
     def download(self, export_id):
         item = self._item(export_id)
-        return send_protected(flow.file_path(item), "UPLOAD_FOLDER", MIME, download_name=item.file_name,
+        return send_protected(flow.file_path(item), "UPLOAD_FOLDER", MIMES[item.kind], download_name=item.file_name,
                               as_attachment=True)

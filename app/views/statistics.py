@@ -1,23 +1,24 @@
 """Statistics pages (U10, D6, H6): completion per org one level below, and the distributions (orgs and staff,
 titles, industries, qualifications), each with drill-down inside the actor's subtree, a table, a bar chart
 (ECharts, served by the platform itself: no CDN); the distributions export to .xlsx and link every figure to the
-staff list of the people behind it."""
+staff list of the people behind it; the completion page prints the 年度结业证书 of everyone it counts as passed."""
 from __future__ import annotations
 
 import os
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_babel import gettext, lazy_gettext as _l
 
 from ..extensions import appbuilder
 from ..security import current_actor
+from ..workflows import certificates as certs
 from ..workflows import distribution as dist
 from ..workflows import stat_snapshots
 from ..workflows import statistics as stats
 from .admin import staff_list_url
 from .errors import error_page
-from .export import export_url, is_export, xlsx_response
+from .export import export_url, file_response, is_export, xlsx_response
 
 # The chart library from the npm package the setup installs (package-lock.json pins its version).
 ECHARTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -193,11 +194,14 @@ class StatisticsView(BaseView):
     default_view = "completion"
     class_permission_name = "StatisticsView"
 
+    @expose("/completion/certificates")
     @expose("/completion/export")
     @expose("/completion")
     @has_access
     def completion(self):
         actor = current_actor()
+        if request.url_rule.rule.endswith("/certificates"):
+            return self._certificates(actor)
         try:
             result = stats.completion(actor, request.args.get("year"), request.args.get("org"))
         except stats.BadYear:
@@ -214,7 +218,39 @@ class StatisticsView(BaseView):
             "statistics/completion.html", result=result, years=list(range(high, low - 1, -1)),
             crumbs=stats.breadcrumbs(actor, result.org), own_level=own_level,
             chart=stats.chart_data(result, own_level), title=_l("Completion statistics"), may_list_staff=may_list_staff(),
-            export_url=export_url("/statistics/completion/export", year=result.year, org=result.org.id))
+            export_url=export_url("/statistics/completion/export", year=result.year, org=result.org.id),
+            certificates_url=export_url("/statistics/completion/certificates", year=result.year, org=result.org.id)
+            if certs.may_print_batches(actor) else None)
+
+    def _certificates(self, actor):
+        """年度结业证书 of everyone the page counts as passed, as a .zip of PDFs (one per person); a batch of more
+        than CERTIFICATE_INLINE goes to the task queue (导出记录), one of more than CERTIFICATE_BATCH_MAX is
+        refused: the org's parts are printed one by one."""
+        if not certs.may_print_batches(actor):
+            abort(403)
+        limit = current_app.config["CERTIFICATE_BATCH_MAX"]
+        try:
+            org, year, people = stats.passed_people(actor, request.args.get("year"), request.args.get("org"), limit)
+        except stats.BadYear:
+            low, high = stats.year_range()
+            return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
+        except stats.OutOfScope:
+            abort(404)
+        back = url_for("StatisticsView.completion", year=year, org=org.id)
+        if not people:
+            flash(gettext("Nobody here has passed %(year)s yet: there is no certificate to print.", year=year),
+                  "warning")
+            return redirect(back)
+        if len(people) > limit:
+            flash(gettext("More than %(n)s people passed here: print the certificates of each organisation below "
+                          "separately.", n="{:,}".format(limit)), "warning")
+            return redirect(back)
+        inline = current_app.config["CERTIFICATE_INLINE"]
+        return file_response(
+            gettext("Completion certificates %(year)s: %(org)s", year=year, org=org.name), "zip", people,
+            lambda dest, ids: certs.write_batch(dest, ids, year, actor), inline,
+            gettext("The certificates are many: they are being made in the background. The file will wait here and "
+                    "under the export records."), every=10)
 
     # One endpoint per page, its export at …/export: the export carries exactly the page's permission.
     @expose("/orgs/export")

@@ -7,8 +7,9 @@ shows the rows written so far and then the download. The worker makes the file b
 as the person who asked (`run`): a request context for the same path and query, with a session naming their
 account, membership, delegation, language and login time, dispatched through the whole app. Every check a live
 request meets runs again at that moment (login still valid, password not forced, the page's permission, the org
-scope, the delegation in force), and no export needs code of its own: the view's `xlsx_response` notices the
-replay (`replaying`) and writes its rows to the file store instead of a response (`write_replayed`).
+scope, the delegation in force), and no export needs code of its own: the view's `file_response` (a list's
+`xlsx_response`, a batch of certificates from the completion statistics) notices the replay (`replaying`) and
+writes the file to the store instead of a response (`write_replayed`).
 
 A file is the asker's alone (the list of their scope, as their role saw it): only the membership that asked sees the
 record and downloads it, for EXPORT_KEEP_HOURS; then `expire` removes it. With TASKS_INLINE (the tests, a start
@@ -30,7 +31,7 @@ from sqlalchemy import select, update
 from .. import clock, tasks
 from ..extensions import db
 from ..models import ExportJob, ExportState
-from . import deputies, export
+from . import deputies
 from .base import FOLLOWS, Actor, ConcurrentTransition, StateMachine, Transition, transaction
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,12 @@ def _path(stored_name: str) -> str:
 
 # ---------------------------------------------------------------- the web request
 
-def start(actor: Actor, membership_id: int, auth_at: float, locale: str, title: str, url: str) -> ExportJob:
-    """Record the export of `url` (the list's export path and query) and queue it."""
+def start(actor: Actor, membership_id: int, auth_at: float, locale: str, title: str, url: str,
+          kind: str = "xlsx") -> ExportJob:
+    """Record the export of `url` (the list's export path and query; `kind` the file's suffix) and queue it."""
     item = ExportJob(user_id=actor.user_id, membership_id=membership_id, delegation_id=actor.delegation_id,
                      auth_at=float(auth_at), locale=locale, ip=(actor.ip or "")[:64] or None,
-                     title=str(title)[:200], url=url[:2000])
+                     title=str(title)[:200], url=url[:2000], kind=kind)
     machine.open(item, actor, action="start", comment=f"{item.title} {item.url}"[:500])
     job_id = tasks.enqueue(run, item.id, description=f"export {item.id}")
     db.session.execute(update(ExportJob).where(ExportJob.id == item.id).values(job_id=job_id))
@@ -113,24 +115,25 @@ def replaying() -> bool:
     return bool(request) and JOB_KEY in request.environ
 
 
-def write_replayed(title: str, labels: list, rows) -> None:
-    """In the replay: write the view's rows to the store (a part file renamed once whole), reporting progress."""
+def write_replayed(name: str, items, write, every: int = PROGRESS_EVERY) -> None:
+    """In the replay: `write(path, items)` writes the view's items (a list's rows, a batch's people) to the store
+    (a part file renamed once whole) and returns how many it wrote; progress is reported every `every` items."""
     stored = request.environ[STORED_KEY]
     part = _path(stored) + ".part"
 
     def counted():
-        for n, values in enumerate(rows, 1):
-            if n % PROGRESS_EVERY == 0:
+        for n, item in enumerate(items, 1):
+            if n % every == 0:
                 tasks.progress(n, 0)
-            yield values
+            yield item
 
     try:
-        written = export.write(part, title, labels, counted())
+        written = write(part, counted())
         os.replace(part, _path(stored))
     finally:
         if os.path.exists(part):
             os.remove(part)
-    request.environ[RESULT_KEY] = (written, f"{title}-{clock.today():%Y%m%d}.xlsx")
+    request.environ[RESULT_KEY] = (written, name)
 
 
 def _replay(item: ExportJob, stored: str):
@@ -166,11 +169,12 @@ def _refusal(status: int) -> str:
 
 def run(export_id: int) -> None:
     """The queued job: make the file, and record the result (or why there is none)."""
-    stored = f"{secrets.token_hex(16)}.xlsx"
+    stored = None
     try:
         item = db.session.get(ExportJob, export_id)
         if item is None or item.state != S.WRITING.value:
             return
+        stored = f"{secrets.token_hex(16)}.{item.kind}"
         tasks.progress(0, 0)  # alive: the page counts a silent worker as gone from now on
         locale = item.locale
         db.session.expunge(item)  # its values stay readable; no transaction is held open while the file is written

@@ -193,27 +193,45 @@ def _figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
             if h > 0}
 
 
-def live_figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
-    """The same figures aggregated live from every staff person of the subtree and their year summary (what the
-    page ran before the rollup: 0.4–1.4 s for a district or the city). The reference the rollup must equal, and
-    the bench's baseline."""
+def _staff_of_year(org: Org, year: int):
+    """The subtree's people with their summary of `year` and the standard that applies to them: (the statement's
+    FROM clause, the subtree CTE, the `took part` and `passed` expressions). The statements add `Person.is_staff`,
+    the predicate of the partial index on person(unit_id) (not "IS TRUE", which it does not match)."""
     units = _subtree_units(org)
     regions = list(db.session.scalars(select(units.c.region_key).distinct()))
     standard = _standards_table(year, regions)
     public = func.coalesce(YearSummary.public_hours, 0)
     professional = func.coalesce(YearSummary.professional_hours, 0)
-    took = case((public + professional > 0, 1), else_=0)
-    passed = case((and_(public >= standard.c.public_min, professional >= standard.c.professional_min,
-                        public + professional >= standard.c.total_min), 1), else_=0)
-    # One aggregate: the subtree's staff (index on person(unit_id) where is_staff), their summary of the year.
-    stmt = (select(units.c.child_path, func.count(), func.sum(took), func.sum(passed))
-            .select_from(Person)
-            .join(units, units.c.id == Person.unit_id)
-            .outerjoin(standard, standard.c.region_key == units.c.region_key)
-            .outerjoin(YearSummary, and_(YearSummary.person_id == Person.id, YearSummary.year == year))
-            .where(Person.is_staff)  # the partial indexes' own predicate (not "IS TRUE", which they do not match)
-            .group_by(units.c.child_path))
+    took = public + professional > 0
+    passed = and_(public >= standard.c.public_min, professional >= standard.c.professional_min,
+                  public + professional >= standard.c.total_min)
+    source = (Person.__table__.join(units, units.c.id == Person.unit_id)
+              .outerjoin(standard, standard.c.region_key == units.c.region_key)
+              .outerjoin(YearSummary.__table__, and_(YearSummary.person_id == Person.id, YearSummary.year == year)))
+    return source, units, took, passed
+
+
+def live_figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
+    """The same figures aggregated live from every staff person of the subtree and their year summary (what the
+    page ran before the rollup: 0.4–1.4 s for a district or the city). The reference the rollup must equal, and
+    the bench's baseline."""
+    source, units, took, passed = _staff_of_year(org, year)
+    stmt = (select(units.c.child_path, func.count(), func.sum(case((took, 1), else_=0)),
+                   func.sum(case((passed, 1), else_=0)))
+            .select_from(source).where(Person.is_staff).group_by(units.c.child_path))
     return {path: (int(h or 0), int(t or 0), int(p or 0)) for path, h, t, p in db.session.execute(stmt)}
+
+
+def passed_people(actor: Actor, year, org_id, limit: int) -> tuple[Org, int, list[int]]:
+    """The staff of the org's subtree (inside the actor's) whose result of `year` is passed — the people behind the
+    page's 合格 figures, for a batch of certificates: (the org, the year, at most `limit` + 1 person ids, by unit
+    and name)."""
+    year = check_year(clock.today().year if year in (None, "") else year)
+    org = current_org(actor, org_id)
+    source, units, _took, passed = _staff_of_year(org, year)
+    stmt = (select(Person.id).select_from(source).where(Person.is_staff, passed)
+            .order_by(Person.unit_id, Person.name, Person.id).limit(limit + 1))
+    return org, year, list(db.session.scalars(stmt))
 
 
 def completion(actor: Actor, year=None, org_id=None) -> Completion:

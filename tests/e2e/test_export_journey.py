@@ -2,7 +2,9 @@
 the task queue, the page shows it being written, a real `flask worker` writes it, the page notices by itself and
 offers the file, which downloads; 导出记录 in the user menu lists it.
 
-Screenshots: docs/screenshots/export-writing.png, export-done.png.
+A unit admin prints the year's 年度结业证书 of everyone who passed as one .zip, made by the worker in the same way.
+
+Screenshots: docs/screenshots/export-writing.png, export-done.png, certificates-writing.png.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import ROOT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
+from tests.e2e.helpers import PROFESSIONAL, ROOT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
 from tests.helpers import QUEUE_REDIS_URL
 
 pytestmark = pytest.mark.e2e
@@ -75,5 +77,42 @@ def test_a_big_export_is_written_by_the_worker_and_downloaded(page: Page, on_the
     page.click("#export-records")
     expect(page.locator("h2")).to_have_text("导出记录")
     expect(page.locator(".export-record")).to_have_count(1)
+    assert_chinese(page)
+    assert_no_page_errors(page)
+
+
+def test_a_batch_of_certificates_is_made_by_the_worker_and_downloaded(page: Page, on_the_queue, monkeypatch):
+    import datetime
+    import zipfile
+
+    year = datetime.date.today().year - 2  # the demo professional passed that year
+    login(page, UNIT_ADMIN[0], "UnitAdmin")
+    page.goto(f"/statistics/completion?year={year}")
+    button = page.locator("a.statistics-certificates")
+    expect(button).to_contain_text("名合格人员的年度结业证书")
+    passed = int(page.locator(".completion-total .passed").inner_text())
+    assert passed >= 1
+    monkeypatch.setitem(on_the_queue.config, "CERTIFICATE_INLINE", passed - 1)  # this batch is "big"
+    button.click()
+    page.wait_for_url("**/exports/*")
+    expect(page.locator("h2")).to_contain_text(f"{year}年度结业证书")
+    expect(page.locator(".export-progress")).to_contain_text("已生成证书")
+    assert_chinese(page)
+    doc_shot(page, "certificates-writing")
+
+    run_worker(on_the_queue)
+    expect(page.locator("#download-export")).to_be_visible(timeout=15_000)
+    expect(page.locator("#download-export")).to_have_text("下载文件（.zip）")
+    expect(page.locator(".export-rows")).to_have_text(str(passed))
+    assert_chinese(page)
+    with page.expect_download() as download:
+        page.click("#download-export")
+    assert download.value.suggested_filename.endswith(".zip")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        names = archive.namelist()
+        assert len(names) == passed and any(n.startswith(f"{PROFESSIONAL[1]}-JX{year}") for n in names)
+        assert all(archive.read(n)[:5] == b"%PDF-" for n in names)
+    page.goto("/exports/")
+    expect(page.locator(".export-record").first).to_contain_text(f"{passed} 份证书")
     assert_chinese(page)
     assert_no_page_errors(page)
