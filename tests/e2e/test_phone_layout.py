@@ -206,6 +206,9 @@ def desktop_unchanged(page: Page, path: str) -> str | None:
     page.wait_for_load_state("load")
     # a video's box takes its size from the file's metadata, which may arrive between the two measures
     page.wait_for_function("() => [...document.querySelectorAll('video')].every(v => v.readyState >= 1)")
+    # and a transition started by the page's script (the player's progress bar growing to its credited width)
+    page.wait_for_function("() => document.getAnimations().every(a => a.playState !== 'running'"
+                           " || a.effect.getTiming().iterations === Infinity)")
     with_css = page.evaluate(_LAYOUT)
     page.evaluate("() => { document.querySelector('link[href$=\"mobile.css\"]').disabled = true; }")
     without = page.evaluate(_LAYOUT)
