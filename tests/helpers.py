@@ -984,3 +984,62 @@ def titles_of(result) -> dict:
 
 def orgs_of(result) -> dict:
     return {(r.org.id if r.org else None): [r.departments, r.units, r.bases, r.staff] for r in result.rows}
+
+
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOW_WORKER_SECONDS = 20
+# `flask worker`, with a handler that prints every thread's stack on SIGUSR1 (where a slow worker waits)
+_WORKER_MAIN = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+                "from flask.cli import main; sys.argv = ['flask', '--app', 'run.py', 'worker', '--burst']; main()")
+
+
+def run_worker_burst(app, **env) -> None:
+    """A real `flask worker --burst` process on the app's database and task queue: runs the queued jobs, then stops.
+    One slower than SLOW_WORKER_SECONDS has its threads' stacks and the database's sessions written to
+    test-artifacts/slow-worker-*.txt (and still runs to its end)."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0",
+               REDIS_URL=QUEUE_REDIS_URL, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               TASK_QUEUE=app.config["TASK_QUEUE"], UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
+               PLATFORM_TIMEZONE=app.config["PLATFORM_TIMEZONE"], **env)
+    with tempfile.TemporaryFile() as out:
+        worker = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN], cwd=ROOT_DIR, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        try:
+            worker.wait(timeout=SLOW_WORKER_SECONDS)
+        except subprocess.TimeoutExpired:
+            sessions = _database_sessions(app)
+            worker.send_signal(signal.SIGUSR1)
+            worker.wait(timeout=120)
+            out.seek(0)
+            os.makedirs(os.path.join(ROOT_DIR, "test-artifacts"), exist_ok=True)
+            path = os.path.join(ROOT_DIR, "test-artifacts", f"slow-worker-{os.getpid()}-{int(started)}.txt")
+            with open(path, "wb") as diag:
+                diag.write(f"{os.environ.get('PYTEST_CURRENT_TEST')}\n"
+                           f"{time.monotonic() - started:.1f} s\n{sessions}\n".encode())
+                diag.write(out.read())
+        out.seek(0)
+        assert worker.returncode == 0, out.read()[-2000:]
+
+
+def _database_sessions(app) -> str:
+    """The database's other sessions and what they wait for (PostgreSQL), for a slow worker's report."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return "(SQLite)"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 300) "
+                "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).all()
+    finally:
+        engine.dispose()
+    return "\n".join(repr(tuple(row)) for row in rows)

@@ -9,8 +9,6 @@ import datetime
 import gc
 import io
 import os
-import subprocess
-import sys
 import uuid
 
 import redis
@@ -20,10 +18,9 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Account, AuditLog, ExportJob, ExportState, Membership, MembershipState, RoleName
 from app.workflows import export, exports
-from tests.helpers import QUEUE_REDIS_URL, login, make_person, page, register, zh
+from tests.helpers import QUEUE_REDIS_URL, login, make_person, page, register, run_worker_burst, zh
 
 R = RoleName
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -235,12 +232,7 @@ def test_a_real_worker_writes_the_queued_export(queue_app, world):
     staff(world, 3)
     client = client_of(queue_app, world.city_admin, R.HR_ADMIN)
     export_id = queued_id(client.get("/staff/export/"))
-    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0", REDIS_URL=QUEUE_REDIS_URL,
-               DATABASE_URL=queue_app.config["SQLALCHEMY_DATABASE_URI"], TASK_QUEUE=queue_app.config["TASK_QUEUE"],
-               UPLOAD_FOLDER=queue_app.config["UPLOAD_FOLDER"], PLATFORM_TIMEZONE=queue_app.config["PLATFORM_TIMEZONE"])
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "run.py", "worker", "--burst"], cwd=ROOT, env=env,
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_worker_burst(queue_app)
     item = record(export_id)
     assert item.state == ExportState.DONE.value and item.rows == 3, (item.state, item.message)
     assert len(rows_of(client.get(f"/exports/{export_id}/file").get_data())) == 4

@@ -574,22 +574,12 @@ def payment_queue(app, monkeypatch):
 def test_the_phone_returns_before_the_notice_which_a_worker_delivers(client, shop, app, payment_queue):
     """Asynchronous like a real provider's notify_url: the phone's page answers at once with the order still
     pending; a `flask worker` process (another process, its own transaction) sends the signed notice, which pays."""
-    import os
-    import subprocess
-    import sys
-
-    from tests.helpers import csrf_from
+    from tests.helpers import csrf_from, run_worker_burst
 
     order = order_of(shop)
     html = page(client.get(f"/pay/sim/{order.number}"))
     assert client.post(f"/pay/sim/{order.number}", data={"csrf_token": csrf_from(html)}).status_code == 302
     assert order_row(order.id).state == S.PENDING.value and outcomes() == []  # queued, not delivered yet
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0", REDIS_URL=QUEUE_REDIS,
-               DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], TASK_QUEUE=payment_queue,
-               PAYMENT_SECRET=app.config["PAYMENT_SECRET"])
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "run.py", "worker", "--burst"], cwd=root, env=env,
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
+    run_worker_burst(app, PAYMENT_SECRET=app.config["PAYMENT_SECRET"])
     db.session.expire_all()
     assert order_row(order.id).state == S.PAID.value and enrolments(shop) == 1 and outcomes() == ["paid"]

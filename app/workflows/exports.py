@@ -28,7 +28,7 @@ from flask.testing import EnvironBuilder
 from flask_babel import force_locale, gettext
 from sqlalchemy import select, update
 
-from .. import clock, tasks
+from .. import tasks
 from ..extensions import db
 from ..models import ExportJob, ExportState
 from . import deputies

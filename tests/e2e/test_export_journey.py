@@ -9,9 +9,6 @@ Screenshots: docs/screenshots/export-writing.png, export-done.png, certificates-
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import uuid
 
 import openpyxl
@@ -19,8 +16,8 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect
 
-from tests.e2e.helpers import PROFESSIONAL, ROOT, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
-from tests.helpers import QUEUE_REDIS_URL
+from tests.e2e.helpers import PROFESSIONAL, UNIT_ADMIN, assert_chinese, assert_no_page_errors, doc_shot, login
+from tests.helpers import QUEUE_REDIS_URL, run_worker_burst
 
 pytestmark = pytest.mark.e2e
 
@@ -41,16 +38,6 @@ def on_the_queue(app, monkeypatch):
         connection.delete(key)
 
 
-def run_worker(app) -> None:
-    env = dict(os.environ, APP_ENV="development", SECRET_KEY="test-secret", TASKS_INLINE="0",
-               REDIS_URL=QUEUE_REDIS_URL, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               TASK_QUEUE=app.config["TASK_QUEUE"], UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
-               PLATFORM_TIMEZONE=app.config["PLATFORM_TIMEZONE"])
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "run.py", "worker", "--burst"], cwd=ROOT, env=env,
-                          capture_output=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-
-
 def test_a_big_export_is_written_by_the_worker_and_downloaded(page: Page, on_the_queue):
     login(page, UNIT_ADMIN[0], "UnitAdmin")
     page.goto("/staff/list/")
@@ -62,7 +49,7 @@ def test_a_big_export_is_written_by_the_worker_and_downloaded(page: Page, on_the
     assert_chinese(page)
     doc_shot(page, "export-writing")
 
-    run_worker(on_the_queue)
+    run_worker_burst(on_the_queue)
     expect(page.locator("#download-export")).to_be_visible(timeout=15_000)  # the page polled and reloaded itself
     expect(page.locator(".export-state")).to_have_text("可以下载")
     assert_chinese(page)
@@ -100,7 +87,7 @@ def test_a_batch_of_certificates_is_made_by_the_worker_and_downloaded(page: Page
     assert_chinese(page)
     doc_shot(page, "certificates-writing")
 
-    run_worker(on_the_queue)
+    run_worker_burst(on_the_queue)
     expect(page.locator("#download-export")).to_be_visible(timeout=15_000)
     expect(page.locator("#download-export")).to_have_text("下载文件（.zip）")
     expect(page.locator(".export-rows")).to_have_text(str(passed))
