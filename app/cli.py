@@ -8,7 +8,6 @@ import sys
 
 import click
 from flask import Flask, current_app
-from rq import SimpleWorker
 
 from . import backup, tasks
 from .extensions import db
@@ -49,9 +48,8 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException("REDIS_URL is not set (or TASKS_INLINE is on): jobs run inline, no worker "
                                        "is needed")
         queue = tasks.queue()
-        # One process per job run, in this app context (no fork: the database pool is never shared across a fork).
-        SimpleWorker([queue], connection=queue.connection).work(burst=burst, with_scheduler=False,
-                                                                 logging_level="INFO")
+        tasks.QueueWorker([queue], connection=queue.connection).work(burst=burst, with_scheduler=False,
+                                                                     logging_level="INFO")
 
     @app.cli.command("scheduler")
     def scheduler() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Worker, get_current_job
+from rq import Queue, SimpleWorker, Worker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -117,3 +117,21 @@ def state(job_id: str | None) -> JobState:
     if not workers_listening():
         return JobState(NO_WORKER, done, total)
     return JobState(QUEUED, done, total)
+
+
+class QueueWorker(SimpleWorker):
+    """The worker `flask worker` runs: RQ's SimpleWorker (each job in this process and app context: no fork, so the
+    database pool is never shared across one), whose shutdown does not wait up to a minute for its pubsub thread.
+
+    RQ stops that thread (the one listening for "shut down" / "stop job" commands) after unsubscribing; when the
+    thread has read the unsubscribe reply first, it goes back to waiting for a subscription, up to RQ's 60 s, and
+    redis-py's `stop()` joins it without a limit: every `flask worker --burst` and every warm shutdown (a deploy, a
+    restart) then took a minute. The thread is a daemon: it is given a second and left to end with the process."""
+
+    def unsubscribe(self):
+        if self.pubsub_thread:
+            self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+            self.pubsub.close()
+

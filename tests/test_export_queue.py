@@ -236,3 +236,31 @@ def test_a_real_worker_writes_the_queued_export(queue_app, world):
     item = record(export_id)
     assert item.state == ExportState.DONE.value and item.rows == 3, (item.state, item.message)
     assert len(rows_of(client.get(f"/exports/{export_id}/file").get_data())) == 4
+
+
+def test_a_worker_stops_at_once_when_its_command_thread_has_read_the_unsubscribe_reply_first(queue_app):
+    """The worker's shutdown (every `--burst` run, every deploy) waited up to 60 s for RQ's pubsub thread when that
+    thread read the unsubscribe reply before being told to stop (it then waits for a new subscription); forced here by
+    a pause between the two steps."""
+    import time
+
+    from app import tasks
+
+    with queue_app.app_context():
+        queue = tasks.queue()
+        worker = tasks.QueueWorker([queue], connection=queue.connection)
+        worker.subscribe()
+        assert worker.pubsub.subscribed_event.wait(5)
+        send_unsubscribe = worker.pubsub.unsubscribe
+
+        def unsubscribe_then_pause(*args):
+            send_unsubscribe(*args)
+            deadline = time.monotonic() + 5
+            while worker.pubsub.subscribed and time.monotonic() < deadline:  # the thread reads the reply
+                time.sleep(0.01)
+            time.sleep(0.2)  # and goes back to waiting
+
+        worker.pubsub.unsubscribe = unsubscribe_then_pause
+        started = time.monotonic()
+        worker.unsubscribe()
+        assert time.monotonic() - started < 5
