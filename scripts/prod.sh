@@ -129,7 +129,7 @@ stop_all() {
       if [ -f "$RUN_DIR/${names[$i]}.pid" ]; then kill -KILL "$(cat "$RUN_DIR/${names[$i]}.pid")" 2>/dev/null || true; fi
     fi
     wait "$pid" 2>/dev/null || true
-    # a supervised process outliving its supervisor (seen once with the machine busy): waited for, then killed
+    # a supervised process outliving its supervisor (a worker whose shutdown hangs): waited for, then killed
     if [ -f "$RUN_DIR/${names[$i]}.pid" ]; then
       local inner
       inner=$(cat "$RUN_DIR/${names[$i]}.pid")
