@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import threading
 from decimal import Decimal
 
@@ -652,13 +653,42 @@ def test_the_quiz_page_shows_no_answer_before_submission(setup, client):
     assert response.status_code == 200 and "单选题" in html and "多选题" in html
     assert 'class="lr-right"' not in html  # no right answer marked before the attempt
     token = csrf_from(html)
-    result = client.post(url, data={"csrf_token": token, f"q{s['q1'].id}": "2", f"q{s['q2'].id}": ["0", "1"]})
+    result = client.post(url, data={"csrf_token": token, "attempt": attempt_from(html), f"q{s['q1'].id}": "2",
+                                    f"q{s['q2'].id}": ["0", "1"]})
     text = page(result)
     assert result.status_code == 200 and 'id="quiz-result"' in text and "100" in text
     assert section_row(s["e"], s["a"]).state == "passed"
     again = client.get(url)  # passed: the quiz does not open again
     assert again.status_code == 302
     assert client.get(f"/learning/quiz/{s['oe'].id}/{s['a'].id}").status_code == 404
+
+
+def attempt_from(html: str) -> str:
+    return re.search(r'name="attempt" value="([^"]+)"', html).group(1)
+
+
+def test_the_same_quiz_sheet_posted_twice_counts_one_attempt(setup, client):
+    """A double click or a second tab posting the sheet again after the first post was counted: refused with a
+    message, not taken as the round's second attempt."""
+    s = setup
+    finish_section_a(s)
+    _client(client, s)
+    url = f"/learning/quiz/{s['e'].id}/{s['a'].id}"
+    html = page(client.get(url))
+    wrong = {"csrf_token": csrf_from(html), "attempt": attempt_from(html), f"q{s['q1'].id}": "0"}
+    assert 'id="quiz-result"' in page(client.post(url, data=wrong))
+    again = client.post(url, data=wrong, follow_redirects=True)
+    assert zh("This attempt has already been submitted. Please refresh.") in page(again)
+    assert db.session.scalar(select(func.count(QuizAttempt.id))) == 1
+    assert (section_row(s["e"], s["a"]).state, section_row(s["e"], s["a"]).attempts) == ("quiz", 1)
+    html = page(client.get(url))  # the page opened again is the second attempt, which counts
+    second = {"csrf_token": csrf_from(html), "attempt": attempt_from(html), f"q{s['q1'].id}": "0"}
+    assert second["attempt"] != wrong["attempt"]
+    for forged in ("", "x", "9-9", "1-1" * 100):
+        refused = client.post(url, data={**second, "attempt": forged}, follow_redirects=True)
+        assert refused.status_code == 200 and db.session.scalar(select(func.count(QuizAttempt.id))) == 1
+    assert 'id="quiz-result"' in page(client.post(url, data=second))
+    assert section_row(s["e"], s["a"]).state == "restudy"
 
 
 def test_two_tabs_beating_at_the_same_instant_share_the_seconds(app, setup, db):
@@ -697,7 +727,8 @@ def test_a_double_submitted_quiz_counts_one_attempt(app, setup, db):
 
         item, section = session.get(Enrolment, enrolment_id), session.get(ClassSection, section_id)
         item.person, section.course  # noqa: B018 - loaded before the race
-        return lambda: flow.submit_quiz(item, section, {}, actor).number
+        token = flow.attempt_token(flow.start_quiz(item, section, actor).progress)  # both tabs show attempt 1
+        return lambda: flow.submit_quiz(item, section, {}, actor, token).number
 
     outcomes = race(app, submit, submit)
     assert sorted(outcomes, key=str) == sorted([1, zh("This attempt has already been submitted. Please refresh.")],

@@ -20,10 +20,11 @@ MIMES = {"xlsx": MIME, "zip": "application/zip"}
 
 def xlsx_response(title: str, labels: list, rows: Iterator):
     """The rows as an .xlsx download named after the list and today (the sheet: app/workflows/export.py)."""
-    return file_response(title, "xlsx", rows, lambda dest, items: export.write(dest, title, labels, items),
-                         exports.inline_rows(), gettext(
-        "The list has more than %(n)s rows: it is being written in the background. The file will wait here and "
-        "under the export records.", n="{:,}".format(exports.inline_rows())))
+    inline = exports.inline_rows()
+    queued = gettext("The list has more than %(n)s rows: it is being written in the background. The file will wait "
+                     "here and under the export records.", n="{:,}".format(inline))
+    return file_response(title, "xlsx", rows, lambda dest, items: export.write(dest, title, labels, items), inline,
+                         queued)
 
 
 def file_response(title: str, suffix: str, items: Iterator, write, inline: int, queued_message: str,

@@ -119,7 +119,7 @@ class LearningView(BaseView):
             sheet = flow.start_quiz(enrolment, section, actor)
             if request.method == "POST":
                 answers = {q["id"]: request.form.getlist(f"q{q['id']}") for q in sheet.questions}
-                result = flow.submit_quiz(enrolment, section, answers, actor)
+                result = flow.submit_quiz(enrolment, section, answers, actor, request.form.get("attempt", ""))
                 if result.class_completed:
                     flash(gettext("Class complete: its hours have been credited to your record."), "success")
                 return self.render_template("learning/quiz.html", sheet=None, result=result, section=section,

@@ -518,6 +518,16 @@ class QuizSheet:
     def attempts_left(self) -> int:
         return max(0, ATTEMPTS - self.progress.attempts)
 
+    @property
+    def attempt(self) -> str:
+        """The attempt this sheet is answered as (the form sends it back): a second post of the same sheet is
+        refused, not counted as the next attempt."""
+        return attempt_token(self.progress)
+
+
+def attempt_token(row: SectionProgress) -> str:
+    return f"{row.round}-{row.attempts + 1}"
+
 
 def _public(question: Question) -> dict:
     """What the browser may see of a question before it is answered: never `answer_json`."""
@@ -565,13 +575,18 @@ class QuizResult:
     class_completed: bool = False
 
 
-def submit_quiz(enrolment: Enrolment, section: ClassSection, answers: dict, actor: Actor) -> QuizResult:
+def submit_quiz(enrolment: Enrolment, section: ClassSection, answers: dict, actor: Actor,
+                attempt: str | None = None) -> QuizResult:
     """Score an attempt on the server (a multiple choice counts only when exactly the right set is chosen), record
-    it (unique per section progress, round and number: a double submit cannot make a third attempt) and take the
-    section's transition: pass → passed (the next section opens), a first failure → quiz, a second → re-study."""
+    it and take the section's transition: pass → passed (the next section opens), a first failure → quiz, a second
+    → re-study. `attempt` is the one the sheet was opened for (QuizSheet.attempt): the same sheet posted twice — a
+    double click, two tabs — counts once, whether the second post comes after the first (refused here) or at the
+    same instant (refused by the unique progress / round / number index)."""
     refused = lambda: ConcurrentTransition(_l("This attempt has already been submitted. Please refresh."))  # noqa: E731
     with transaction(conflict=refused):
         row = _quiz_open(enrolment, section, actor)
+        if attempt is not None and attempt != attempt_token(row):
+            raise refused()
         questions = list(db.session.scalars(select(Question).where(Question.section_id == section.id)
                                             .order_by(Question.position, Question.id)))
         total = sum(q.points for q in questions) or 1
