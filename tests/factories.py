@@ -29,7 +29,7 @@ def make_org(kind: OrgKind, name: str, parent: Org | None = None, state: OrgStat
     org = create_org(kind=kind, name=name, parent=parent, state=initial,
                      credit_code=make_credit_code("370102", 100000 + next(_seq)))
     org.state = state.value  # a fixture may build a world whose orgs were already closed, rejected …
-    db.session.commit()
+    _commit()
     return org
 
 
@@ -51,8 +51,19 @@ def make_account(name: str = "测试用户", roles: list[tuple[RoleName, Org | N
                                   state=MembershipState.ACTIVE.value, is_super=role != RoleName.PROFESSIONAL))
     if person_unit is not None:
         db.session.add(Person(user_id=account.id, name=name, id_number=id_number, unit_id=person_unit.id))
-    db.session.commit()
+    _commit()
     return account
+
+
+_one_transaction = False
+
+
+def _commit() -> None:
+    """A factory's row is committed, unless a whole set is being built in one transaction (World.build)."""
+    if _one_transaction:
+        db.session.flush()
+    else:
+        db.session.commit()
 
 
 def actor_for(account: Account, role: RoleName, org: Org | None = None) -> Actor:
@@ -84,6 +95,17 @@ class World:
 
     @classmethod
     def build(cls) -> "World":
+        global _one_transaction
+        _one_transaction = True
+        try:
+            world = cls._build()
+            db.session.commit()
+        finally:
+            _one_transaction = False
+        return world
+
+    @classmethod
+    def _build(cls) -> "World":
         city = make_org(OrgKind.HR_CITY, "测试市人社局")
         district = make_org(OrgKind.HR_DISTRICT, "甲区人社局", city)
         other_district = make_org(OrgKind.HR_DISTRICT, "乙区人社局", city)
