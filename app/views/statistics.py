@@ -152,14 +152,18 @@ def _year_choices() -> list[tuple[int, str]]:
             for year in range(high, low - 1, -1)]
 
 
+def _bad_year():
+    low, high = stats.year_range()
+    return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
+
+
 def _distribution(view: BaseView, page: str):
     actor = current_actor()
     title, compute = PAGES[page]
     try:
         result = compute(actor, request.args.get("org"), year=request.args.get("year"))
     except stats.BadYear:
-        low, high = stats.year_range()
-        return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
+        return _bad_year()
     except stats.OutOfScope:
         abort(404)
     except dist.NoSnapshot as missing:
@@ -205,8 +209,7 @@ class StatisticsView(BaseView):
         try:
             result = stats.completion(actor, request.args.get("year"), request.args.get("org"))
         except stats.BadYear:
-            low, high = stats.year_range()
-            return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
+            return _bad_year()
         except stats.OutOfScope:
             abort(404)
         own_level = gettext("Own level (%(org)s)", org=result.org.name)
@@ -232,8 +235,7 @@ class StatisticsView(BaseView):
         try:
             org, year, people = stats.passed_people(actor, request.args.get("year"), request.args.get("org"), limit)
         except stats.BadYear:
-            low, high = stats.year_range()
-            return error_page(400, gettext("Please choose a year from %(low)s to %(high)s.", low=low, high=high))
+            return _bad_year()
         except stats.OutOfScope:
             abort(404)
         back = url_for("StatisticsView.completion", year=year, org=org.id)

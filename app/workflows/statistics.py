@@ -193,6 +193,11 @@ def _figures(org: Org, year: int) -> dict[str, tuple[int, int, int]]:
             if h > 0}
 
 
+def _year_and_org(actor: Actor, year, org_id) -> tuple[int, Org]:
+    """The page's year (default this year) and org (default the actor's), refused outside the actor's subtree."""
+    return check_year(clock.today().year if year in (None, "") else year), current_org(actor, org_id)
+
+
 def _staff_of_year(org: Org, year: int):
     """The subtree's people with their summary of `year` and the standard that applies to them: (the statement's
     FROM clause, the subtree CTE, the `took part` and `passed` expressions). The statements add `Person.is_staff`,
@@ -226,8 +231,7 @@ def passed_people(actor: Actor, year, org_id, limit: int) -> tuple[Org, int, lis
     """The staff of the org's subtree (inside the actor's) whose result of `year` is passed — the people behind the
     page's 合格 figures, for a batch of certificates: (the org, the year, at most `limit` + 1 person ids, by unit
     and name)."""
-    year = check_year(clock.today().year if year in (None, "") else year)
-    org = current_org(actor, org_id)
+    year, org = _year_and_org(actor, year, org_id)
     source, units, _took, passed = _staff_of_year(org, year)
     stmt = (select(Person.id).select_from(source).where(Person.is_staff, passed)
             .order_by(Person.unit_id, Person.name, Person.id).limit(limit + 1))
@@ -237,8 +241,7 @@ def passed_people(actor: Actor, year, org_id, limit: int) -> tuple[Org, int, lis
 def completion(actor: Actor, year=None, org_id=None) -> Completion:
     """The completion figures of `year` (default this year) per org one level below `org_id` (default the
     actor's org), inside the actor's subtree only."""
-    year = check_year(clock.today().year if year in (None, "") else year)
-    org = current_org(actor, org_id)
+    year, org = _year_and_org(actor, year, org_id)
     figures = _figures(org, year)
     children = db.session.scalars(select(Org).where(Org.parent_id == org.id, Org.kind.in_(STAFF_KINDS),
                                                     Org.state.not_in(HIDDEN_STATES))
